@@ -1,0 +1,68 @@
+//! Syntax of the identifiers Entra uses.
+
+/// Returns the lower-case hyphenated form if `raw` is a GUID (`8-4-4-4-12` hex digits,
+/// optionally in braces), as Entra shows object, tenant and client ids.
+pub fn normalize_guid(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let raw = raw
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or(raw);
+    let groups: Vec<&str> = raw.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    if groups.len() != lengths.len() {
+        return None;
+    }
+    for (group, len) in groups.iter().zip(lengths) {
+        if group.len() != len || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+    }
+    Some(raw.to_ascii_lowercase())
+}
+
+pub fn is_guid(raw: &str) -> bool {
+    normalize_guid(raw).is_some()
+}
+
+/// A DNS name with at least two labels, as a verified tenant domain.
+pub fn is_domain_name(raw: &str) -> bool {
+    let labels: Vec<&str> = raw.split('.').collect();
+    raw.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids() {
+        assert_eq!(
+            normalize_guid("{4E4DFF32-6150-4C66-AE0D-CFC4AB7BC4D1}").as_deref(),
+            Some("4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d1")
+        );
+        assert!(!is_guid("4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d"));
+        assert!(!is_guid("4e4dff326150-4c66-ae0d-cfc4ab7bc4d12"));
+        assert!(!is_guid("ff5756c2-03fa-45d3"));
+        assert!(!is_guid("zzzzzzzz-6150-4c66-ae0d-cfc4ab7bc4d1"));
+    }
+
+    #[test]
+    fn domains() {
+        assert!(is_domain_name("contoso.onmicrosoft.com"));
+        assert!(!is_domain_name("contoso"));
+        assert!(!is_domain_name("bad domain.com"));
+        assert!(!is_domain_name("1.2.3.4"));
+    }
+}

@@ -1,0 +1,549 @@
+//! The sync planner: every rule of PRODUCT.md as one pure function.
+//!
+//! `plan(local users, remote snapshot, policy, now)` says what one sync would do. It reads no
+//! clock, does no I/O and has no randomness except the ids it is handed for new users, so the
+//! same inputs always give the same plan. The engine gathers the inputs and applies the output.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::settings::Settings;
+use crate::user::{DisabledReason, LocalUser, RemoteUser, Source, Status, UserType};
+
+/// The parts of the settings the planner needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub scoped_to_groups: bool,
+    pub include_guests: bool,
+    pub auto_disable: bool,
+    pub auto_remove: bool,
+    pub remove_after_days: u32,
+    pub seats: u32,
+    pub threshold_count: u32,
+    pub threshold_percent: u32,
+}
+
+impl From<&Settings> for Policy {
+    fn from(s: &Settings) -> Self {
+        Policy {
+            scoped_to_groups: !s.group_ids.is_empty(),
+            include_guests: s.include_guests,
+            auto_disable: s.auto_disable,
+            auto_remove: s.auto_remove,
+            remove_after_days: s.remove_after_days,
+            seats: s.seats,
+            threshold_count: s.threshold_count,
+            threshold_percent: s.threshold_percent,
+        }
+    }
+}
+
+/// What was read from Entra.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every user of the tenant (`GET /users`).
+    pub users: Vec<RemoteUser>,
+    /// Ids of the users that are transitive members of at least one scope group.
+    /// Ignored when the policy is not scoped to groups.
+    pub group_members: HashSet<String>,
+    /// True only when every page of every source was read. An incomplete snapshot never
+    /// takes anyone out of scope.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Enable,
+    Disable,
+    Remove,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Enable => "enable",
+            Action::Disable => "disable",
+            Action::Remove => "remove",
+        }
+    }
+
+    /// The name of the event the platform receives for this change.
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            Action::Create => "user.created",
+            Action::Update => "user.updated",
+            Action::Enable => "user.enabled",
+            Action::Disable => "user.disabled",
+            Action::Remove => "user.removed",
+        }
+    }
+}
+
+/// Why a change is planned; shown to administrators beside each change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// New in scope; `awaiting_license` when no seat was free.
+    NewInScope {
+        awaiting_license: bool,
+    },
+    /// An unlinked local account with the same e-mail was linked to the Entra user.
+    LinkedByEmail,
+    AttributesChanged,
+    BackInScope,
+    OutOfScope {
+        reason: DisabledReason,
+    },
+    /// Disabled by the sync and out of scope for at least `days` days.
+    RemovalDue {
+        days: u32,
+    },
+    LicenseAvailable,
+}
+
+impl ChangeReason {
+    pub fn describe(&self) -> String {
+        match self {
+            ChangeReason::NewInScope {
+                awaiting_license: false,
+            } => "new in scope".into(),
+            ChangeReason::NewInScope {
+                awaiting_license: true,
+            } => "new in scope; awaiting a license (no free seat)".into(),
+            ChangeReason::LinkedByEmail => "existing local account linked by e-mail".into(),
+            ChangeReason::AttributesChanged => "attributes changed in Entra ID".into(),
+            ChangeReason::BackInScope => "back in scope".into(),
+            ChangeReason::OutOfScope { reason } => format!("out of scope: {}", reason.describe()),
+            ChangeReason::RemovalDue { days } => {
+                format!("disabled by the sync and out of scope for {days} day(s) or more")
+            }
+            ChangeReason::LicenseAvailable => "a seat became free".into(),
+        }
+    }
+}
+
+/// One planned change of one user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub action: Action,
+    pub user_id: Uuid,
+    pub before: Option<LocalUser>,
+    /// The user's row after the change; `None` when removed.
+    pub after: Option<LocalUser>,
+    /// Names of the fields that change.
+    pub fields: Vec<&'static str>,
+    pub reason: ChangeReason,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub enabled: u64,
+    pub disabled: u64,
+    pub removed: u64,
+    /// Entra users the run left as they were.
+    pub unchanged: u64,
+    /// Entra users awaiting a license after the run.
+    pub awaiting_license: u64,
+}
+
+/// A run held by the deletion threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    pub would_disable: u64,
+    pub synced_active: u64,
+    pub threshold_count: u32,
+    pub threshold_percent: u32,
+}
+
+impl Hold {
+    pub fn describe(&self) -> String {
+        format!(
+            "this run would disable {} of {} active synced users, more than the safety threshold \
+             ({} users and {} %); nothing was changed. Check the group and scope settings, then \
+             confirm the run (safegpt sync --confirm-mass-changes) or fix the cause",
+            self.would_disable, self.synced_active, self.threshold_count, self.threshold_percent
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Seats {
+    pub used: u64,
+    /// 0 = unlimited.
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub counts: Counts,
+    pub hold: Option<Hold>,
+    /// Seats after the plan is applied.
+    pub seats: Seats,
+}
+
+/// Whether a remote user is in scope, and if not, why.
+pub fn scope_of(
+    remote: Option<&RemoteUser>,
+    snapshot: &Snapshot,
+    policy: &Policy,
+) -> Result<(), DisabledReason> {
+    let Some(remote) = remote else {
+        return Err(DisabledReason::DeletedInEntra);
+    };
+    if !remote.account_enabled {
+        return Err(DisabledReason::DisabledInEntra);
+    }
+    if remote.user_type == UserType::Guest && !policy.include_guests {
+        return Err(DisabledReason::GuestExcluded);
+    }
+    if policy.scoped_to_groups && !snapshot.group_members.contains(&remote.id) {
+        return Err(DisabledReason::NotInGroup);
+    }
+    Ok(())
+}
+
+/// Plans one sync. `new_id` supplies ids for users the plan creates.
+pub fn plan(
+    local: &[LocalUser],
+    snapshot: &Snapshot,
+    policy: &Policy,
+    now: OffsetDateTime,
+    mut new_id: impl FnMut() -> Uuid,
+) -> Plan {
+    let remote_by_id: HashMap<&str, &RemoteUser> =
+        snapshot.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let linked_ids: HashSet<&str> = local
+        .iter()
+        .filter_map(|u| u.azure_object_id.as_deref())
+        .collect();
+    let mut unlinked_by_email: HashMap<String, &LocalUser> = HashMap::new();
+    for user in local.iter().filter(|u| u.azure_object_id.is_none()) {
+        unlinked_by_email
+            .entry(user.profile.email.to_lowercase())
+            .or_insert(user);
+    }
+
+    // Final state of every user the plan looks at, with the reason of its change.
+    let mut outcomes: Vec<(Option<&LocalUser>, Option<LocalUser>, ChangeReason)> = Vec::new();
+    let mut unchanged = 0u64;
+
+    for user in local.iter().filter(|u| u.azure_object_id.is_some()) {
+        let id = user.azure_object_id.as_deref().unwrap_or_default();
+        let remote = remote_by_id.get(id).copied();
+        match scope_of(remote, snapshot, policy) {
+            Ok(()) => {
+                let remote = remote.expect("in scope implies present");
+                let mut after = user.clone();
+                after.profile = remote.profile();
+                after.in_scope = true;
+                let mut reason = if user.in_scope {
+                    ChangeReason::AttributesChanged
+                } else {
+                    ChangeReason::BackInScope
+                };
+                if user.disabled_by_sync() {
+                    after.status = Status::Active;
+                    after.disabled_reason = None;
+                    after.disabled_at = None;
+                    reason = ChangeReason::BackInScope;
+                }
+                outcomes.push((Some(user), Some(after), reason));
+            }
+            Err(_) if !snapshot.complete => {
+                // A partial read proves nothing about who left: leave the user alone.
+                outcomes.push((
+                    Some(user),
+                    Some(user.clone()),
+                    ChangeReason::AttributesChanged,
+                ));
+            }
+            Err(why) => {
+                let (after, reason) = out_of_scope(user, remote, why, policy, now);
+                outcomes.push((Some(user), after, reason));
+            }
+        }
+    }
+
+    let mut linked_now: HashSet<Uuid> = HashSet::new();
+    let mut creations: Vec<usize> = Vec::new();
+    for remote in &snapshot.users {
+        if linked_ids.contains(remote.id.as_str())
+            || scope_of(Some(remote), snapshot, policy).is_err()
+        {
+            continue;
+        }
+        let email = remote.email().to_lowercase();
+        if let Some(local_user) = unlinked_by_email.get(&email).copied()
+            && linked_now.insert(local_user.id)
+        {
+            let mut after = local_user.clone();
+            after.source = Source::Entra;
+            after.azure_object_id = Some(remote.id.clone());
+            after.profile = remote.profile();
+            after.in_scope = true;
+            outcomes.push((Some(local_user), Some(after), ChangeReason::LinkedByEmail));
+            continue;
+        }
+        creations.push(outcomes.len());
+        outcomes.push((
+            None,
+            Some(LocalUser {
+                id: new_id(),
+                source: Source::Entra,
+                azure_object_id: Some(remote.id.clone()),
+                profile: remote.profile(),
+                status: Status::AwaitingLicense,
+                disabled_reason: None,
+                disabled_at: None,
+                in_scope: true,
+                created_at: now,
+            }),
+            ChangeReason::NewInScope {
+                awaiting_license: true,
+            },
+        ));
+    }
+
+    let seats = assign_seats(local, &linked_now, &mut outcomes, &creations, policy);
+
+    let mut changes = Vec::new();
+    let mut counts = Counts::default();
+    for (before, after, reason) in outcomes {
+        if let Some(after) = &after
+            && after.source == Source::Entra
+            && after.status == Status::AwaitingLicense
+        {
+            counts.awaiting_license += 1;
+        }
+        let Some(change) = classify(before, after, reason) else {
+            unchanged += 1;
+            continue;
+        };
+        match change.action {
+            Action::Create => counts.created += 1,
+            Action::Update => counts.updated += 1,
+            Action::Enable => counts.enabled += 1,
+            Action::Disable => counts.disabled += 1,
+            Action::Remove => counts.removed += 1,
+        }
+        changes.push(change);
+    }
+    counts.unchanged = unchanged;
+
+    let synced_active = local
+        .iter()
+        .filter(|u| u.source == Source::Entra && u.status == Status::Active)
+        .count() as u64;
+    let hold = (counts.disabled > u64::from(policy.threshold_count)
+        && counts.disabled * 100 > u64::from(policy.threshold_percent) * synced_active)
+        .then_some(Hold {
+            would_disable: counts.disabled,
+            synced_active,
+            threshold_count: policy.threshold_count,
+            threshold_percent: policy.threshold_percent,
+        });
+
+    Plan {
+        changes,
+        counts,
+        hold,
+        seats,
+    }
+}
+
+/// The state of a known Entra user that is out of scope, per the policy.
+fn out_of_scope(
+    user: &LocalUser,
+    remote: Option<&RemoteUser>,
+    why: DisabledReason,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> (Option<LocalUser>, ChangeReason) {
+    let reason = ChangeReason::OutOfScope { reason: why };
+    let mut after = user.clone();
+    if let Some(remote) = remote {
+        after.profile = remote.profile();
+    }
+    after.in_scope = false;
+    match user.status {
+        Status::Active if policy.auto_disable => {
+            after.status = Status::Disabled;
+            after.disabled_reason = Some(why);
+            after.disabled_at = Some(now);
+        }
+        Status::Disabled if user.disabled_by_sync() && policy.auto_remove => {
+            let since = user.disabled_at.unwrap_or(now);
+            if now >= since + Duration::days(i64::from(policy.remove_after_days)) {
+                return (
+                    None,
+                    ChangeReason::RemovalDue {
+                        days: policy.remove_after_days,
+                    },
+                );
+            }
+        }
+        // Never had a seat or access, so there is nothing to keep for a grace period.
+        Status::AwaitingLicense if policy.auto_remove => return (None, reason),
+        _ => {}
+    }
+    (Some(after), reason)
+}
+
+/// Gives free seats to users awaiting a license (oldest first), then to new users.
+/// Returns the seat use after the plan.
+fn assign_seats(
+    local: &[LocalUser],
+    linked_now: &HashSet<Uuid>,
+    outcomes: &mut [(Option<&LocalUser>, Option<LocalUser>, ChangeReason)],
+    creations: &[usize],
+    policy: &Policy,
+) -> Seats {
+    let examined: HashSet<Uuid> = outcomes
+        .iter()
+        .filter_map(|(b, _, _)| b.map(|u| u.id))
+        .collect();
+    // Users the plan does not touch (local accounts) keep their seats.
+    let mut used = local
+        .iter()
+        .filter(|u| {
+            !examined.contains(&u.id) && !linked_now.contains(&u.id) && u.status.holds_seat()
+        })
+        .count() as u64;
+    used += outcomes
+        .iter()
+        .filter_map(|(_, after, _)| after.as_ref())
+        .filter(|u| u.status.holds_seat())
+        .count() as u64;
+    let total = u64::from(policy.seats);
+    let seat_free = |used: &mut u64| {
+        let free = total == 0 || *used < total;
+        if free {
+            *used += 1;
+        }
+        free
+    };
+
+    let mut waiting: Vec<usize> = (0..outcomes.len())
+        .filter(|&i| {
+            outcomes[i].0.is_some()
+                && outcomes[i]
+                    .1
+                    .as_ref()
+                    .is_some_and(|u| u.status == Status::AwaitingLicense && u.in_scope)
+        })
+        .collect();
+    waiting.sort_by_key(|&i| {
+        let u = outcomes[i].1.as_ref().expect("filtered");
+        (u.created_at, u.id)
+    });
+    for i in waiting {
+        if !seat_free(&mut used) {
+            break;
+        }
+        if let Some(after) = outcomes[i].1.as_mut() {
+            after.status = Status::Active;
+        }
+        outcomes[i].2 = ChangeReason::LicenseAvailable;
+    }
+    for &i in creations {
+        if seat_free(&mut used) {
+            if let Some(after) = outcomes[i].1.as_mut() {
+                after.status = Status::Active;
+            }
+            outcomes[i].2 = ChangeReason::NewInScope {
+                awaiting_license: false,
+            };
+        }
+    }
+    Seats { used, total }
+}
+
+/// Turns a before/after pair into a change, or `None` when nothing differs.
+fn classify(
+    before: Option<&LocalUser>,
+    after: Option<LocalUser>,
+    reason: ChangeReason,
+) -> Option<Change> {
+    let (action, user_id) = match (before, &after) {
+        (None, Some(a)) => (Action::Create, a.id),
+        (Some(b), None) => (Action::Remove, b.id),
+        (Some(b), Some(a)) if b == a => return None,
+        (Some(b), Some(a)) => {
+            let action = match (b.status, a.status) {
+                (Status::Active, Status::Disabled) => Action::Disable,
+                (Status::Disabled | Status::AwaitingLicense, Status::Active) => Action::Enable,
+                _ => Action::Update,
+            };
+            (action, b.id)
+        }
+        (None, None) => return None,
+    };
+    let fields = match (before, &after) {
+        (Some(b), Some(a)) => changed_fields(b, a),
+        _ => Vec::new(),
+    };
+    let reason = match (action, reason) {
+        (Action::Update, ChangeReason::OutOfScope { .. } | ChangeReason::BackInScope)
+            if !fields.contains(&"in_scope") =>
+        {
+            ChangeReason::AttributesChanged
+        }
+        _ => reason,
+    };
+    Some(Change {
+        action,
+        user_id,
+        before: before.cloned(),
+        after,
+        fields,
+        reason,
+    })
+}
+
+fn changed_fields(before: &LocalUser, after: &LocalUser) -> Vec<&'static str> {
+    let mut fields = before.profile.changed_fields(&after.profile);
+    if before.source != after.source {
+        fields.push("source");
+    }
+    if before.azure_object_id != after.azure_object_id {
+        fields.push("azure_object_id");
+    }
+    if before.status != after.status {
+        fields.push("status");
+    }
+    if before.disabled_reason != after.disabled_reason {
+        fields.push("disabled_reason");
+    }
+    if before.in_scope != after.in_scope {
+        fields.push("in_scope");
+    }
+    fields
+}
+
+/// Applies a plan to an in-memory list of users: the model the store's transaction follows.
+pub fn apply(local: &mut Vec<LocalUser>, plan: &Plan) {
+    for change in &plan.changes {
+        match (
+            &change.after,
+            local.iter().position(|u| u.id == change.user_id),
+        ) {
+            (Some(after), Some(i)) => local[i] = after.clone(),
+            (Some(after), None) => local.push(after.clone()),
+            (None, Some(i)) => {
+                local.remove(i);
+            }
+            (None, None) => {}
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! The Azure User Sync settings and their validation.
+//!
+//! Every edit, from the CLI or (later) the web form and the API, goes through
+//! [`Settings::apply`], which validates each field and reports every invalid one at once.
+//! The client secret is not part of these settings: it is write-only and sealed by the store.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{is_domain_name, normalize_guid};
+
+pub const DEFAULT_REMOVE_AFTER_DAYS: u32 = 14;
+pub const MAX_REMOVE_AFTER_DAYS: u32 = 3650;
+pub const DEFAULT_THRESHOLD_COUNT: u32 = 10;
+pub const DEFAULT_THRESHOLD_PERCENT: u32 = 20;
+
+/// Which Microsoft cloud the tenant lives in; decides the login and Graph roots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cloud {
+    Global,
+    Usgov,
+    China,
+    /// Explicit roots, e.g. graph-sim in tests and demos.
+    Custom {
+        login_url: String,
+        graph_url: String,
+    },
+}
+
+impl Cloud {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::Usgov => "usgov",
+            Cloud::China => "china",
+            Cloud::Custom { .. } => "custom",
+        }
+    }
+
+    /// The login (token) root, without trailing slash.
+    pub fn login_url(&self) -> &str {
+        match self {
+            Cloud::Global => "https://login.microsoftonline.com",
+            Cloud::Usgov => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+            Cloud::Custom { login_url, .. } => login_url,
+        }
+    }
+
+    /// The Microsoft Graph root, without trailing slash and without `/v1.0`.
+    pub fn graph_url(&self) -> &str {
+        match self {
+            Cloud::Global => "https://graph.microsoft.com",
+            Cloud::Usgov => "https://graph.microsoft.us",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn",
+            Cloud::Custom { graph_url, .. } => graph_url,
+        }
+    }
+}
+
+/// Azure User Sync settings, as stored (without the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub active: bool,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Object ids of the scope groups; empty means every user of the tenant.
+    pub group_ids: Vec<String>,
+    pub auto_disable: bool,
+    pub auto_remove: bool,
+    pub remove_after_days: u32,
+    pub include_guests: bool,
+    pub cloud: Cloud,
+    /// Seats of the deployment; 0 means unlimited.
+    pub seats: u32,
+    /// A run that would disable more than this many users *and* more than
+    /// `threshold_percent` of the synced users is held for confirmation.
+    pub threshold_count: u32,
+    pub threshold_percent: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            active: false,
+            tenant_id: None,
+            client_id: None,
+            group_ids: Vec::new(),
+            auto_disable: false,
+            auto_remove: false,
+            remove_after_days: DEFAULT_REMOVE_AFTER_DAYS,
+            include_guests: false,
+            cloud: Cloud::Global,
+            seats: 0,
+            threshold_count: DEFAULT_THRESHOLD_COUNT,
+            threshold_percent: DEFAULT_THRESHOLD_PERCENT,
+        }
+    }
+}
+
+/// An edit of the settings: `None` keeps the current value.
+/// Values are raw text as typed, so that validation can name what was wrong.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPatch {
+    pub active: Option<bool>,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    /// `Some(vec![])` clears the groups (all users).
+    pub group_ids: Option<Vec<String>>,
+    pub auto_disable: Option<bool>,
+    pub auto_remove: Option<bool>,
+    pub remove_after_days: Option<String>,
+    pub include_guests: Option<bool>,
+    /// `global`, `usgov`, `china`.
+    pub cloud: Option<String>,
+    pub login_url: Option<String>,
+    pub graph_url: Option<String>,
+    pub seats: Option<String>,
+    pub threshold_count: Option<String>,
+    pub threshold_percent: Option<String>,
+}
+
+/// One invalid field, named as in the form and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid settings: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct InvalidSettings(pub Vec<FieldError>);
+
+impl Settings {
+    /// Applies `patch` on top of `self`, validating every named field.
+    /// Returns all field errors at once; on error nothing of the patch is applied.
+    pub fn apply(&self, patch: &SettingsPatch) -> Result<Settings, InvalidSettings> {
+        let mut next = self.clone();
+        let mut errors = Vec::new();
+        let mut fail =
+            |field: &'static str, message: String| errors.push(FieldError { field, message });
+
+        if let Some(active) = patch.active {
+            next.active = active;
+        }
+        if let Some(raw) = &patch.tenant_id {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                next.tenant_id = None;
+            } else if let Some(guid) = normalize_guid(raw) {
+                next.tenant_id = Some(guid);
+            } else if is_domain_name(raw) {
+                next.tenant_id = Some(raw.to_ascii_lowercase());
+            } else {
+                fail(
+                    "tenant_id",
+                    format!(
+                        "'{raw}' is neither a GUID nor a domain name; copy the \"Directory (tenant) ID\" \
+                         from the app registration's Overview page in Entra (e.g. 4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d1) \
+                         or use a verified domain such as contoso.onmicrosoft.com"
+                    ),
+                );
+            }
+        }
+        if let Some(raw) = &patch.client_id {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                next.client_id = None;
+            } else if let Some(guid) = normalize_guid(raw) {
+                next.client_id = Some(guid);
+            } else {
+                fail(
+                    "client_id",
+                    format!(
+                        "'{raw}' is not a GUID; copy the \"Application (client) ID\" from the app \
+                         registration's Overview page in Entra"
+                    ),
+                );
+            }
+        }
+        if let Some(raw_groups) = &patch.group_ids {
+            let mut groups: Vec<String> = Vec::new();
+            for raw in raw_groups
+                .iter()
+                .flat_map(|g| g.split([',', ' ', '\n', ';']))
+            {
+                let raw = raw.trim();
+                if raw.is_empty() {
+                    continue;
+                }
+                match normalize_guid(raw) {
+                    Some(guid) if !groups.contains(&guid) => groups.push(guid),
+                    Some(_) => {}
+                    None => fail(
+                        "group_id",
+                        format!(
+                            "'{raw}' is not a group object id; in Entra open Groups, select the group \
+                             and copy its \"Object ID\" (a GUID such as f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2), not its name"
+                        ),
+                    ),
+                }
+            }
+            next.group_ids = groups;
+        }
+        if let Some(v) = patch.auto_disable {
+            next.auto_disable = v;
+        }
+        if let Some(v) = patch.auto_remove {
+            next.auto_remove = v;
+        }
+        if let Some(raw) = &patch.remove_after_days {
+            match parse_in_range(raw, 1, MAX_REMOVE_AFTER_DAYS) {
+                Some(days) => next.remove_after_days = days,
+                None => fail(
+                    "remove_after_days",
+                    format!(
+                        "'{}' is not a whole number of days from 1 to {MAX_REMOVE_AFTER_DAYS}",
+                        raw.trim()
+                    ),
+                ),
+            }
+        }
+        if let Some(v) = patch.include_guests {
+            next.include_guests = v;
+        }
+        if let Some(raw) = &patch.cloud {
+            match raw.trim().to_ascii_lowercase().as_str() {
+                "global" => next.cloud = Cloud::Global,
+                "usgov" => next.cloud = Cloud::Usgov,
+                "china" => next.cloud = Cloud::China,
+                other => fail(
+                    "cloud",
+                    format!(
+                        "'{other}' is not a known cloud; use global, usgov or china, or give login_url and graph_url"
+                    ),
+                ),
+            }
+        }
+        if patch.login_url.is_some() || patch.graph_url.is_some() {
+            let login = patch.login_url.as_deref().map(normalize_root);
+            let graph = patch.graph_url.as_deref().map(normalize_root);
+            let (old_login, old_graph) = match &self.cloud {
+                Cloud::Custom {
+                    login_url,
+                    graph_url,
+                } => (Some(login_url.clone()), Some(graph_url.clone())),
+                _ => (None, None),
+            };
+            let login = login.or(old_login);
+            let graph = graph.or(old_graph);
+            let mut ok = true;
+            for (field, value) in [("login_url", &login), ("graph_url", &graph)] {
+                match value {
+                    None => {
+                        ok = false;
+                        fail(
+                            field,
+                            "custom endpoints need both login_url and graph_url".into(),
+                        );
+                    }
+                    Some(url) if !is_acceptable_root(url) => {
+                        ok = false;
+                        fail(
+                            field,
+                            format!(
+                                "'{url}' must be an https:// URL (plain http:// is allowed only for \
+                                 127.0.0.1 or localhost, e.g. graph-sim), without query or fragment"
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+            if ok && let (Some(login_url), Some(graph_url)) = (login, graph) {
+                next.cloud = Cloud::Custom {
+                    login_url,
+                    graph_url,
+                };
+            }
+        }
+        if let Some(raw) = &patch.seats {
+            match parse_in_range(raw, 0, 10_000_000) {
+                Some(seats) => next.seats = seats,
+                None => fail(
+                    "seats",
+                    format!(
+                        "'{}' is not a whole number of seats (0 = unlimited)",
+                        raw.trim()
+                    ),
+                ),
+            }
+        }
+        if let Some(raw) = &patch.threshold_count {
+            match parse_in_range(raw, 0, 10_000_000) {
+                Some(v) => next.threshold_count = v,
+                None => fail(
+                    "threshold_count",
+                    format!("'{}' is not a whole number of users", raw.trim()),
+                ),
+            }
+        }
+        if let Some(raw) = &patch.threshold_percent {
+            match parse_in_range(raw, 0, 100) {
+                Some(v) => next.threshold_percent = v,
+                None => fail(
+                    "threshold_percent",
+                    format!("'{}' is not a percentage from 0 to 100", raw.trim()),
+                ),
+            }
+        }
+
+        if errors.is_empty() {
+            Ok(next)
+        } else {
+            Err(InvalidSettings(errors))
+        }
+    }
+
+    /// What a sync needs before it can run, as field errors an administrator can fix.
+    pub fn readiness(&self, secret_set: bool) -> Vec<FieldError> {
+        let mut missing = Vec::new();
+        if self.tenant_id.is_none() {
+            missing.push(FieldError {
+                field: "tenant_id",
+                message: "Tenant Id is not set".into(),
+            });
+        }
+        if self.client_id.is_none() {
+            missing.push(FieldError {
+                field: "client_id",
+                message: "Client Id is not set".into(),
+            });
+        }
+        if !secret_set {
+            missing.push(FieldError {
+                field: "client_secret",
+                message: "Client Secret is not set".into(),
+            });
+        }
+        missing
+    }
+}
+
+fn parse_in_range(raw: &str, min: u32, max: u32) -> Option<u32> {
+    let value: u32 = raw.trim().parse().ok()?;
+    (min..=max).contains(&value).then_some(value)
+}
+
+fn normalize_root(raw: &str) -> String {
+    raw.trim().trim_end_matches('/').to_owned()
+}
+
+fn is_acceptable_root(url: &str) -> bool {
+    if url.contains(['?', '#', ' ']) {
+        return false;
+    }
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        let host = rest.split('/').next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            return false;
+        }
+        rest
+    } else {
+        return false;
+    };
+    !rest.is_empty() && !rest.starts_with('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch() -> SettingsPatch {
+        SettingsPatch::default()
+    }
+
+    #[test]
+    fn valid_values_are_normalized() {
+        let s = Settings::default()
+            .apply(&SettingsPatch {
+                tenant_id: Some(" 4E4DFF32-6150-4C66-AE0D-CFC4AB7BC4D1 ".into()),
+                client_id: Some("4f6847d7-fd3f-4b2d-9740-79170e634de5".into()),
+                group_ids: Some(vec![
+                    "f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2, F3E5E6C4-7F2D-4A4C-9B2C-8E2F3A8C01D2"
+                        .into(),
+                ]),
+                remove_after_days: Some("30".into()),
+                ..patch()
+            })
+            .unwrap();
+        assert_eq!(
+            s.tenant_id.as_deref(),
+            Some("4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d1")
+        );
+        assert_eq!(s.group_ids, vec!["f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2"]);
+        assert_eq!(s.remove_after_days, 30);
+    }
+
+    #[test]
+    fn every_invalid_field_is_reported_and_nothing_applied() {
+        let before = Settings::default();
+        let err = before
+            .apply(&SettingsPatch {
+                tenant_id: Some("not a tenant!".into()),
+                client_id: Some("SafeGPT".into()),
+                group_ids: Some(vec!["Sales team".into()]),
+                remove_after_days: Some("0".into()),
+                seats: Some("-1".into()),
+                ..patch()
+            })
+            .unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "tenant_id",
+                "client_id",
+                "group_id",
+                "group_id",
+                "remove_after_days",
+                "seats"
+            ]
+        );
+        assert!(err.0[2].message.contains("Object ID"));
+    }
+
+    #[test]
+    fn tenant_may_be_a_verified_domain() {
+        let s = Settings::default()
+            .apply(&SettingsPatch {
+                tenant_id: Some("Contoso.onmicrosoft.com".into()),
+                ..patch()
+            })
+            .unwrap();
+        assert_eq!(s.tenant_id.as_deref(), Some("contoso.onmicrosoft.com"));
+    }
+
+    #[test]
+    fn remove_after_days_bounds() {
+        let s = Settings::default();
+        assert!(
+            s.apply(&SettingsPatch {
+                remove_after_days: Some("3650".into()),
+                ..patch()
+            })
+            .is_ok()
+        );
+        assert!(
+            s.apply(&SettingsPatch {
+                remove_after_days: Some("3651".into()),
+                ..patch()
+            })
+            .is_err()
+        );
+        assert!(
+            s.apply(&SettingsPatch {
+                remove_after_days: Some("1.5".into()),
+                ..patch()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn custom_endpoints_need_https_except_on_loopback() {
+        let s = Settings::default();
+        let ok = s
+            .apply(&SettingsPatch {
+                login_url: Some("http://127.0.0.1:8081/".into()),
+                graph_url: Some("http://127.0.0.1:8081".into()),
+                ..patch()
+            })
+            .unwrap();
+        assert_eq!(ok.cloud.login_url(), "http://127.0.0.1:8081");
+        let err = s
+            .apply(&SettingsPatch {
+                login_url: Some("http://login.example.com".into()),
+                graph_url: Some("https://graph.example.com".into()),
+                ..patch()
+            })
+            .unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].field, "login_url");
+        let err = s
+            .apply(&SettingsPatch {
+                graph_url: Some("https://graph.example.com".into()),
+                ..patch()
+            })
+            .unwrap_err();
+        assert_eq!(err.0[0].field, "login_url");
+    }
+
+    #[test]
+    fn empty_group_list_means_all_users() {
+        let s = Settings {
+            group_ids: vec!["f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2".into()],
+            ..Settings::default()
+        };
+        let s = s
+            .apply(&SettingsPatch {
+                group_ids: Some(vec![]),
+                ..patch()
+            })
+            .unwrap();
+        assert!(s.group_ids.is_empty());
+    }
+}

@@ -1,0 +1,217 @@
+//! Users as the directory keeps them, and users as Entra reports them.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Where a directory user comes from. Only `Entra` users are managed by the sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Entra,
+    Local,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Entra => "entra",
+            Source::Local => "local",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "entra" => Some(Source::Entra),
+            "local" => Some(Source::Local),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Disabled,
+    /// In scope, but no seat was free when the user arrived. Holds no seat.
+    AwaitingLicense,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled => "disabled",
+            Status::AwaitingLicense => "awaiting_license",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Status::Active),
+            "disabled" => Some(Status::Disabled),
+            "awaiting_license" => Some(Status::AwaitingLicense),
+            _ => None,
+        }
+    }
+
+    /// Active and disabled users hold a seat; users awaiting a license do not.
+    pub fn holds_seat(self) -> bool {
+        matches!(self, Status::Active | Status::Disabled)
+    }
+}
+
+/// Why a user is disabled, or (for users kept active) why it is out of scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisabledReason {
+    NotInGroup,
+    DeletedInEntra,
+    DisabledInEntra,
+    GuestExcluded,
+    /// An administrator's decision; the sync never overrides it.
+    Admin,
+}
+
+impl DisabledReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisabledReason::NotInGroup => "not_in_group",
+            DisabledReason::DeletedInEntra => "deleted_in_entra",
+            DisabledReason::DisabledInEntra => "disabled_in_entra",
+            DisabledReason::GuestExcluded => "guest_excluded",
+            DisabledReason::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "not_in_group" => DisabledReason::NotInGroup,
+            "deleted_in_entra" => DisabledReason::DeletedInEntra,
+            "disabled_in_entra" => DisabledReason::DisabledInEntra,
+            "guest_excluded" => DisabledReason::GuestExcluded,
+            "admin" => DisabledReason::Admin,
+            _ => return None,
+        })
+    }
+
+    /// A human sentence for logs, audit rows and the UI.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DisabledReason::NotInGroup => "not a member of the configured group(s)",
+            DisabledReason::DeletedInEntra => "deleted in Entra ID",
+            DisabledReason::DisabledInEntra => "account disabled in Entra ID",
+            DisabledReason::GuestExcluded => "guest user, and guests are not included",
+            DisabledReason::Admin => "disabled by an administrator",
+        }
+    }
+}
+
+/// The attributes the sync copies from Entra. Compared field by field to detect updates.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Profile {
+    pub email: String,
+    pub user_principal_name: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+}
+
+impl Profile {
+    /// Names of the fields that differ between `self` and `other`, in a stable order.
+    pub fn changed_fields(&self, other: &Profile) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if self.email != other.email {
+            changed.push("email");
+        }
+        let pairs: [(&'static str, &Option<String>, &Option<String>); 6] = [
+            (
+                "user_principal_name",
+                &self.user_principal_name,
+                &other.user_principal_name,
+            ),
+            ("display_name", &self.display_name, &other.display_name),
+            ("given_name", &self.given_name, &other.given_name),
+            ("surname", &self.surname, &other.surname),
+            ("job_title", &self.job_title, &other.job_title),
+            ("department", &self.department, &other.department),
+        ];
+        for (name, a, b) in pairs {
+            if a != b {
+                changed.push(name);
+            }
+        }
+        changed
+    }
+}
+
+/// A user of the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalUser {
+    pub id: Uuid,
+    pub source: Source,
+    /// The Entra object id: the one key that never changes. `None` for local accounts.
+    pub azure_object_id: Option<String>,
+    pub profile: Profile,
+    pub status: Status,
+    pub disabled_reason: Option<DisabledReason>,
+    pub disabled_at: Option<OffsetDateTime>,
+    /// False when the user is no longer in scope in Entra but was kept (auto-disable off,
+    /// disabled by an administrator, or awaiting a license).
+    pub in_scope: bool,
+    pub created_at: OffsetDateTime,
+}
+
+impl LocalUser {
+    /// True when the sync disabled this user (as opposed to an administrator).
+    pub fn disabled_by_sync(&self) -> bool {
+        self.status == Status::Disabled
+            && !matches!(self.disabled_reason, Some(DisabledReason::Admin) | None)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserType {
+    Member,
+    Guest,
+}
+
+/// A user as read from Microsoft Graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteUser {
+    pub id: String,
+    pub user_principal_name: String,
+    pub mail: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub account_enabled: bool,
+    pub user_type: UserType,
+}
+
+impl RemoteUser {
+    /// The e-mail address the directory uses: `mail`, or else the UPN.
+    pub fn email(&self) -> &str {
+        match &self.mail {
+            Some(mail) if !mail.trim().is_empty() => mail,
+            _ => &self.user_principal_name,
+        }
+    }
+
+    pub fn profile(&self) -> Profile {
+        Profile {
+            email: self.email().to_owned(),
+            user_principal_name: Some(self.user_principal_name.clone()),
+            display_name: self.display_name.clone(),
+            given_name: self.given_name.clone(),
+            surname: self.surname.clone(),
+            job_title: self.job_title.clone(),
+            department: self.department.clone(),
+        }
+    }
+}

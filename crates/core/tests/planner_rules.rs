@@ -1,0 +1,641 @@
+//! Every rule of PRODUCT.md's "Who is in scope", "What one sync does" and "Licenses",
+//! one scenario each, plus property tests over random directories.
+
+use std::collections::HashSet;
+
+use proptest::prelude::*;
+use safegpt_core::planner::apply;
+use safegpt_core::{
+    Action, ChangeReason, DisabledReason, LocalUser, Plan, Policy, Profile, RemoteUser, Snapshot,
+    Source, Status, UserType, plan,
+};
+use time::{Duration, OffsetDateTime, macros::datetime};
+use uuid::Uuid;
+
+const NOW: OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
+
+fn policy() -> Policy {
+    Policy {
+        scoped_to_groups: true,
+        include_guests: false,
+        auto_disable: true,
+        auto_remove: true,
+        remove_after_days: 14,
+        seats: 0,
+        threshold_count: 10,
+        threshold_percent: 20,
+    }
+}
+
+fn remote(n: u32) -> RemoteUser {
+    RemoteUser {
+        id: format!("00000000-0000-0000-0000-{n:012}"),
+        user_principal_name: format!("user{n}@contoso.onmicrosoft.com"),
+        mail: Some(format!("user{n}@contoso.com")),
+        display_name: Some(format!("User {n}")),
+        given_name: Some("User".into()),
+        surname: Some(format!("{n}")),
+        job_title: None,
+        department: None,
+        account_enabled: true,
+        user_type: UserType::Member,
+    }
+}
+
+fn snapshot(users: Vec<RemoteUser>, members: &[&RemoteUser]) -> Snapshot {
+    Snapshot {
+        group_members: members.iter().map(|u| u.id.clone()).collect(),
+        users,
+        complete: true,
+    }
+}
+
+fn counter() -> impl FnMut() -> Uuid {
+    let mut n = 0u128;
+    move || {
+        n += 1;
+        Uuid::from_u128(n)
+    }
+}
+
+fn synced(r: &RemoteUser, status: Status) -> LocalUser {
+    LocalUser {
+        id: Uuid::from_u128(1_000_000 + r.id[24..].parse::<u128>().unwrap()),
+        source: Source::Entra,
+        azure_object_id: Some(r.id.clone()),
+        profile: r.profile(),
+        status,
+        disabled_reason: None,
+        disabled_at: None,
+        in_scope: true,
+        created_at: NOW - Duration::days(100),
+    }
+}
+
+fn local_account(email: &str) -> LocalUser {
+    LocalUser {
+        id: Uuid::from_u128(9_000_000),
+        source: Source::Local,
+        azure_object_id: None,
+        profile: Profile {
+            email: email.into(),
+            display_name: Some("Admin".into()),
+            ..Profile::default()
+        },
+        status: Status::Active,
+        disabled_reason: None,
+        disabled_at: None,
+        in_scope: true,
+        created_at: NOW - Duration::days(300),
+    }
+}
+
+fn only(plan: &Plan) -> &safegpt_core::Change {
+    assert_eq!(
+        plan.changes.len(),
+        1,
+        "expected one change, got {:#?}",
+        plan.changes
+    );
+    &plan.changes[0]
+}
+
+#[test]
+fn unknown_member_is_created_active() {
+    let a = remote(1);
+    let p = plan(
+        &[],
+        &snapshot(vec![a.clone()], &[&a]),
+        &policy(),
+        NOW,
+        counter(),
+    );
+    let c = only(&p);
+    assert_eq!(c.action, Action::Create);
+    let after = c.after.as_ref().unwrap();
+    assert_eq!(after.status, Status::Active);
+    assert_eq!(after.azure_object_id.as_deref(), Some(a.id.as_str()));
+    assert_eq!(after.profile.email, "user1@contoso.com");
+    assert_eq!(p.counts.created, 1);
+}
+
+#[test]
+fn email_falls_back_to_upn_and_non_members_guests_and_disabled_are_not_created() {
+    let mut no_mail = remote(1);
+    no_mail.mail = None;
+    let outsider = remote(2);
+    let mut guest = remote(3);
+    guest.user_type = UserType::Guest;
+    let mut entra_disabled = remote(4);
+    entra_disabled.account_enabled = false;
+    let snap = snapshot(
+        vec![
+            no_mail.clone(),
+            outsider,
+            guest.clone(),
+            entra_disabled.clone(),
+        ],
+        &[&no_mail, &guest, &entra_disabled],
+    );
+    let p = plan(&[], &snap, &policy(), NOW, counter());
+    let c = only(&p);
+    assert_eq!(
+        c.after.as_ref().unwrap().profile.email,
+        "user1@contoso.onmicrosoft.com"
+    );
+
+    let with_guests = Policy {
+        include_guests: true,
+        ..policy()
+    };
+    let p = plan(&[], &snap, &with_guests, NOW, counter());
+    assert_eq!(p.counts.created, 2, "guest included when the setting is on");
+}
+
+#[test]
+fn without_groups_every_enabled_member_is_in_scope() {
+    let (a, b) = (remote(1), remote(2));
+    let all = Policy {
+        scoped_to_groups: false,
+        ..policy()
+    };
+    let p = plan(&[], &snapshot(vec![a, b], &[]), &all, NOW, counter());
+    assert_eq!(p.counts.created, 2);
+}
+
+#[test]
+fn renamed_user_is_updated_not_duplicated() {
+    let a = remote(1);
+    let local = vec![synced(&a, Status::Active)];
+    let mut renamed = a.clone();
+    renamed.user_principal_name = "new.name@contoso.onmicrosoft.com".into();
+    renamed.mail = Some("new.name@contoso.com".into());
+    renamed.department = Some("Sales".into());
+    let p = plan(
+        &local,
+        &snapshot(vec![renamed.clone()], &[&renamed]),
+        &policy(),
+        NOW,
+        counter(),
+    );
+    let c = only(&p);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.fields, ["email", "user_principal_name", "department"]);
+    assert_eq!(c.user_id, local[0].id);
+}
+
+#[test]
+fn local_account_with_same_email_is_linked() {
+    let a = remote(1);
+    let local = vec![local_account("USER1@contoso.com")];
+    let p = plan(
+        &local,
+        &snapshot(vec![a.clone()], &[&a]),
+        &policy(),
+        NOW,
+        counter(),
+    );
+    let c = only(&p);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.reason, ChangeReason::LinkedByEmail);
+    let after = c.after.as_ref().unwrap();
+    assert_eq!(after.id, local[0].id);
+    assert_eq!(after.source, Source::Entra);
+    assert_eq!(after.azure_object_id.as_deref(), Some(a.id.as_str()));
+}
+
+#[test]
+fn unlinked_local_accounts_are_never_touched() {
+    let a = remote(1);
+    let local = vec![local_account("admin@example.org")];
+    let p = plan(
+        &local,
+        &snapshot(vec![a.clone()], &[&a]),
+        &policy(),
+        NOW,
+        counter(),
+    );
+    assert!(p.changes.iter().all(|c| c.user_id != local[0].id));
+}
+
+#[test]
+fn leaving_the_group_disables_with_reason_and_time() {
+    let a = remote(1);
+    let local = vec![synced(&a, Status::Active)];
+    let p = plan(&local, &snapshot(vec![a], &[]), &policy(), NOW, counter());
+    let c = only(&p);
+    assert_eq!(c.action, Action::Disable);
+    let after = c.after.as_ref().unwrap();
+    assert_eq!(after.disabled_reason, Some(DisabledReason::NotInGroup));
+    assert_eq!(after.disabled_at, Some(NOW));
+    assert!(!after.in_scope);
+}
+
+#[test]
+fn each_way_out_of_scope_has_its_reason() {
+    let cases: Vec<(Box<dyn Fn(&mut Vec<RemoteUser>)>, DisabledReason)> = vec![
+        (
+            Box::new(|users| users.clear()),
+            DisabledReason::DeletedInEntra,
+        ),
+        (
+            Box::new(|users| users[0].account_enabled = false),
+            DisabledReason::DisabledInEntra,
+        ),
+        (
+            Box::new(|users| users[0].user_type = UserType::Guest),
+            DisabledReason::GuestExcluded,
+        ),
+    ];
+    for (mutate, reason) in cases {
+        let a = remote(1);
+        let local = vec![synced(&a, Status::Active)];
+        let mut users = vec![a.clone()];
+        mutate(&mut users);
+        let p = plan(&local, &snapshot(users, &[&a]), &policy(), NOW, counter());
+        assert_eq!(
+            only(&p).after.as_ref().unwrap().disabled_reason,
+            Some(reason)
+        );
+    }
+}
+
+#[test]
+fn with_auto_disable_off_the_user_stays_active_but_out_of_scope() {
+    let a = remote(1);
+    let local = vec![synced(&a, Status::Active)];
+    let keep = Policy {
+        auto_disable: false,
+        ..policy()
+    };
+    let p = plan(&local, &snapshot(vec![a], &[]), &keep, NOW, counter());
+    let c = only(&p);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.fields, ["in_scope"]);
+    assert_eq!(c.after.as_ref().unwrap().status, Status::Active);
+}
+
+#[test]
+fn rejoining_enables_a_user_the_sync_disabled() {
+    let a = remote(1);
+    let mut user = synced(&a, Status::Disabled);
+    user.disabled_reason = Some(DisabledReason::NotInGroup);
+    user.disabled_at = Some(NOW - Duration::days(3));
+    user.in_scope = false;
+    let p = plan(
+        &[user],
+        &snapshot(vec![a.clone()], &[&a]),
+        &policy(),
+        NOW,
+        counter(),
+    );
+    let c = only(&p);
+    assert_eq!(c.action, Action::Enable);
+    let after = c.after.as_ref().unwrap();
+    assert_eq!(
+        (after.status, after.disabled_reason, after.disabled_at),
+        (Status::Active, None, None)
+    );
+}
+
+#[test]
+fn an_administrators_disable_wins() {
+    let a = remote(1);
+    let mut user = synced(&a, Status::Disabled);
+    user.disabled_reason = Some(DisabledReason::Admin);
+    user.disabled_at = Some(NOW - Duration::days(300));
+    let p = plan(
+        &[user.clone()],
+        &snapshot(vec![a.clone()], &[&a]),
+        &policy(),
+        NOW,
+        counter(),
+    );
+    assert!(p.changes.is_empty());
+    // Out of scope for a long time: still not removed, only marked.
+    let p = plan(&[user], &snapshot(vec![a], &[]), &policy(), NOW, counter());
+    let c = only(&p);
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.after.as_ref().unwrap().status, Status::Disabled);
+}
+
+#[test]
+fn removal_happens_exactly_after_the_grace_period() {
+    let a = remote(1);
+    let mut user = synced(&a, Status::Disabled);
+    user.disabled_reason = Some(DisabledReason::NotInGroup);
+    user.disabled_at = Some(NOW);
+    user.in_scope = false;
+    let snap = snapshot(vec![a], &[]);
+    let just_before = NOW + Duration::days(14) - Duration::seconds(1);
+    assert!(
+        plan(&[user.clone()], &snap, &policy(), just_before, counter())
+            .changes
+            .is_empty()
+    );
+    let p = plan(
+        &[user.clone()],
+        &snap,
+        &policy(),
+        NOW + Duration::days(14),
+        counter(),
+    );
+    let c = only(&p);
+    assert_eq!(c.action, Action::Remove);
+    assert_eq!(c.reason, ChangeReason::RemovalDue { days: 14 });
+    let no_remove = Policy {
+        auto_remove: false,
+        ..policy()
+    };
+    assert!(
+        plan(
+            &[user],
+            &snap,
+            &no_remove,
+            NOW + Duration::days(400),
+            counter()
+        )
+        .changes
+        .is_empty()
+    );
+}
+
+#[test]
+fn seats_run_out_and_free_up_oldest_first() {
+    let (a, b, c) = (remote(1), remote(2), remote(3));
+    let limited = Policy {
+        seats: 2,
+        scoped_to_groups: false,
+        ..policy()
+    };
+    let admin = local_account("admin@example.org");
+    let p = plan(
+        &[admin.clone()],
+        &snapshot(vec![a.clone(), b.clone(), c.clone()], &[]),
+        &limited,
+        NOW,
+        counter(),
+    );
+    let statuses: Vec<_> = p
+        .changes
+        .iter()
+        .map(|c| c.after.as_ref().unwrap().status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            Status::Active,
+            Status::AwaitingLicense,
+            Status::AwaitingLicense
+        ]
+    );
+    assert_eq!(p.counts.awaiting_license, 2);
+    assert_eq!(p.seats.used, 2);
+
+    let mut local = vec![admin];
+    apply(&mut local, &p);
+    // Make b older than c, then free one seat by deleting a in Entra with auto-remove.
+    local
+        .iter_mut()
+        .find(|u| u.azure_object_id.as_deref() == Some(c.id.as_str()))
+        .unwrap()
+        .created_at = NOW;
+    local
+        .iter_mut()
+        .find(|u| u.azure_object_id.as_deref() == Some(b.id.as_str()))
+        .unwrap()
+        .created_at = NOW - Duration::days(1);
+    let a_user = local
+        .iter_mut()
+        .find(|u| u.azure_object_id.as_deref() == Some(a.id.as_str()))
+        .unwrap();
+    a_user.status = Status::Disabled;
+    a_user.disabled_reason = Some(DisabledReason::DeletedInEntra);
+    a_user.disabled_at = Some(NOW - Duration::days(20));
+    let later = NOW + Duration::days(1);
+    let p = plan(
+        &local,
+        &snapshot(vec![b.clone(), c.clone()], &[]),
+        &limited,
+        later,
+        counter(),
+    );
+    let actions: Vec<_> = p.changes.iter().map(|c| (c.action, c.reason)).collect();
+    assert_eq!(
+        actions,
+        [
+            (Action::Remove, ChangeReason::RemovalDue { days: 14 }),
+            (Action::Enable, ChangeReason::LicenseAvailable)
+        ]
+    );
+    assert_eq!(
+        p.changes[1]
+            .after
+            .as_ref()
+            .unwrap()
+            .azure_object_id
+            .as_deref(),
+        Some(b.id.as_str())
+    );
+}
+
+#[test]
+fn mass_disable_is_held_but_small_changes_are_not() {
+    let users: Vec<RemoteUser> = (1..=50).map(remote).collect();
+    let local: Vec<LocalUser> = users.iter().map(|u| synced(u, Status::Active)).collect();
+    // The group was emptied by mistake: 50 of 50 would be disabled.
+    let p = plan(
+        &local,
+        &snapshot(users.clone(), &[]),
+        &policy(),
+        NOW,
+        counter(),
+    );
+    let hold = p.hold.expect("held");
+    assert_eq!((hold.would_disable, hold.synced_active), (50, 50));
+    // 10 leave: not more than 10 users, so not held.
+    let members: Vec<&RemoteUser> = users.iter().skip(10).collect();
+    let p = plan(
+        &local,
+        &snapshot(users.clone(), &members),
+        &policy(),
+        NOW,
+        counter(),
+    );
+    assert_eq!(p.counts.disabled, 10);
+    assert!(p.hold.is_none());
+}
+
+#[test]
+fn incomplete_snapshot_disables_nobody() {
+    let (a, b) = (remote(1), remote(2));
+    let local = vec![synced(&a, Status::Active)];
+    let mut snap = snapshot(vec![b.clone()], &[&b]);
+    snap.complete = false;
+    let p = plan(&local, &snap, &policy(), NOW, counter());
+    assert_eq!(p.counts.disabled, 0);
+    assert_eq!(
+        p.counts.created, 1,
+        "users seen in scope may still be created"
+    );
+}
+
+// ---- property tests ----
+
+#[derive(Debug, Clone)]
+struct World {
+    remote: Vec<RemoteUser>,
+    members: HashSet<String>,
+    local: Vec<LocalUser>,
+    policy: Policy,
+    now_offset_days: i64,
+}
+
+fn world() -> impl Strategy<Value = World> {
+    let remote_user = (
+        any::<bool>(),
+        any::<bool>(),
+        prop::bool::weighted(0.8),
+        any::<bool>(),
+        0u8..3,
+    );
+    let local_kind = (0u8..6, 0i64..40, any::<bool>());
+    let policy = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        1u32..30,
+        0u32..8,
+        0u32..5,
+        0u32..60,
+    );
+    (
+        prop::collection::vec((remote_user, local_kind), 0..24),
+        policy,
+        0i64..60,
+        0usize..3,
+    )
+        .prop_map(|(rows, p, now_offset_days, n_local_accounts)| {
+            let policy = Policy {
+                scoped_to_groups: p.0,
+                include_guests: p.1,
+                auto_disable: p.2,
+                auto_remove: p.3,
+                remove_after_days: p.4,
+                seats: p.5,
+                threshold_count: p.6,
+                threshold_percent: p.7,
+            };
+            let mut remote_users = Vec::new();
+            let mut members = HashSet::new();
+            let mut local = Vec::new();
+            for (i, ((in_tenant, guest, enabled, member, email_variant), (kind, age, in_scope))) in
+                rows.into_iter().enumerate()
+            {
+                let mut r = remote(i as u32);
+                r.user_type = if guest {
+                    UserType::Guest
+                } else {
+                    UserType::Member
+                };
+                r.account_enabled = enabled;
+                if email_variant == 1 {
+                    r.mail = None;
+                }
+                if member {
+                    members.insert(r.id.clone());
+                }
+                let (status, reason) = match kind {
+                    0 => continue,
+                    1 => (Status::Active, None),
+                    2 => (Status::Disabled, Some(DisabledReason::NotInGroup)),
+                    3 => (Status::Disabled, Some(DisabledReason::Admin)),
+                    4 => (Status::AwaitingLicense, None),
+                    _ => (Status::Disabled, Some(DisabledReason::DeletedInEntra)),
+                };
+                let mut l = synced(&r, status);
+                l.created_at = NOW - Duration::days(age);
+                l.disabled_reason = reason;
+                l.disabled_at = reason.map(|_| NOW - Duration::days(age));
+                l.in_scope = in_scope;
+                if email_variant == 2 {
+                    l.profile.display_name = Some("stale".into());
+                }
+                local.push(l);
+                if in_tenant {
+                    remote_users.push(r);
+                }
+            }
+            for n in 0..n_local_accounts {
+                let mut acct = local_account(&format!("local{n}@example.org"));
+                acct.id = Uuid::from_u128(9_000_000 + n as u128);
+                local.push(acct);
+            }
+            World {
+                remote: remote_users,
+                members,
+                local,
+                policy,
+                now_offset_days,
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn planning_again_after_applying_changes_nothing(w in world(), complete in any::<bool>()) {
+        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete };
+        let now = NOW + Duration::days(w.now_offset_days);
+        let first = plan(&w.local, &snap, &w.policy, now, counter());
+        let mut local = w.local.clone();
+        apply(&mut local, &first);
+        let second = plan(&local, &snap, &w.policy, now, counter());
+        prop_assert!(second.changes.is_empty(), "second plan not empty: {:#?}", second.changes);
+    }
+
+    #[test]
+    fn an_admin_disabled_user_is_never_enabled_or_removed(w in world(), complete in any::<bool>()) {
+        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete };
+        let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
+        for c in &p.changes {
+            if c.before.as_ref().is_some_and(|b| b.disabled_reason == Some(DisabledReason::Admin)) {
+                let after = c.after.as_ref().expect("never removed");
+                prop_assert_eq!(after.status, Status::Disabled);
+                prop_assert_eq!(after.disabled_reason, Some(DisabledReason::Admin));
+            }
+        }
+    }
+
+    #[test]
+    fn unlinked_local_accounts_are_never_touched_by_any_plan(w in world(), complete in any::<bool>()) {
+        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete };
+        let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
+        let locals: HashSet<Uuid> = w.local.iter().filter(|u| u.source == Source::Local).map(|u| u.id).collect();
+        prop_assert!(p.changes.iter().all(|c| !locals.contains(&c.user_id)));
+    }
+
+    #[test]
+    fn an_incomplete_snapshot_never_disables_removes_or_unscopes(w in world()) {
+        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete: false };
+        let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
+        for c in &p.changes {
+            prop_assert!(!matches!(c.action, Action::Disable | Action::Remove), "{:?}", c);
+            prop_assert!(c.after.as_ref().is_none_or(|a| a.in_scope || c.before.as_ref().is_some_and(|b| !b.in_scope)));
+        }
+    }
+
+    #[test]
+    fn seats_are_never_oversubscribed_by_the_sync(w in world(), complete in any::<bool>()) {
+        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete };
+        let before_used = w.local.iter().filter(|u| u.status.holds_seat()).count() as u64;
+        let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
+        let mut local = w.local.clone();
+        apply(&mut local, &p);
+        let used = local.iter().filter(|u| u.status.holds_seat()).count() as u64;
+        prop_assert_eq!(used, p.seats.used);
+        if w.policy.seats > 0 {
+            prop_assert!(used <= u64::from(w.policy.seats).max(before_used));
+        }
+    }
+}
