@@ -1,0 +1,380 @@
+//! The tenant file format (see the README) and the in-memory directory built from it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantFile {
+    pub tenant_id: String,
+    pub domain: String,
+    #[serde(default)]
+    pub apps: Vec<AppRecord>,
+    #[serde(default)]
+    pub users: Vec<UserRecord>,
+    #[serde(default)]
+    pub groups: Vec<GroupRecord>,
+    /// Non-user directory objects that may appear in membership lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<OtherRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_principals: Vec<OtherRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRecord {
+    pub client_id: String,
+    /// Granted application permissions (with admin consent), e.g. `User.Read.All`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub secrets: Vec<SecretRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRecord {
+    pub value: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    pub id: String,
+    pub user_principal_name: String,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub surname: Option<String>,
+    #[serde(default)]
+    pub job_title: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+    #[serde(default = "member")]
+    pub user_type: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn member() -> String {
+    "Member".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRecord {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherRecord {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// What kind of directory object an id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    User,
+    Group,
+    Device,
+    ServicePrincipal,
+}
+
+impl ObjectKind {
+    pub fn odata_type(self) -> &'static str {
+        match self {
+            ObjectKind::User => "#microsoft.graph.user",
+            ObjectKind::Group => "#microsoft.graph.group",
+            ObjectKind::Device => "#microsoft.graph.device",
+            ObjectKind::ServicePrincipal => "#microsoft.graph.servicePrincipal",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimUser {
+    pub record: UserRecord,
+    /// Sequence number of the last change, for delta.
+    pub version: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimGroup {
+    pub display_name: String,
+    pub members: BTreeSet<String>,
+    pub version: u64,
+}
+
+/// One membership change, kept for `groups/delta`.
+#[derive(Debug, Clone)]
+pub struct MemberChange {
+    pub seq: u64,
+    pub group_id: String,
+    pub member_id: String,
+    pub added: bool,
+}
+
+/// The live directory of the simulated tenant.
+#[derive(Debug, Default)]
+pub struct Directory {
+    pub tenant_id: String,
+    pub domain: String,
+    pub apps: Vec<AppRecord>,
+    pub users: BTreeMap<String, SimUser>,
+    /// Soft-deleted users: id -> sequence number of the deletion.
+    pub deleted_users: BTreeMap<String, u64>,
+    pub groups: BTreeMap<String, SimGroup>,
+    pub others: BTreeMap<String, (ObjectKind, Option<String>)>,
+    pub member_log: Vec<MemberChange>,
+    pub seq: u64,
+    transitive_cache: HashMap<String, (u64, std::sync::Arc<Vec<String>>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error(
+        "group {group} lists member {member}, which is no user, group, device or service principal of the tenant"
+    )]
+    UnknownMember { group: String, member: String },
+    #[error("duplicate object id {0}")]
+    DuplicateId(String),
+}
+
+impl Directory {
+    pub fn from_file(file: TenantFile) -> Result<Self, TenantError> {
+        let mut dir = Directory {
+            tenant_id: file.tenant_id.to_ascii_lowercase(),
+            domain: file.domain.to_ascii_lowercase(),
+            apps: file.apps,
+            ..Directory::default()
+        };
+        let mut seen = BTreeSet::new();
+        let mut unique = |id: &str| {
+            if seen.insert(id.to_owned()) {
+                Ok(())
+            } else {
+                Err(TenantError::DuplicateId(id.to_owned()))
+            }
+        };
+        for user in file.users {
+            unique(&user.id)?;
+            dir.seq += 1;
+            dir.users.insert(
+                user.id.clone(),
+                SimUser {
+                    record: user,
+                    version: dir.seq,
+                },
+            );
+        }
+        for d in file.devices {
+            unique(&d.id)?;
+            dir.others
+                .insert(d.id, (ObjectKind::Device, d.display_name));
+        }
+        for sp in file.service_principals {
+            unique(&sp.id)?;
+            dir.others
+                .insert(sp.id, (ObjectKind::ServicePrincipal, sp.display_name));
+        }
+        for g in &file.groups {
+            unique(&g.id)?;
+        }
+        dir.seq += 1;
+        for g in &file.groups {
+            dir.groups.insert(
+                g.id.clone(),
+                SimGroup {
+                    display_name: g.display_name.clone(),
+                    members: BTreeSet::new(),
+                    version: dir.seq,
+                },
+            );
+        }
+        for g in file.groups {
+            for m in g.members {
+                if dir.kind_of(&m).is_none() {
+                    return Err(TenantError::UnknownMember {
+                        group: g.id,
+                        member: m,
+                    });
+                }
+                dir.groups
+                    .get_mut(&g.id)
+                    .expect("inserted above")
+                    .members
+                    .insert(m);
+            }
+        }
+        Ok(dir)
+    }
+
+    pub fn to_file(&self) -> TenantFile {
+        let others = |kind| {
+            self.others
+                .iter()
+                .filter(|(_, (k, _))| *k == kind)
+                .map(|(id, (_, name))| OtherRecord {
+                    id: id.clone(),
+                    display_name: name.clone(),
+                })
+                .collect()
+        };
+        TenantFile {
+            tenant_id: self.tenant_id.clone(),
+            domain: self.domain.clone(),
+            apps: self.apps.clone(),
+            users: self.users.values().map(|u| u.record.clone()).collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|(id, g)| GroupRecord {
+                    id: id.clone(),
+                    display_name: g.display_name.clone(),
+                    members: g.members.iter().cloned().collect(),
+                })
+                .collect(),
+            devices: others(ObjectKind::Device),
+            service_principals: others(ObjectKind::ServicePrincipal),
+        }
+    }
+
+    pub fn kind_of(&self, id: &str) -> Option<ObjectKind> {
+        if self.users.contains_key(id) {
+            Some(ObjectKind::User)
+        } else if self.groups.contains_key(id) {
+            Some(ObjectKind::Group)
+        } else {
+            self.others.get(id).map(|(k, _)| *k)
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Creates or replaces a user; restores it if it was soft-deleted.
+    pub fn upsert_user(&mut self, record: UserRecord) {
+        let seq = self.next_seq();
+        self.deleted_users.remove(&record.id);
+        self.users.insert(
+            record.id.clone(),
+            SimUser {
+                record,
+                version: seq,
+            },
+        );
+    }
+
+    /// Soft-deletes a user: gone from lists and groups, reported as `@removed` by delta.
+    pub fn delete_user(&mut self, id: &str) -> bool {
+        if self.users.remove(id).is_none() {
+            return false;
+        }
+        let seq = self.next_seq();
+        self.deleted_users.insert(id.to_owned(), seq);
+        let groups: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.members.contains(id))
+            .map(|(gid, _)| gid.clone())
+            .collect();
+        for gid in groups {
+            self.set_member(&gid, id, false);
+        }
+        true
+    }
+
+    pub fn touch_user(&mut self, id: &str) {
+        let seq = self.next_seq();
+        if let Some(u) = self.users.get_mut(id) {
+            u.version = seq;
+        }
+    }
+
+    /// Adds or removes a direct member. Returns false when nothing changed.
+    pub fn set_member(&mut self, group_id: &str, member_id: &str, added: bool) -> bool {
+        let seq = self.seq + 1;
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return false;
+        };
+        let changed = if added {
+            group.members.insert(member_id.to_owned())
+        } else {
+            group.members.remove(member_id)
+        };
+        if changed {
+            self.seq = seq;
+            group.version = seq;
+            self.member_log.push(MemberChange {
+                seq,
+                group_id: group_id.to_owned(),
+                member_id: member_id.to_owned(),
+                added,
+            });
+        }
+        changed
+    }
+
+    pub fn add_group(&mut self, id: String, display_name: String) {
+        let seq = self.next_seq();
+        self.groups.insert(
+            id,
+            SimGroup {
+                display_name,
+                members: BTreeSet::new(),
+                version: seq,
+            },
+        );
+    }
+
+    /// Every object reachable from `group_id` through nested groups (excluding itself),
+    /// sorted by id. Cycle-safe; cached until the directory changes.
+    pub fn transitive_members(&mut self, group_id: &str) -> std::sync::Arc<Vec<String>> {
+        if let Some((seq, list)) = self.transitive_cache.get(group_id)
+            && *seq == self.seq
+        {
+            return list.clone();
+        }
+        let mut found = BTreeSet::new();
+        let mut visited_groups = BTreeSet::from([group_id.to_owned()]);
+        let mut stack = vec![group_id.to_owned()];
+        while let Some(gid) = stack.pop() {
+            let Some(group) = self.groups.get(&gid) else {
+                continue;
+            };
+            for m in &group.members {
+                if m != group_id {
+                    found.insert(m.clone());
+                }
+                if self.groups.contains_key(m) && visited_groups.insert(m.clone()) {
+                    stack.push(m.clone());
+                }
+            }
+        }
+        let list = std::sync::Arc::new(found.into_iter().collect::<Vec<_>>());
+        self.transitive_cache
+            .insert(group_id.to_owned(), (self.seq, list.clone()));
+        list
+    }
+}
