@@ -1,1 +1,335 @@
+//! A thin Microsoft Graph client for the Azure User Sync: client-credentials tokens,
+//! paging over `@odata.nextLink`, retries honouring `Retry-After`, and failures classified
+//! into [`ErrorKind`]s an administrator can act on.
 
+mod error;
+mod retry;
+mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+pub use error::{ErrorKind, GraphError, Purpose};
+pub use retry::RetryPolicy;
+use safegpt_core::RemoteUser;
+use wire::{Page, WireMember, WireUser};
+
+/// The properties the directory stores; nothing more is requested.
+pub const USER_SELECT: &str = "id,userPrincipalName,mail,displayName,givenName,surname,jobTitle,department,accountEnabled,userType";
+/// Graph's maximum page size for users and member lists.
+pub const PAGE_SIZE: u32 = 999;
+
+/// Where to send requests: roots as for the clouds (`https://login.microsoftonline.com`,
+/// `https://graph.microsoft.com`); the client appends `/{tenant}/oauth2/v2.0/token` and `/v1.0/…`.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub login_url: String,
+    pub graph_url: String,
+}
+
+pub struct Credentials {
+    /// Tenant GUID or verified domain.
+    pub tenant: String,
+    pub client_id: String,
+    pub secret: SecretString,
+}
+
+/// Counters for run records and benchmarks.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub requests: AtomicU64,
+    pub bytes: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+struct CachedToken {
+    value: SecretString,
+    refresh_at: Instant,
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    credentials: Credentials,
+    retry: RetryPolicy,
+    token: Mutex<Option<CachedToken>>,
+    pub traffic: Arc<Traffic>,
+}
+
+fn install_crypto_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // Another part of the process may have installed one already; either is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl GraphClient {
+    pub fn new(
+        endpoints: Endpoints,
+        credentials: Credentials,
+        retry: RetryPolicy,
+    ) -> Result<Self, GraphError> {
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(retry.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("SafeGPT-Directory/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                GraphError::new(
+                    ErrorKind::Unexpected,
+                    "cannot build the HTTP client",
+                    e.to_string(),
+                )
+            })?;
+        let endpoints = Endpoints {
+            login_url: endpoints.login_url.trim_end_matches('/').to_owned(),
+            graph_url: endpoints.graph_url.trim_end_matches('/').to_owned(),
+        };
+        Ok(GraphClient {
+            http,
+            endpoints,
+            credentials,
+            retry,
+            token: Mutex::new(None),
+            traffic: Arc::default(),
+        })
+    }
+
+    /// A valid access token: cached, refreshed shortly before `expires_in` runs out.
+    /// The lock makes concurrent callers share one refresh.
+    async fn access_token(&self, force_refresh: bool) -> Result<SecretString, GraphError> {
+        let mut cached = self.token.lock().await;
+        if !force_refresh
+            && let Some(token) = cached.as_ref()
+            && Instant::now() < token.refresh_at
+        {
+            return Ok(token.value.clone());
+        }
+        let fresh = retry::with_retry(&self.retry, &self.traffic, || self.request_token())
+            .await
+            .map_err(retry::Attempt::into_error)?;
+        let value = fresh.value.clone();
+        *cached = Some(fresh);
+        Ok(value)
+    }
+
+    async fn request_token(&self) -> Result<CachedToken, retry::Attempt> {
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.endpoints.login_url, self.credentials.tenant
+        );
+        let scope = format!("{}/.default", self.endpoints.graph_url);
+        let form = [
+            ("client_id", self.credentials.client_id.as_str()),
+            ("client_secret", self.credentials.secret.expose_secret()),
+            ("scope", scope.as_str()),
+            ("grant_type", "client_credentials"),
+        ];
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(&url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(retry::Attempt::transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(retry::Attempt::transport)?;
+        self.count(body.len());
+        if status == 200 {
+            let token: wire::TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+                retry::Attempt::Fatal(GraphError::new(
+                    ErrorKind::Unexpected,
+                    "The token endpoint returned a body that is not a token response.",
+                    e.to_string(),
+                ))
+            })?;
+            let lifetime = Duration::from_secs(token.expires_in.max(1));
+            // Refresh early: a tenth of the lifetime, at most five minutes, before expiry.
+            let skew = (lifetime / 10).min(Duration::from_secs(300));
+            return Ok(CachedToken {
+                value: token.access_token.into(),
+                refresh_at: started + lifetime - skew,
+            });
+        }
+        let error = error::classify_token_error(
+            status,
+            &body,
+            &self.credentials.tenant,
+            &self.credentials.client_id,
+        );
+        if error.kind.is_transient() {
+            Err(retry::Attempt::Retry(error, None))
+        } else {
+            Err(retry::Attempt::Fatal(error))
+        }
+    }
+
+    fn count(&self, bytes: usize) {
+        self.traffic.requests.fetch_add(1, Ordering::Relaxed);
+        self.traffic
+            .bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// GETs one Graph page and parses it, retrying transient failures and refreshing the
+    /// token once on 401 `InvalidAuthenticationToken`.
+    async fn get<R: DeserializeOwned>(
+        &self,
+        url: &str,
+        purpose: &Purpose,
+    ) -> Result<R, GraphError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.access_token(false).await?;
+            match retry::with_retry(&self.retry, &self.traffic, || {
+                self.try_get(url, &token, purpose)
+            })
+            .await
+            {
+                Err(retry::Attempt::TokenRejected(_)) if !refreshed => {
+                    refreshed = true;
+                    self.access_token(true).await?;
+                }
+                other => return other.map_err(retry::Attempt::into_error),
+            }
+        }
+    }
+
+    async fn try_get<R: DeserializeOwned>(
+        &self,
+        url: &str,
+        token: &SecretString,
+        purpose: &Purpose,
+    ) -> Result<R, retry::Attempt> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(retry::Attempt::transport)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(retry::parse_retry_after);
+        let request_id = response
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let body = response.bytes().await.map_err(retry::Attempt::transport)?;
+        self.count(body.len());
+        if status == 200 {
+            return serde_json::from_slice(&body).map_err(|e| {
+                retry::Attempt::Fatal(GraphError::new(
+                    ErrorKind::Unexpected,
+                    "Microsoft Graph returned a page that is not valid JSON of the expected shape.",
+                    format!("{e}; request-id {request_id}"),
+                ))
+            });
+        }
+        let error = error::classify_graph_error(status, &body, purpose, &request_id);
+        if status == 401 {
+            Err(retry::Attempt::TokenRejected(error))
+        } else if matches!(status, 429 | 500 | 502 | 503 | 504) {
+            if status == 429 {
+                self.traffic.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(retry::Attempt::Retry(error, retry_after.flatten()))
+        } else {
+            Err(retry::Attempt::Fatal(error))
+        }
+    }
+
+    /// Checks that a token can be obtained.
+    pub async fn check_token(&self) -> Result<(), GraphError> {
+        self.access_token(true).await.map(|_| ())
+    }
+
+    /// Every user of the tenant, page by page.
+    pub fn users(&self) -> Pager<'_, WireUser, RemoteUser> {
+        let url = format!(
+            "{}/v1.0/users?$select={USER_SELECT}&$top={PAGE_SIZE}",
+            self.endpoints.graph_url
+        );
+        Pager::new(self, url, Purpose::Users, wire::user_from_wire)
+    }
+
+    /// Ids of the users that are members of `group_id`, directly or through nested groups.
+    /// Other member objects (groups, devices, service principals) are skipped.
+    pub fn transitive_user_ids(&self, group_id: &str) -> Pager<'_, WireMember, String> {
+        let url = format!(
+            "{}/v1.0/groups/{group_id}/transitiveMembers?$select=id&$top={PAGE_SIZE}",
+            self.endpoints.graph_url
+        );
+        Pager::new(
+            self,
+            url,
+            Purpose::Group(group_id.to_owned()),
+            wire::user_id_from_member,
+        )
+    }
+
+    /// Reads one group (its display name), to check that it exists and is readable.
+    pub async fn group_name(&self, group_id: &str) -> Result<String, GraphError> {
+        let url = format!(
+            "{}/v1.0/groups/{group_id}?$select=id,displayName",
+            self.endpoints.graph_url
+        );
+        let group: wire::WireGroup = self.get(&url, &Purpose::Group(group_id.to_owned())).await?;
+        Ok(group.display_name.unwrap_or_default())
+    }
+}
+
+/// Follows `@odata.nextLink` one page at a time, so at most one page of JSON is in memory.
+pub struct Pager<'a, W, T> {
+    client: &'a GraphClient,
+    next: Option<String>,
+    purpose: Purpose,
+    convert: fn(W) -> Option<T>,
+    pub pages: u64,
+}
+
+impl<'a, W: DeserializeOwned, T> Pager<'a, W, T> {
+    fn new(
+        client: &'a GraphClient,
+        first: String,
+        purpose: Purpose,
+        convert: fn(W) -> Option<T>,
+    ) -> Self {
+        Pager {
+            client,
+            next: Some(first),
+            purpose,
+            convert,
+            pages: 0,
+        }
+    }
+
+    /// The next page's items, or `None` after the last page.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<T>>, GraphError> {
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
+        let page: Page<W> = self.client.get(&url, &self.purpose).await?;
+        self.pages += 1;
+        self.next = page.next_link;
+        Ok(Some(
+            page.value.into_iter().filter_map(self.convert).collect(),
+        ))
+    }
+}
