@@ -1,0 +1,540 @@
+//! Sync runs, the one-transaction application of a plan, the audit log and the event outbox.
+
+use safegpt_core::{Change, ChangeReason, Counts, LocalUser, Plan};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{Sqlite, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::users::{delete_user, upsert_user};
+use crate::{Result, Store, StoreError, parse_ts, ts};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    /// Stopped by the deletion threshold; nothing applied.
+    Held,
+    DryRun,
+    /// The process ended while the run was in progress; nothing of it was applied.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Held => "held",
+            RunStatus::DryRun => "dry_run",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "held" => RunStatus::Held,
+            "dry_run" => RunStatus::DryRun,
+            "interrupted" => RunStatus::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunError {
+    pub kind: String,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+/// What was read while a run gathered its snapshot.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RunTotals {
+    pub users_read: u64,
+    pub graph_requests: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: Uuid,
+    pub trigger: String,
+    pub dry_run: bool,
+    pub status: RunStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub counts: Counts,
+    pub totals: RunTotals,
+    pub error: Option<RunError>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunChange {
+    pub seq: i64,
+    pub user_id: String,
+    pub azure_object_id: Option<String>,
+    pub email: String,
+    pub action: String,
+    pub reason_code: String,
+    pub reason: String,
+    #[sqlx(try_from = "String")]
+    pub fields: JsonList,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct JsonList(pub Vec<String>);
+
+impl TryFrom<String> for JsonList {
+    type Error = serde_json::Error;
+    fn try_from(s: String) -> std::result::Result<Self, Self::Error> {
+        serde_json::from_str(&s).map(JsonList)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub user_id: String,
+    pub payload: Value,
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: String,
+    trigger: String,
+    dry_run: bool,
+    status: String,
+    started_at: String,
+    finished_at: Option<String>,
+    created: i64,
+    updated: i64,
+    enabled: i64,
+    disabled: i64,
+    removed: i64,
+    unchanged: i64,
+    awaiting_license: i64,
+    users_read: i64,
+    graph_requests: i64,
+    error_kind: Option<String>,
+    error_message: Option<String>,
+    error_detail: Option<String>,
+}
+
+impl TryFrom<RunRow> for RunRecord {
+    type Error = StoreError;
+    fn try_from(r: RunRow) -> Result<RunRecord> {
+        let n = |v: i64| v.max(0) as u64;
+        Ok(RunRecord {
+            id: Uuid::parse_str(&r.id)
+                .map_err(|_| StoreError::Invalid(format!("run id '{}' is invalid", r.id)))?,
+            status: RunStatus::parse(&r.status).ok_or_else(|| {
+                StoreError::Invalid(format!("run status '{}' is invalid", r.status))
+            })?,
+            started_at: parse_ts(&r.started_at)?,
+            finished_at: r.finished_at.as_deref().map(parse_ts).transpose()?,
+            counts: Counts {
+                created: n(r.created),
+                updated: n(r.updated),
+                enabled: n(r.enabled),
+                disabled: n(r.disabled),
+                removed: n(r.removed),
+                unchanged: n(r.unchanged),
+                awaiting_license: n(r.awaiting_license),
+            },
+            totals: RunTotals {
+                users_read: n(r.users_read),
+                graph_requests: n(r.graph_requests),
+            },
+            error: r.error_kind.map(|kind| RunError {
+                kind,
+                message: r.error_message.unwrap_or_default(),
+                detail: r.error_detail,
+            }),
+            trigger: r.trigger,
+            dry_run: r.dry_run,
+        })
+    }
+}
+
+const RUN_COLUMNS: &str = "id, trigger, dry_run, status, started_at, finished_at, created, updated, enabled, \
+     disabled, removed, unchanged, awaiting_license, users_read, graph_requests, error_kind, error_message, error_detail";
+
+pub(crate) async fn insert_audit(
+    tx: &mut Transaction<'_, Sqlite>,
+    org: &str,
+    at: OffsetDateTime,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    details: &Value,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit_log (org_id, at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(org)
+        .bind(ts(at))
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(details.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    org: &str,
+    at: OffsetDateTime,
+    kind: &str,
+    user_id: Uuid,
+    payload: &Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO events (org_id, at, kind, user_id, payload) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(org)
+    .bind(ts(at))
+    .bind(kind)
+    .bind(user_id.to_string())
+    .bind(payload.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What the platform learns about a user change.
+pub(crate) fn event_payload(user: &LocalUser, changed: &[&str], reason: Option<&str>) -> Value {
+    json!({
+        "user_id": user.id,
+        "azure_object_id": user.azure_object_id,
+        "email": user.profile.email,
+        "status": user.status.as_str(),
+        "changed": changed,
+        "reason": reason,
+    })
+}
+
+fn reason_code(reason: &ChangeReason) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+async fn insert_change(
+    tx: &mut Transaction<'_, Sqlite>,
+    run_id: Uuid,
+    seq: usize,
+    change: &Change,
+) -> Result<()> {
+    let user = change
+        .after
+        .as_ref()
+        .or(change.before.as_ref())
+        .expect("a change has a before or an after");
+    sqlx::query(
+        "INSERT INTO run_changes (run_id, seq, user_id, azure_object_id, email, action, reason_code, reason, fields)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(run_id.to_string())
+    .bind(seq as i64)
+    .bind(change.user_id.to_string())
+    .bind(&user.azure_object_id)
+    .bind(&user.profile.email)
+    .bind(change.action.as_str())
+    .bind(reason_code(&change.reason))
+    .bind(change.reason.describe())
+    .bind(serde_json::to_string(&change.fields).unwrap_or_default())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records the start of a run. Runs left `running` by a process that ended are marked
+    /// `interrupted` first: their transaction never committed, so nothing of them applied.
+    pub async fn start_run(
+        &self,
+        trigger: &str,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<Uuid> {
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE sync_runs SET status = 'interrupted', finished_at = $2,
+                 error_kind = 'interrupted', error_message = 'the process ended before the run finished; nothing of it was applied'
+             WHERE org_id = $1 AND status = 'running'",
+        )
+        .bind(&self.org)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sync_runs (id, org_id, trigger, dry_run, status, started_at) VALUES ($1, $2, $3, $4, 'running', $5)",
+        )
+        .bind(id.to_string())
+        .bind(&self.org)
+        .bind(trigger)
+        .bind(dry_run)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn finish(
+        tx: &mut Transaction<'_, Sqlite>,
+        run_id: Uuid,
+        status: RunStatus,
+        counts: &Counts,
+        totals: RunTotals,
+        error: Option<&RunError>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE sync_runs SET status = $2, finished_at = $3, created = $4, updated = $5, enabled = $6,
+                 disabled = $7, removed = $8, unchanged = $9, awaiting_license = $10, users_read = $11,
+                 graph_requests = $12, error_kind = $13, error_message = $14, error_detail = $15
+             WHERE id = $1",
+        )
+        .bind(run_id.to_string())
+        .bind(status.as_str())
+        .bind(ts(now))
+        .bind(counts.created as i64)
+        .bind(counts.updated as i64)
+        .bind(counts.enabled as i64)
+        .bind(counts.disabled as i64)
+        .bind(counts.removed as i64)
+        .bind(counts.unchanged as i64)
+        .bind(counts.awaiting_license as i64)
+        .bind(totals.users_read as i64)
+        .bind(totals.graph_requests as i64)
+        .bind(error.map(|e| e.kind.as_str()))
+        .bind(error.map(|e| e.message.as_str()))
+        .bind(error.and_then(|e| e.detail.as_deref()))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies a plan in one transaction: users, one event and one audit row per change, the
+    /// run's change list and its final record. A crash leaves either all of it or none.
+    pub async fn apply_plan(
+        &self,
+        run_id: Uuid,
+        plan: &Plan,
+        totals: RunTotals,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let actor = format!("sync:{run_id}");
+        let mut tx = self.pool.begin().await?;
+        for (seq, change) in plan.changes.iter().enumerate() {
+            match &change.after {
+                Some(after) => upsert_user(&mut tx, &self.org, after, now).await?,
+                None => delete_user(&mut tx, &self.org, change.user_id).await?,
+            }
+            insert_change(&mut tx, run_id, seq, change).await?;
+            let user = change
+                .after
+                .as_ref()
+                .or(change.before.as_ref())
+                .expect("before or after");
+            let reason = change.reason.describe();
+            let payload = event_payload(user, &change.fields, Some(&reason));
+            insert_event(
+                &mut tx,
+                &self.org,
+                now,
+                change.action.event_kind(),
+                change.user_id,
+                &payload,
+            )
+            .await?;
+            insert_audit(
+                &mut tx,
+                &self.org,
+                now,
+                &actor,
+                change.action.event_kind(),
+                Some(&user.profile.email),
+                &json!({"user_id": change.user_id, "azure_object_id": user.azure_object_id,
+                        "reason": reason, "fields": change.fields}),
+            )
+            .await?;
+        }
+        Self::finish(
+            &mut tx,
+            run_id,
+            RunStatus::Succeeded,
+            &plan.counts,
+            totals,
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records what a dry run or a held run would do, without touching users.
+    pub async fn record_unapplied_plan(
+        &self,
+        run_id: Uuid,
+        status: RunStatus,
+        plan: &Plan,
+        totals: RunTotals,
+        error: Option<&RunError>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (seq, change) in plan.changes.iter().enumerate() {
+            insert_change(&mut tx, run_id, seq, change).await?;
+        }
+        Self::finish(&mut tx, run_id, status, &plan.counts, totals, error, now).await?;
+        if status == RunStatus::Held {
+            insert_audit(
+                &mut tx,
+                &self.org,
+                now,
+                &format!("sync:{run_id}"),
+                "sync.held",
+                None,
+                &json!({"would_disable": plan.counts.disabled, "message": error.map(|e| e.message.clone())}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a run as failed: nothing was applied.
+    pub async fn fail_run(
+        &self,
+        run_id: Uuid,
+        error: &RunError,
+        totals: RunTotals,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        Self::finish(
+            &mut tx,
+            run_id,
+            RunStatus::Failed,
+            &Counts::default(),
+            totals,
+            Some(error),
+            now,
+        )
+        .await?;
+        insert_audit(
+            &mut tx,
+            &self.org,
+            now,
+            &format!("sync:{run_id}"),
+            "sync.failed",
+            None,
+            &json!({"kind": error.kind, "message": error.message}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
+        );
+        let rows: Vec<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&self.org)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(RunRecord::try_from).collect()
+    }
+
+    pub async fn run(&self, id: &str) -> Result<(RunRecord, Vec<RunChange>)> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 AND id = $2");
+        let row: Option<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&self.org)
+            .bind(id.trim())
+            .fetch_optional(&self.pool)
+            .await?;
+        let run = row
+            .ok_or_else(|| StoreError::NotFound(format!("no sync run with id '{id}'")))?
+            .try_into()?;
+        let changes: Vec<RunChange> = sqlx::query_as(
+            "SELECT seq, user_id, azure_object_id, email, action, reason_code, reason, fields
+             FROM run_changes WHERE run_id = $1 ORDER BY seq",
+        )
+        .bind(id.trim())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((run, changes))
+    }
+
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<(i64, String, String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT id, at, actor, action, target, details FROM audit_log WHERE org_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(&self.org)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, actor, action, target, details)| AuditEntry {
+                id,
+                at,
+                actor,
+                action,
+                target,
+                details: serde_json::from_str(&details).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+
+    /// Events after `after` (a sequence number), oldest first.
+    pub async fn events(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
+        let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT seq, at, kind, user_id, payload FROM events WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(&self.org)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, at, kind, user_id, payload)| Event {
+                seq,
+                at,
+                kind,
+                user_id,
+                payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+}

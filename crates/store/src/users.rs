@@ -1,0 +1,300 @@
+//! Users: rows, listing, local accounts and an administrator's enable/disable.
+
+use safegpt_core::{DisabledReason, LocalUser, Profile, Source, Status};
+use serde_json::json;
+use sqlx::{Sqlite, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Result, Store, StoreError, parse_ts, runs, ts};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    source: String,
+    azure_object_id: Option<String>,
+    email: String,
+    user_principal_name: Option<String>,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    surname: Option<String>,
+    job_title: Option<String>,
+    department: Option<String>,
+    status: String,
+    disabled_reason: Option<String>,
+    disabled_at: Option<String>,
+    in_scope: bool,
+    created_at: String,
+}
+
+const USER_COLUMNS: &str = "id, source, azure_object_id, email, user_principal_name, display_name, given_name, \
+     surname, job_title, department, status, disabled_reason, disabled_at, in_scope, created_at";
+
+impl TryFrom<UserRow> for LocalUser {
+    type Error = StoreError;
+
+    fn try_from(r: UserRow) -> Result<LocalUser> {
+        let bad = |what: &str, v: &str| {
+            StoreError::Invalid(format!("user {}: stored {what} '{v}' is invalid", r.id))
+        };
+        Ok(LocalUser {
+            id: Uuid::parse_str(&r.id).map_err(|_| bad("id", &r.id))?,
+            source: Source::parse(&r.source).ok_or_else(|| bad("source", &r.source))?,
+            status: Status::parse(&r.status).ok_or_else(|| bad("status", &r.status))?,
+            disabled_reason: match &r.disabled_reason {
+                None => None,
+                Some(v) => Some(DisabledReason::parse(v).ok_or_else(|| bad("disabled_reason", v))?),
+            },
+            disabled_at: r.disabled_at.as_deref().map(parse_ts).transpose()?,
+            created_at: parse_ts(&r.created_at)?,
+            in_scope: r.in_scope,
+            profile: Profile {
+                email: r.email,
+                user_principal_name: r.user_principal_name,
+                display_name: r.display_name,
+                given_name: r.given_name,
+                surname: r.surname,
+                job_title: r.job_title,
+                department: r.department,
+            },
+            azure_object_id: r.azure_object_id,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserFilter {
+    pub status: Option<Status>,
+}
+
+pub(crate) async fn upsert_user(
+    tx: &mut Transaction<'_, Sqlite>,
+    org: &str,
+    u: &LocalUser,
+    now: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, org_id, source, azure_object_id, email, user_principal_name, display_name, given_name,
+             surname, job_title, department, status, disabled_reason, disabled_at, in_scope, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (id) DO UPDATE SET source = excluded.source, azure_object_id = excluded.azure_object_id,
+             email = excluded.email, user_principal_name = excluded.user_principal_name,
+             display_name = excluded.display_name, given_name = excluded.given_name, surname = excluded.surname,
+             job_title = excluded.job_title, department = excluded.department, status = excluded.status,
+             disabled_reason = excluded.disabled_reason, disabled_at = excluded.disabled_at,
+             in_scope = excluded.in_scope, updated_at = excluded.updated_at",
+    )
+    .bind(u.id.to_string())
+    .bind(org)
+    .bind(u.source.as_str())
+    .bind(&u.azure_object_id)
+    .bind(&u.profile.email)
+    .bind(&u.profile.user_principal_name)
+    .bind(&u.profile.display_name)
+    .bind(&u.profile.given_name)
+    .bind(&u.profile.surname)
+    .bind(&u.profile.job_title)
+    .bind(&u.profile.department)
+    .bind(u.status.as_str())
+    .bind(u.disabled_reason.map(DisabledReason::as_str))
+    .bind(u.disabled_at.map(ts))
+    .bind(u.in_scope)
+    .bind(ts(u.created_at))
+    .bind(ts(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete_user(
+    tx: &mut Transaction<'_, Sqlite>,
+    org: &str,
+    id: Uuid,
+) -> Result<()> {
+    sqlx::query("DELETE FROM users WHERE org_id = $1 AND id = $2")
+        .bind(org)
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !email.contains(char::is_whitespace)
+        && !domain.contains('@')
+}
+
+impl Store {
+    /// Every user of the organisation, oldest first.
+    pub async fn users(&self, filter: UserFilter) -> Result<Vec<LocalUser>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY created_at, id"
+        );
+        let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&self.org)
+            .bind(filter.status.map(Status::as_str))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(LocalUser::try_from).collect()
+    }
+
+    /// A user by id or (case-insensitive) e-mail. Several users with one e-mail is an error
+    /// that asks for the id.
+    pub async fn find_user(&self, key: &str) -> Result<LocalUser> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND (id = $2 OR email = $2 COLLATE NOCASE) ORDER BY created_at"
+        );
+        let mut rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&self.org)
+            .bind(key.trim())
+            .fetch_all(&self.pool)
+            .await?;
+        match rows.len() {
+            0 => Err(StoreError::NotFound(format!(
+                "no user with id or e-mail '{key}'"
+            ))),
+            1 => rows.pop().expect("one row").try_into(),
+            n => Err(StoreError::Conflict(format!(
+                "{n} users have the e-mail '{key}'; name the user by id instead"
+            ))),
+        }
+    }
+
+    pub async fn seats_used(&self) -> Result<u64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM users WHERE org_id = $1 AND status IN ('active', 'disabled')",
+        )
+        .bind(&self.org)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    /// Creates a local (not Entra) account, active, taking a seat.
+    pub async fn add_local_user(
+        &self,
+        email: &str,
+        name: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<LocalUser> {
+        let email = email.trim();
+        if !valid_email(email) {
+            return Err(StoreError::Invalid(format!(
+                "email: '{email}' is not an e-mail address like name@example.org"
+            )));
+        }
+        if self.find_user(email).await.is_ok() {
+            return Err(StoreError::Conflict(format!(
+                "email: a user with the e-mail '{email}' exists already"
+            )));
+        }
+        let (settings, _) = self.settings().await?;
+        let used = self.seats_used().await?;
+        if settings.seats > 0 && used >= u64::from(settings.seats) {
+            return Err(StoreError::Conflict(format!(
+                "no free seat ({used} of {} used); raise the seat count or remove users first",
+                settings.seats
+            )));
+        }
+        let name = name.trim();
+        let user = LocalUser {
+            id: Uuid::now_v7(),
+            source: Source::Local,
+            azure_object_id: None,
+            profile: Profile {
+                email: email.to_owned(),
+                display_name: (!name.is_empty()).then(|| name.to_owned()),
+                ..Profile::default()
+            },
+            status: Status::Active,
+            disabled_reason: None,
+            disabled_at: None,
+            in_scope: true,
+            created_at: now,
+        };
+        let mut tx = self.pool.begin().await?;
+        upsert_user(&mut tx, &self.org, &user, now).await?;
+        let payload = runs::event_payload(&user, &[], None);
+        runs::insert_event(&mut tx, &self.org, now, "user.created", user.id, &payload).await?;
+        runs::insert_audit(
+            &mut tx,
+            &self.org,
+            now,
+            actor,
+            "user.created",
+            Some(email),
+            &json!({"source": "local"}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// An administrator disables or enables a user. A disable by an administrator is never
+    /// undone by the sync.
+    pub async fn set_status_by_admin(
+        &self,
+        key: &str,
+        enable: bool,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<LocalUser> {
+        let before = self.find_user(key).await?;
+        let mut after = before.clone();
+        if enable {
+            match before.status {
+                Status::Active => return Ok(before),
+                Status::AwaitingLicense => {
+                    let (settings, _) = self.settings().await?;
+                    let used = self.seats_used().await?;
+                    if settings.seats > 0 && used >= u64::from(settings.seats) {
+                        return Err(StoreError::Conflict(format!(
+                            "no free seat ({used} of {} used) to enable {}",
+                            settings.seats, before.profile.email
+                        )));
+                    }
+                }
+                Status::Disabled => {}
+            }
+            after.status = Status::Active;
+            after.disabled_reason = None;
+            after.disabled_at = None;
+        } else {
+            if before.status == Status::Disabled
+                && before.disabled_reason == Some(DisabledReason::Admin)
+            {
+                return Ok(before);
+            }
+            after.status = Status::Disabled;
+            after.disabled_reason = Some(DisabledReason::Admin);
+            after.disabled_at = Some(now);
+        }
+        let kind = if enable {
+            "user.enabled"
+        } else {
+            "user.disabled"
+        };
+        let mut tx = self.pool.begin().await?;
+        upsert_user(&mut tx, &self.org, &after, now).await?;
+        let payload = runs::event_payload(&after, &["status", "disabled_reason"], Some("admin"));
+        runs::insert_event(&mut tx, &self.org, now, kind, after.id, &payload).await?;
+        runs::insert_audit(
+            &mut tx,
+            &self.org,
+            now,
+            actor,
+            kind,
+            Some(&after.profile.email),
+            &json!({"user_id": after.id, "previous_status": before.status.as_str()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+}
