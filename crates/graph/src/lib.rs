@@ -284,6 +284,13 @@ impl GraphClient {
         )
     }
 
+    /// Reads one user, to check that users can be read.
+    pub async fn probe_users(&self) -> Result<(), GraphError> {
+        let url = format!("{}/v1.0/users?$select=id&$top=1", self.endpoints.graph_url);
+        let _: Page<WireMember> = self.get(&url, &Purpose::Users).await?;
+        Ok(())
+    }
+
     /// Reads one group (its display name), to check that it exists and is readable.
     pub async fn group_name(&self, group_id: &str) -> Result<String, GraphError> {
         let url = format!(

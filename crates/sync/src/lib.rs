@@ -1,1 +1,296 @@
+//! The sync engine: read a complete snapshot from Graph, plan, apply in one transaction.
+//!
+//! The engine is the only place that talks to Graph and then writes users. It never reads
+//! the clock: callers pass `now`, so "remove after 14 days" can be tested and previewed.
 
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use safegpt_core::{
+    Cloud, Counts, FieldError, Hold, Plan, Policy, RemoteUser, Settings, Snapshot, plan,
+};
+use safegpt_graph::{Credentials, Endpoints, GraphClient, GraphError, RetryPolicy};
+use safegpt_store::{RunError, RunStatus, RunTotals, Store, StoreError, UserFilter};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("Azure User Sync is not configured: {}", .0.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))]
+    NotConfigured(Vec<FieldError>),
+    #[error(
+        "Azure User Sync is not active; switch it on first (safegpt azure configure --active true)"
+    )]
+    Inactive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Client(GraphError),
+}
+
+impl SyncError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::NotConfigured(_) => "not_configured",
+            SyncError::Inactive => "inactive",
+            SyncError::Store(_) => "store",
+            SyncError::Client(_) => "client",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    /// `cli`, `manual`, `api` or `schedule`.
+    pub trigger: String,
+    pub dry_run: bool,
+    /// Apply even when the deletion threshold would hold the run.
+    pub confirm_mass_changes: bool,
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncOutcome {
+    pub run_id: Uuid,
+    pub status: RunStatus,
+    pub counts: Counts,
+    pub error: Option<RunError>,
+    #[serde(skip)]
+    pub hold: Option<Hold>,
+    #[serde(skip)]
+    pub plan: Option<Plan>,
+}
+
+fn endpoints(cloud: &Cloud) -> Endpoints {
+    Endpoints {
+        login_url: cloud.login_url().to_owned(),
+        graph_url: cloud.graph_url().to_owned(),
+    }
+}
+
+/// A Graph client for the stored settings and secret.
+pub async fn client_for(
+    store: &Store,
+    settings: &Settings,
+    retry: RetryPolicy,
+) -> Result<GraphClient, SyncError> {
+    let secret = store.client_secret().await?;
+    let missing = settings.readiness(secret.is_some());
+    let (Some(tenant), Some(client_id), Some(secret), true) = (
+        settings.tenant_id.clone(),
+        settings.client_id.clone(),
+        secret,
+        missing.is_empty(),
+    ) else {
+        return Err(SyncError::NotConfigured(missing));
+    };
+    GraphClient::new(
+        endpoints(&settings.cloud),
+        Credentials {
+            tenant,
+            client_id,
+            secret,
+        },
+        retry,
+    )
+    .map_err(SyncError::Client)
+}
+
+/// Reads every user and, when scoped, every transitive member of every group. Any failure
+/// ends the read: a partial snapshot is never returned.
+pub async fn read_snapshot(
+    client: &GraphClient,
+    settings: &Settings,
+    run_id: Uuid,
+) -> Result<Snapshot, GraphError> {
+    let mut users: Vec<RemoteUser> = Vec::new();
+    let mut pager = client.users();
+    while let Some(page) = pager.next_page().await? {
+        users.extend(page);
+        info!(%run_id, pages = pager.pages, users = users.len(), "read users page");
+    }
+    let mut group_members = HashSet::new();
+    for group in &settings.group_ids {
+        let mut pager = client.transitive_user_ids(group);
+        while let Some(page) = pager.next_page().await? {
+            group_members.extend(page);
+        }
+        info!(%run_id, group = %group, pages = pager.pages, members = group_members.len(), "read group members");
+    }
+    Ok(Snapshot {
+        users,
+        group_members,
+        complete: true,
+    })
+}
+
+fn run_error(e: &GraphError) -> RunError {
+    RunError {
+        kind: e.kind.as_str().to_owned(),
+        message: e.message.clone(),
+        detail: Some(e.detail.clone()),
+    }
+}
+
+/// One sync: read → plan → apply (or record, for dry runs and held runs).
+pub async fn run_sync(
+    store: &Store,
+    request: &SyncRequest,
+    retry: RetryPolicy,
+) -> Result<SyncOutcome, SyncError> {
+    let (settings, _) = store.settings().await?;
+    if !settings.active && !request.dry_run {
+        return Err(SyncError::Inactive);
+    }
+    let client = client_for(store, &settings, retry).await?;
+    let run_id = store
+        .start_run(&request.trigger, request.dry_run, request.now)
+        .await?;
+    info!(%run_id, trigger = %request.trigger, dry_run = request.dry_run, "sync started");
+
+    let snapshot = read_snapshot(&client, &settings, run_id).await;
+    let totals = |users_read: usize| RunTotals {
+        users_read: users_read as u64,
+        graph_requests: client.traffic.requests.load(Ordering::Relaxed),
+    };
+    let snapshot = match snapshot {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(%run_id, kind = e.kind.as_str(), detail = %e.detail, "sync failed: {}", e.message);
+            let error = run_error(&e);
+            store
+                .fail_run(run_id, &error, totals(0), request.now)
+                .await?;
+            return Ok(SyncOutcome {
+                run_id,
+                status: RunStatus::Failed,
+                counts: Counts::default(),
+                error: Some(error),
+                hold: None,
+                plan: None,
+            });
+        }
+    };
+    let local = store.users(UserFilter::default()).await?;
+    let plan = plan(
+        &local,
+        &snapshot,
+        &Policy::from(&settings),
+        request.now,
+        Uuid::now_v7,
+    );
+    let totals = totals(snapshot.users.len());
+    let (status, error) = if request.dry_run {
+        store
+            .record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, request.now)
+            .await?;
+        (RunStatus::DryRun, None)
+    } else if let (Some(hold), false) = (plan.hold, request.confirm_mass_changes) {
+        let error = RunError {
+            kind: "deletion_threshold".into(),
+            message: hold.describe(),
+            detail: None,
+        };
+        warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
+        store
+            .record_unapplied_plan(
+                run_id,
+                RunStatus::Held,
+                &plan,
+                totals,
+                Some(&error),
+                request.now,
+            )
+            .await?;
+        (RunStatus::Held, Some(error))
+    } else {
+        store.apply_plan(run_id, &plan, totals, request.now).await?;
+        (RunStatus::Succeeded, None)
+    };
+    info!(%run_id, status = status.as_str(), counts = ?plan.counts, "sync finished");
+    Ok(SyncOutcome {
+        run_id,
+        status,
+        counts: plan.counts,
+        error,
+        hold: plan.hold,
+        plan: Some(plan),
+    })
+}
+
+/// One check of "Test connection".
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub message: String,
+    pub kind: Option<String>,
+}
+
+/// Token, read users, read each group: changes nothing.
+pub async fn test_connection(store: &Store, retry: RetryPolicy) -> Result<Vec<Check>, SyncError> {
+    let (settings, _) = store.settings().await?;
+    let client = client_for(store, &settings, retry).await?;
+    let failed = |name: String, e: GraphError| Check {
+        name,
+        ok: false,
+        message: e.message,
+        kind: Some(e.kind.as_str().to_owned()),
+    };
+    let mut checks = Vec::new();
+    if let Err(e) = client.check_token().await {
+        checks.push(failed("token".into(), e));
+        let skipped = |name: String| Check {
+            name,
+            ok: false,
+            message: "skipped: no access token".into(),
+            kind: Some("skipped".into()),
+        };
+        checks.push(skipped("read users".into()));
+        for g in &settings.group_ids {
+            checks.push(skipped(format!("read group {g}")));
+        }
+        return Ok(checks);
+    }
+    checks.push(Check {
+        name: "token".into(),
+        ok: true,
+        message: "access token obtained".into(),
+        kind: None,
+    });
+    checks.push(match client.probe_users().await {
+        Ok(()) => Check {
+            name: "read users".into(),
+            ok: true,
+            message: "users can be read (User.Read.All)".into(),
+            kind: None,
+        },
+        Err(e) => failed("read users".into(), e),
+    });
+    for g in &settings.group_ids {
+        let name = format!("read group {g}");
+        let result = match client.group_name(g).await {
+            Ok(display_name) => client
+                .transitive_user_ids(g)
+                .next_page()
+                .await
+                .map(|_| display_name),
+            Err(e) => Err(e),
+        };
+        checks.push(match result {
+            Ok(display_name) => Check {
+                name,
+                ok: true,
+                message: format!(
+                    "group '{display_name}' and its members can be read (Group.Read.All)"
+                ),
+                kind: None,
+            },
+            Err(e) => failed(name, e),
+        });
+    }
+    Ok(checks)
+}

@@ -1,0 +1,188 @@
+//! The command-line contract. Other tests and tools drive these exact flags and exit codes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes of `safegpt`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A sync or a connection test failed, or another runtime error.
+    pub const FAILED: u8 = 1;
+    /// Invalid input: a flag, a value or a missing argument. Nothing was saved.
+    pub const INVALID: u8 = 2;
+    /// The sync was held by the deletion threshold; nothing was changed.
+    pub const HELD: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "safegpt",
+    version,
+    about = "SafeGPT user directory with Azure User Sync"
+)]
+pub struct Cli {
+    /// Where the SQLite database and the master key live.
+    #[arg(
+        long,
+        global = true,
+        env = "SAFEGPT_DATA_DIR",
+        default_value = "./safegpt-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL; default: a SQLite file in the data dir.
+    #[arg(long, global = true, env = "SAFEGPT_DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Azure User Sync settings and connection test.
+    #[command(subcommand)]
+    Azure(AzureCommand),
+    /// Run one sync now.
+    Sync(SyncArgs),
+    /// The user directory.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Sync run history.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// The audit log, newest first.
+    Audit(JsonFlag),
+}
+
+#[derive(Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum AzureCommand {
+    /// Change settings; settings not named keep their value.
+    Configure(ConfigureArgs),
+    /// Show the settings (never the secret).
+    Show(JsonFlag),
+    /// Check token, user read and group read; changes nothing.
+    Test(JsonFlag),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CloudArg {
+    Global,
+    Usgov,
+    China,
+}
+
+#[derive(Args)]
+pub struct ConfigureArgs {
+    /// Switch the integration on or off (off: no sync runs).
+    #[arg(long, value_name = "true|false")]
+    pub active: Option<bool>,
+    /// Directory (tenant) ID, or a verified domain such as contoso.onmicrosoft.com.
+    #[arg(long)]
+    pub tenant_id: Option<String>,
+    /// Application (client) ID.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Read the client secret's Value from standard input (trailing newline trimmed).
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+    /// Object ID of a group whose members (also through nested groups) are in scope.
+    /// Repeat for several groups; replaces the stored list.
+    #[arg(long = "group-id", value_name = "ID", conflicts_with = "no_group")]
+    pub group_ids: Vec<String>,
+    /// Sync every user of the tenant (clears the groups).
+    #[arg(long)]
+    pub no_group: bool,
+    /// Automatically disable users (if not in group).
+    #[arg(long, value_name = "true|false")]
+    pub auto_disable: Option<bool>,
+    /// Automatically remove users (if disabled) after --remove-after-days.
+    #[arg(long, value_name = "true|false")]
+    pub auto_remove: Option<bool>,
+    /// Remove after days (1–3650, default 14).
+    #[arg(long, value_name = "N")]
+    pub remove_after_days: Option<String>,
+    /// Include guest (B2B) users.
+    #[arg(long, value_name = "true|false")]
+    pub include_guests: Option<bool>,
+    /// National cloud.
+    #[arg(long, value_enum)]
+    pub cloud: Option<CloudArg>,
+    /// Custom login root, e.g. http://127.0.0.1:PORT for graph-sim (with --graph-url).
+    #[arg(long)]
+    pub login_url: Option<String>,
+    /// Custom Graph root, e.g. http://127.0.0.1:PORT for graph-sim (with --login-url).
+    #[arg(long)]
+    pub graph_url: Option<String>,
+    /// Seats of the deployment (0 = unlimited).
+    #[arg(long, value_name = "N")]
+    pub seats: Option<String>,
+    /// Deletion safety threshold: hold runs that disable more than this many users…
+    #[arg(long, value_name = "N")]
+    pub threshold_count: Option<String>,
+    /// …and more than this percentage of the synced users.
+    #[arg(long, value_name = "PCT")]
+    pub threshold_percent: Option<String>,
+}
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// Plan only: show what the sync would do, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The time the sync acts at (RFC 3339), e.g. to preview removals; default now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Apply a run that the deletion threshold would hold.
+    #[arg(long)]
+    pub confirm_mass_changes: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Active,
+    Disabled,
+    AwaitingLicense,
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// List users, oldest first.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a local account (not managed by the sync).
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Disable a user (an administrator's decision; the sync never re-enables it).
+    Disable { user: String },
+    /// Enable a user.
+    Enable { user: String },
+}
+
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// Recent sync runs, newest first.
+    List(JsonFlag),
+    /// One run and every change it made (or would make).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
