@@ -106,7 +106,7 @@ pub struct ConfigureArgs {
     #[arg(long, value_name = "true|false")]
     pub auto_remove: Option<bool>,
     /// Remove after days (1–3650, default 14).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub remove_after_days: Option<String>,
     /// Include guest (B2B) users.
     #[arg(long, value_name = "true|false")]
@@ -121,13 +121,13 @@ pub struct ConfigureArgs {
     #[arg(long)]
     pub graph_url: Option<String>,
     /// Seats of the deployment (0 = unlimited).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub seats: Option<String>,
     /// Deletion safety threshold: hold runs that disable more than this many users…
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub threshold_count: Option<String>,
     /// …and more than this percentage of the synced users.
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", allow_hyphen_values = true)]
     pub threshold_percent: Option<String>,
 }
 
@@ -150,6 +150,7 @@ pub struct SyncArgs {
 pub enum StatusArg {
     Active,
     Disabled,
+    #[value(name = "awaiting_license")]
     AwaitingLicense,
 }
 
