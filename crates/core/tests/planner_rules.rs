@@ -233,7 +233,8 @@ fn leaving_the_group_disables_with_reason_and_time() {
 
 #[test]
 fn each_way_out_of_scope_has_its_reason() {
-    let cases: Vec<(Box<dyn Fn(&mut Vec<RemoteUser>)>, DisabledReason)> = vec![
+    type Mutation = Box<dyn Fn(&mut Vec<RemoteUser>)>;
+    let cases: Vec<(Mutation, DisabledReason)> = vec![
         (
             Box::new(|users| users.clear()),
             DisabledReason::DeletedInEntra,
@@ -370,7 +371,7 @@ fn seats_run_out_and_free_up_oldest_first() {
     };
     let admin = local_account("admin@example.org");
     let p = plan(
-        &[admin.clone()],
+        std::slice::from_ref(&admin),
         &snapshot(vec![a.clone(), b.clone(), c.clone()], &[]),
         &limited,
         NOW,

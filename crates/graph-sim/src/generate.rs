@@ -135,7 +135,7 @@ const TITLES: &[&str] = &[
 
 /// Client id and secret of the generated app, printed so a user can configure `safegpt`.
 pub fn generate(spec: &GenerateSpec) -> TenantFile {
-    let mut rng = Rng(spec.seed ^ 0x5AFE_6E7);
+    let mut rng = Rng(spec.seed ^ 0x05AF_E6E7);
     let tenant_id = rng.guid();
     let domain = format!("sim{}.onmicrosoft.com", spec.seed);
     let client_id = rng.guid();

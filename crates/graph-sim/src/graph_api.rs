@@ -612,28 +612,29 @@ fn delta(sim: &Sim, request: &Request, kind: DeltaKind) -> GraphResult {
         }
         Some(token) => {
             let parts = decode_token(token).unwrap_or_default();
+            // `issued` is the newest sequence number the token vouches for.
             let parsed = match parts.as_slice() {
                 // A deltaLink: a new round from `seq` up to now.
                 [t, seq, sel] if t == tag => seq
                     .parse()
                     .ok()
-                    .map(|s| (s, state.dir.seq, String::new(), sel.clone())),
+                    .map(|s: u64| (s, state.dir.seq, String::new(), sel.clone(), s)),
                 // A nextLink inside a round.
                 [t, from, to, after, sel] if *t == format!("{tag}p") => {
                     match (from.parse(), to.parse()) {
-                        (Ok(f), Ok(t)) => Some((f, t, after.clone(), sel.clone())),
+                        (Ok(f), Ok(t)) => Some((f, t, after.clone(), sel.clone(), t)),
                         _ => None,
                     }
                 }
                 _ => None,
             };
-            let Some((from, to, after, sel)) = parsed else {
+            let Some((from, to, after, sel, issued)) = parsed else {
                 return Err(GraphError::bad_request(
                     "The delta token is not valid: syncStateNotFound",
                 )
                 .with_code("syncStateNotFound"));
             };
-            if from != 0 && from < state.delta_floor || to < state.delta_floor && from != 0 {
+            if issued < state.delta_floor {
                 let mut err = GraphError::new(
                     StatusCode::GONE,
                     "resyncRequired",

@@ -64,7 +64,7 @@ pub struct JsonFlag {
 #[derive(Subcommand)]
 pub enum AzureCommand {
     /// Change settings; settings not named keep their value.
-    Configure(ConfigureArgs),
+    Configure(Box<ConfigureArgs>),
     /// Show the settings (never the secret).
     Show(JsonFlag),
     /// Check token, user read and group read; changes nothing.

@@ -69,7 +69,7 @@ fn wall_clock() -> OffsetDateTime {
 pub async fn run(cli: Cli) -> Result<u8, Failure> {
     let store = open_store(&cli).await?;
     match cli.command {
-        Command::Azure(AzureCommand::Configure(args)) => configure(&store, args).await,
+        Command::Azure(AzureCommand::Configure(args)) => configure(&store, *args).await,
         Command::Azure(AzureCommand::Show(f)) => show(&store, f.json).await,
         Command::Azure(AzureCommand::Test(f)) => test(&store, f.json).await,
         Command::Sync(args) => sync(&store, args).await,
