@@ -4,10 +4,7 @@
 /// optionally in braces), as Entra shows object, tenant and client ids.
 pub fn normalize_guid(raw: &str) -> Option<String> {
     let raw = raw.trim();
-    let raw = raw
-        .strip_prefix('{')
-        .and_then(|r| r.strip_suffix('}'))
-        .unwrap_or(raw);
+    let raw = raw.strip_prefix('{').and_then(|r| r.strip_suffix('}')).unwrap_or(raw);
     let groups: Vec<&str> = raw.split('-').collect();
     let lengths = [8, 4, 4, 4, 12];
     if groups.len() != lengths.len() {
@@ -37,9 +34,7 @@ pub fn is_domain_name(raw: &str) -> bool {
                 && !l.ends_with('-')
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
+        && labels.last().is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
 }
 
 #[cfg(test)]

@@ -6,8 +6,6 @@ pub mod planner;
 pub mod settings;
 pub mod user;
 
-pub use planner::{
-    Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Seats, Snapshot, plan,
-};
+pub use planner::{Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Seats, Snapshot, plan};
 pub use settings::{Cloud, FieldError, InvalidSettings, Settings, SettingsPatch};
 pub use user::{DisabledReason, LocalUser, Profile, RemoteUser, Source, Status, UserType};

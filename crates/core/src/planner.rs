@@ -112,12 +112,10 @@ pub enum ChangeReason {
 impl ChangeReason {
     pub fn describe(&self) -> String {
         match self {
-            ChangeReason::NewInScope {
-                awaiting_license: false,
-            } => "new in scope".into(),
-            ChangeReason::NewInScope {
-                awaiting_license: true,
-            } => "new in scope; awaiting a license (no free seat)".into(),
+            ChangeReason::NewInScope { awaiting_license: false } => "new in scope".into(),
+            ChangeReason::NewInScope { awaiting_license: true } => {
+                "new in scope; awaiting a license (no free seat)".into()
+            }
             ChangeReason::LinkedByEmail => "existing local account linked by e-mail".into(),
             ChangeReason::AttributesChanged => "attributes changed in Entra ID".into(),
             ChangeReason::BackInScope => "back in scope".into(),
@@ -193,11 +191,7 @@ pub struct Plan {
 }
 
 /// Whether a remote user is in scope, and if not, why.
-pub fn scope_of(
-    remote: Option<&RemoteUser>,
-    snapshot: &Snapshot,
-    policy: &Policy,
-) -> Result<(), DisabledReason> {
+pub fn scope_of(remote: Option<&RemoteUser>, snapshot: &Snapshot, policy: &Policy) -> Result<(), DisabledReason> {
     let Some(remote) = remote else {
         return Err(DisabledReason::DeletedInEntra);
     };
@@ -221,17 +215,11 @@ pub fn plan(
     now: OffsetDateTime,
     mut new_id: impl FnMut() -> Uuid,
 ) -> Plan {
-    let remote_by_id: HashMap<&str, &RemoteUser> =
-        snapshot.users.iter().map(|u| (u.id.as_str(), u)).collect();
-    let linked_ids: HashSet<&str> = local
-        .iter()
-        .filter_map(|u| u.azure_object_id.as_deref())
-        .collect();
+    let remote_by_id: HashMap<&str, &RemoteUser> = snapshot.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let linked_ids: HashSet<&str> = local.iter().filter_map(|u| u.azure_object_id.as_deref()).collect();
     let mut unlinked_by_email: HashMap<String, &LocalUser> = HashMap::new();
     for user in local.iter().filter(|u| u.azure_object_id.is_none()) {
-        unlinked_by_email
-            .entry(user.profile.email.to_lowercase())
-            .or_insert(user);
+        unlinked_by_email.entry(user.profile.email.to_lowercase()).or_insert(user);
     }
 
     // Final state of every user the plan looks at, with the reason of its change.
@@ -247,11 +235,8 @@ pub fn plan(
                 let mut after = user.clone();
                 after.profile = remote.profile();
                 after.in_scope = true;
-                let mut reason = if user.in_scope {
-                    ChangeReason::AttributesChanged
-                } else {
-                    ChangeReason::BackInScope
-                };
+                let mut reason =
+                    if user.in_scope { ChangeReason::AttributesChanged } else { ChangeReason::BackInScope };
                 if user.disabled_by_sync() {
                     after.status = Status::Active;
                     after.disabled_reason = None;
@@ -262,11 +247,7 @@ pub fn plan(
             }
             Err(_) if !snapshot.complete => {
                 // A partial read proves nothing about who left: leave the user alone.
-                outcomes.push((
-                    Some(user),
-                    Some(user.clone()),
-                    ChangeReason::AttributesChanged,
-                ));
+                outcomes.push((Some(user), Some(user.clone()), ChangeReason::AttributesChanged));
             }
             Err(why) => {
                 let (after, reason) = out_of_scope(user, remote, why, policy, now);
@@ -278,9 +259,7 @@ pub fn plan(
     let mut linked_now: HashSet<Uuid> = HashSet::new();
     let mut creations: Vec<usize> = Vec::new();
     for remote in &snapshot.users {
-        if linked_ids.contains(remote.id.as_str())
-            || scope_of(Some(remote), snapshot, policy).is_err()
-        {
+        if linked_ids.contains(remote.id.as_str()) || scope_of(Some(remote), snapshot, policy).is_err() {
             continue;
         }
         let email = remote.email().to_lowercase();
@@ -309,9 +288,7 @@ pub fn plan(
                 in_scope: true,
                 created_at: now,
             }),
-            ChangeReason::NewInScope {
-                awaiting_license: true,
-            },
+            ChangeReason::NewInScope { awaiting_license: true },
         ));
     }
 
@@ -341,10 +318,7 @@ pub fn plan(
     }
     counts.unchanged = unchanged;
 
-    let synced_active = local
-        .iter()
-        .filter(|u| u.source == Source::Entra && u.status == Status::Active)
-        .count() as u64;
+    let synced_active = local.iter().filter(|u| u.source == Source::Entra && u.status == Status::Active).count() as u64;
     let hold = (counts.disabled > u64::from(policy.threshold_count)
         && counts.disabled * 100 > u64::from(policy.threshold_percent) * synced_active)
         .then_some(Hold {
@@ -354,12 +328,7 @@ pub fn plan(
             threshold_percent: policy.threshold_percent,
         });
 
-    Plan {
-        changes,
-        counts,
-        hold,
-        seats,
-    }
+    Plan { changes, counts, hold, seats }
 }
 
 /// The state of a known Entra user that is out of scope, per the policy.
@@ -385,12 +354,7 @@ fn out_of_scope(
         Status::Disabled if user.disabled_by_sync() && policy.auto_remove => {
             let since = user.disabled_at.unwrap_or(now);
             if now >= since + Duration::days(i64::from(policy.remove_after_days)) {
-                return (
-                    None,
-                    ChangeReason::RemovalDue {
-                        days: policy.remove_after_days,
-                    },
-                );
+                return (None, ChangeReason::RemovalDue { days: policy.remove_after_days });
             }
         }
         // Never had a seat or access, so there is nothing to keep for a grace period.
@@ -409,22 +373,13 @@ fn assign_seats(
     creations: &[usize],
     policy: &Policy,
 ) -> Seats {
-    let examined: HashSet<Uuid> = outcomes
-        .iter()
-        .filter_map(|(b, _, _)| b.map(|u| u.id))
-        .collect();
+    let examined: HashSet<Uuid> = outcomes.iter().filter_map(|(b, _, _)| b.map(|u| u.id)).collect();
     // Users the plan does not touch (local accounts) keep their seats.
     let mut used = local
         .iter()
-        .filter(|u| {
-            !examined.contains(&u.id) && !linked_now.contains(&u.id) && u.status.holds_seat()
-        })
+        .filter(|u| !examined.contains(&u.id) && !linked_now.contains(&u.id) && u.status.holds_seat())
         .count() as u64;
-    used += outcomes
-        .iter()
-        .filter_map(|(_, after, _)| after.as_ref())
-        .filter(|u| u.status.holds_seat())
-        .count() as u64;
+    used += outcomes.iter().filter_map(|(_, after, _)| after.as_ref()).filter(|u| u.status.holds_seat()).count() as u64;
     let total = u64::from(policy.seats);
     let seat_free = |used: &mut u64| {
         let free = total == 0 || *used < total;
@@ -437,10 +392,7 @@ fn assign_seats(
     let mut waiting: Vec<usize> = (0..outcomes.len())
         .filter(|&i| {
             outcomes[i].0.is_some()
-                && outcomes[i]
-                    .1
-                    .as_ref()
-                    .is_some_and(|u| u.status == Status::AwaitingLicense && u.in_scope)
+                && outcomes[i].1.as_ref().is_some_and(|u| u.status == Status::AwaitingLicense && u.in_scope)
         })
         .collect();
     waiting.sort_by_key(|&i| {
@@ -461,20 +413,14 @@ fn assign_seats(
             if let Some(after) = outcomes[i].1.as_mut() {
                 after.status = Status::Active;
             }
-            outcomes[i].2 = ChangeReason::NewInScope {
-                awaiting_license: false,
-            };
+            outcomes[i].2 = ChangeReason::NewInScope { awaiting_license: false };
         }
     }
     Seats { used, total }
 }
 
 /// Turns a before/after pair into a change, or `None` when nothing differs.
-fn classify(
-    before: Option<&LocalUser>,
-    after: Option<LocalUser>,
-    reason: ChangeReason,
-) -> Option<Change> {
+fn classify(before: Option<&LocalUser>, after: Option<LocalUser>, reason: ChangeReason) -> Option<Change> {
     let (action, user_id) = match (before, &after) {
         (None, Some(a)) => (Action::Create, a.id),
         (Some(b), None) => (Action::Remove, b.id),
@@ -501,14 +447,7 @@ fn classify(
         }
         _ => reason,
     };
-    Some(Change {
-        action,
-        user_id,
-        before: before.cloned(),
-        after,
-        fields,
-        reason,
-    })
+    Some(Change { action, user_id, before: before.cloned(), after, fields, reason })
 }
 
 fn changed_fields(before: &LocalUser, after: &LocalUser) -> Vec<&'static str> {
@@ -534,10 +473,7 @@ fn changed_fields(before: &LocalUser, after: &LocalUser) -> Vec<&'static str> {
 /// Applies a plan to an in-memory list of users: the model the store's transaction follows.
 pub fn apply(local: &mut Vec<LocalUser>, plan: &Plan) {
     for change in &plan.changes {
-        match (
-            &change.after,
-            local.iter().position(|u| u.id == change.user_id),
-        ) {
+        match (&change.after, local.iter().position(|u| u.id == change.user_id)) {
             (Some(after), Some(i)) => local[i] = after.clone(),
             (Some(after), None) => local.push(after.clone()),
             (None, Some(i)) => {

@@ -143,8 +143,7 @@ impl Settings {
     pub fn apply(&self, patch: &SettingsPatch) -> Result<Settings, InvalidSettings> {
         let mut next = self.clone();
         let mut errors = Vec::new();
-        let mut fail =
-            |field: &'static str, message: String| errors.push(FieldError { field, message });
+        let mut fail = |field: &'static str, message: String| errors.push(FieldError { field, message });
 
         if let Some(active) = patch.active {
             next.active = active;
@@ -186,10 +185,7 @@ impl Settings {
         }
         if let Some(raw_groups) = &patch.group_ids {
             let mut groups: Vec<String> = Vec::new();
-            for raw in raw_groups
-                .iter()
-                .flat_map(|g| g.split([',', ' ', '\n', ';']))
-            {
+            for raw in raw_groups.iter().flat_map(|g| g.split([',', ' ', '\n', ';'])) {
                 let raw = raw.trim();
                 if raw.is_empty() {
                     continue;
@@ -219,10 +215,7 @@ impl Settings {
                 Some(days) => next.remove_after_days = days,
                 None => fail(
                     "remove_after_days",
-                    format!(
-                        "'{}' is not a whole number of days from 1 to {MAX_REMOVE_AFTER_DAYS}",
-                        raw.trim()
-                    ),
+                    format!("'{}' is not a whole number of days from 1 to {MAX_REMOVE_AFTER_DAYS}", raw.trim()),
                 ),
             }
         }
@@ -246,10 +239,7 @@ impl Settings {
             let login = patch.login_url.as_deref().map(normalize_root);
             let graph = patch.graph_url.as_deref().map(normalize_root);
             let (old_login, old_graph) = match &self.cloud {
-                Cloud::Custom {
-                    login_url,
-                    graph_url,
-                } => (Some(login_url.clone()), Some(graph_url.clone())),
+                Cloud::Custom { login_url, graph_url } => (Some(login_url.clone()), Some(graph_url.clone())),
                 _ => (None, None),
             };
             let login = login.or(old_login);
@@ -259,10 +249,7 @@ impl Settings {
                 match value {
                     None => {
                         ok = false;
-                        fail(
-                            field,
-                            "custom endpoints need both login_url and graph_url".into(),
-                        );
+                        fail(field, "custom endpoints need both login_url and graph_url".into());
                     }
                     Some(url) if !is_acceptable_root(url) => {
                         ok = false;
@@ -278,70 +265,42 @@ impl Settings {
                 }
             }
             if ok && let (Some(login_url), Some(graph_url)) = (login, graph) {
-                next.cloud = Cloud::Custom {
-                    login_url,
-                    graph_url,
-                };
+                next.cloud = Cloud::Custom { login_url, graph_url };
             }
         }
         if let Some(raw) = &patch.seats {
             match parse_in_range(raw, 0, 10_000_000) {
                 Some(seats) => next.seats = seats,
-                None => fail(
-                    "seats",
-                    format!(
-                        "'{}' is not a whole number of seats (0 = unlimited)",
-                        raw.trim()
-                    ),
-                ),
+                None => fail("seats", format!("'{}' is not a whole number of seats (0 = unlimited)", raw.trim())),
             }
         }
         if let Some(raw) = &patch.threshold_count {
             match parse_in_range(raw, 0, 10_000_000) {
                 Some(v) => next.threshold_count = v,
-                None => fail(
-                    "threshold_count",
-                    format!("'{}' is not a whole number of users", raw.trim()),
-                ),
+                None => fail("threshold_count", format!("'{}' is not a whole number of users", raw.trim())),
             }
         }
         if let Some(raw) = &patch.threshold_percent {
             match parse_in_range(raw, 0, 100) {
                 Some(v) => next.threshold_percent = v,
-                None => fail(
-                    "threshold_percent",
-                    format!("'{}' is not a percentage from 0 to 100", raw.trim()),
-                ),
+                None => fail("threshold_percent", format!("'{}' is not a percentage from 0 to 100", raw.trim())),
             }
         }
 
-        if errors.is_empty() {
-            Ok(next)
-        } else {
-            Err(InvalidSettings(errors))
-        }
+        if errors.is_empty() { Ok(next) } else { Err(InvalidSettings(errors)) }
     }
 
     /// What a sync needs before it can run, as field errors an administrator can fix.
     pub fn readiness(&self, secret_set: bool) -> Vec<FieldError> {
         let mut missing = Vec::new();
         if self.tenant_id.is_none() {
-            missing.push(FieldError {
-                field: "tenant_id",
-                message: "Tenant Id is not set".into(),
-            });
+            missing.push(FieldError { field: "tenant_id", message: "Tenant Id is not set".into() });
         }
         if self.client_id.is_none() {
-            missing.push(FieldError {
-                field: "client_id",
-                message: "Client Id is not set".into(),
-            });
+            missing.push(FieldError { field: "client_id", message: "Client Id is not set".into() });
         }
         if !secret_set {
-            missing.push(FieldError {
-                field: "client_secret",
-                message: "Client Secret is not set".into(),
-            });
+            missing.push(FieldError { field: "client_secret", message: "Client Secret is not set".into() });
         }
         missing
     }
@@ -360,24 +319,21 @@ fn is_acceptable_root(url: &str) -> bool {
     if url.contains(['?', '#', ' ']) {
         return false;
     }
-    let rest = if let Some(rest) = url.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        let host = rest.split('/').next().unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
+    let rest =
+        if let Some(rest) = url.strip_prefix("https://") {
+            rest
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            let host = rest.split('/').next().unwrap_or_default();
+            let host = host
+                .rsplit_once(':')
+                .map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                return false;
             }
-        });
-        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            rest
+        } else {
             return false;
-        }
-        rest
-    } else {
-        return false;
-    };
+        };
     !rest.is_empty() && !rest.starts_with('/')
 }
 
@@ -396,17 +352,13 @@ mod tests {
                 tenant_id: Some(" 4E4DFF32-6150-4C66-AE0D-CFC4AB7BC4D1 ".into()),
                 client_id: Some("4f6847d7-fd3f-4b2d-9740-79170e634de5".into()),
                 group_ids: Some(vec![
-                    "f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2, F3E5E6C4-7F2D-4A4C-9B2C-8E2F3A8C01D2"
-                        .into(),
+                    "f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2, F3E5E6C4-7F2D-4A4C-9B2C-8E2F3A8C01D2".into(),
                 ]),
                 remove_after_days: Some("30".into()),
                 ..patch()
             })
             .unwrap();
-        assert_eq!(
-            s.tenant_id.as_deref(),
-            Some("4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d1")
-        );
+        assert_eq!(s.tenant_id.as_deref(), Some("4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d1"));
         assert_eq!(s.group_ids, vec!["f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2"]);
         assert_eq!(s.remove_after_days, 30);
     }
@@ -425,27 +377,14 @@ mod tests {
             })
             .unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
-        assert_eq!(
-            fields,
-            [
-                "tenant_id",
-                "client_id",
-                "group_id",
-                "group_id",
-                "remove_after_days",
-                "seats"
-            ]
-        );
+        assert_eq!(fields, ["tenant_id", "client_id", "group_id", "group_id", "remove_after_days", "seats"]);
         assert!(err.0[2].message.contains("Object ID"));
     }
 
     #[test]
     fn tenant_may_be_a_verified_domain() {
         let s = Settings::default()
-            .apply(&SettingsPatch {
-                tenant_id: Some("Contoso.onmicrosoft.com".into()),
-                ..patch()
-            })
+            .apply(&SettingsPatch { tenant_id: Some("Contoso.onmicrosoft.com".into()), ..patch() })
             .unwrap();
         assert_eq!(s.tenant_id.as_deref(), Some("contoso.onmicrosoft.com"));
     }
@@ -453,27 +392,9 @@ mod tests {
     #[test]
     fn remove_after_days_bounds() {
         let s = Settings::default();
-        assert!(
-            s.apply(&SettingsPatch {
-                remove_after_days: Some("3650".into()),
-                ..patch()
-            })
-            .is_ok()
-        );
-        assert!(
-            s.apply(&SettingsPatch {
-                remove_after_days: Some("3651".into()),
-                ..patch()
-            })
-            .is_err()
-        );
-        assert!(
-            s.apply(&SettingsPatch {
-                remove_after_days: Some("1.5".into()),
-                ..patch()
-            })
-            .is_err()
-        );
+        assert!(s.apply(&SettingsPatch { remove_after_days: Some("3650".into()), ..patch() }).is_ok());
+        assert!(s.apply(&SettingsPatch { remove_after_days: Some("3651".into()), ..patch() }).is_err());
+        assert!(s.apply(&SettingsPatch { remove_after_days: Some("1.5".into()), ..patch() }).is_err());
     }
 
     #[test]
@@ -496,27 +417,15 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.0.len(), 1);
         assert_eq!(err.0[0].field, "login_url");
-        let err = s
-            .apply(&SettingsPatch {
-                graph_url: Some("https://graph.example.com".into()),
-                ..patch()
-            })
-            .unwrap_err();
+        let err =
+            s.apply(&SettingsPatch { graph_url: Some("https://graph.example.com".into()), ..patch() }).unwrap_err();
         assert_eq!(err.0[0].field, "login_url");
     }
 
     #[test]
     fn empty_group_list_means_all_users() {
-        let s = Settings {
-            group_ids: vec!["f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2".into()],
-            ..Settings::default()
-        };
-        let s = s
-            .apply(&SettingsPatch {
-                group_ids: Some(vec![]),
-                ..patch()
-            })
-            .unwrap();
+        let s = Settings { group_ids: vec!["f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2".into()], ..Settings::default() };
+        let s = s.apply(&SettingsPatch { group_ids: Some(vec![]), ..patch() }).unwrap();
         assert!(s.group_ids.is_empty());
     }
 }

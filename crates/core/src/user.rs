@@ -128,11 +128,7 @@ impl Profile {
             changed.push("email");
         }
         let pairs: [(&'static str, &Option<String>, &Option<String>); 6] = [
-            (
-                "user_principal_name",
-                &self.user_principal_name,
-                &other.user_principal_name,
-            ),
+            ("user_principal_name", &self.user_principal_name, &other.user_principal_name),
             ("display_name", &self.display_name, &other.display_name),
             ("given_name", &self.given_name, &other.given_name),
             ("surname", &self.surname, &other.surname),
@@ -168,8 +164,7 @@ pub struct LocalUser {
 impl LocalUser {
     /// True when the sync disabled this user (as opposed to an administrator).
     pub fn disabled_by_sync(&self) -> bool {
-        self.status == Status::Disabled
-            && !matches!(self.disabled_reason, Some(DisabledReason::Admin) | None)
+        self.status == Status::Disabled && !matches!(self.disabled_reason, Some(DisabledReason::Admin) | None)
     }
 }
 

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use proptest::prelude::*;
 use safegpt_core::planner::apply;
 use safegpt_core::{
-    Action, ChangeReason, DisabledReason, LocalUser, Plan, Policy, Profile, RemoteUser, Snapshot,
-    Source, Status, UserType, plan,
+    Action, ChangeReason, DisabledReason, LocalUser, Plan, Policy, Profile, RemoteUser, Snapshot, Source, Status,
+    UserType, plan,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 use uuid::Uuid;
@@ -43,11 +43,7 @@ fn remote(n: u32) -> RemoteUser {
 }
 
 fn snapshot(users: Vec<RemoteUser>, members: &[&RemoteUser]) -> Snapshot {
-    Snapshot {
-        group_members: members.iter().map(|u| u.id.clone()).collect(),
-        users,
-        complete: true,
-    }
+    Snapshot { group_members: members.iter().map(|u| u.id.clone()).collect(), users, complete: true }
 }
 
 fn counter() -> impl FnMut() -> Uuid {
@@ -77,11 +73,7 @@ fn local_account(email: &str) -> LocalUser {
         id: Uuid::from_u128(9_000_000),
         source: Source::Local,
         azure_object_id: None,
-        profile: Profile {
-            email: email.into(),
-            display_name: Some("Admin".into()),
-            ..Profile::default()
-        },
+        profile: Profile { email: email.into(), display_name: Some("Admin".into()), ..Profile::default() },
         status: Status::Active,
         disabled_reason: None,
         disabled_at: None,
@@ -91,25 +83,14 @@ fn local_account(email: &str) -> LocalUser {
 }
 
 fn only(plan: &Plan) -> &safegpt_core::Change {
-    assert_eq!(
-        plan.changes.len(),
-        1,
-        "expected one change, got {:#?}",
-        plan.changes
-    );
+    assert_eq!(plan.changes.len(), 1, "expected one change, got {:#?}", plan.changes);
     &plan.changes[0]
 }
 
 #[test]
 fn unknown_member_is_created_active() {
     let a = remote(1);
-    let p = plan(
-        &[],
-        &snapshot(vec![a.clone()], &[&a]),
-        &policy(),
-        NOW,
-        counter(),
-    );
+    let p = plan(&[], &snapshot(vec![a.clone()], &[&a]), &policy(), NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Create);
     let after = c.after.as_ref().unwrap();
@@ -129,25 +110,14 @@ fn email_falls_back_to_upn_and_non_members_guests_and_disabled_are_not_created()
     let mut entra_disabled = remote(4);
     entra_disabled.account_enabled = false;
     let snap = snapshot(
-        vec![
-            no_mail.clone(),
-            outsider,
-            guest.clone(),
-            entra_disabled.clone(),
-        ],
+        vec![no_mail.clone(), outsider, guest.clone(), entra_disabled.clone()],
         &[&no_mail, &guest, &entra_disabled],
     );
     let p = plan(&[], &snap, &policy(), NOW, counter());
     let c = only(&p);
-    assert_eq!(
-        c.after.as_ref().unwrap().profile.email,
-        "user1@contoso.onmicrosoft.com"
-    );
+    assert_eq!(c.after.as_ref().unwrap().profile.email, "user1@contoso.onmicrosoft.com");
 
-    let with_guests = Policy {
-        include_guests: true,
-        ..policy()
-    };
+    let with_guests = Policy { include_guests: true, ..policy() };
     let p = plan(&[], &snap, &with_guests, NOW, counter());
     assert_eq!(p.counts.created, 2, "guest included when the setting is on");
 }
@@ -155,10 +125,7 @@ fn email_falls_back_to_upn_and_non_members_guests_and_disabled_are_not_created()
 #[test]
 fn without_groups_every_enabled_member_is_in_scope() {
     let (a, b) = (remote(1), remote(2));
-    let all = Policy {
-        scoped_to_groups: false,
-        ..policy()
-    };
+    let all = Policy { scoped_to_groups: false, ..policy() };
     let p = plan(&[], &snapshot(vec![a, b], &[]), &all, NOW, counter());
     assert_eq!(p.counts.created, 2);
 }
@@ -171,13 +138,7 @@ fn renamed_user_is_updated_not_duplicated() {
     renamed.user_principal_name = "new.name@contoso.onmicrosoft.com".into();
     renamed.mail = Some("new.name@contoso.com".into());
     renamed.department = Some("Sales".into());
-    let p = plan(
-        &local,
-        &snapshot(vec![renamed.clone()], &[&renamed]),
-        &policy(),
-        NOW,
-        counter(),
-    );
+    let p = plan(&local, &snapshot(vec![renamed.clone()], &[&renamed]), &policy(), NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Update);
     assert_eq!(c.fields, ["email", "user_principal_name", "department"]);
@@ -188,13 +149,7 @@ fn renamed_user_is_updated_not_duplicated() {
 fn local_account_with_same_email_is_linked() {
     let a = remote(1);
     let local = vec![local_account("USER1@contoso.com")];
-    let p = plan(
-        &local,
-        &snapshot(vec![a.clone()], &[&a]),
-        &policy(),
-        NOW,
-        counter(),
-    );
+    let p = plan(&local, &snapshot(vec![a.clone()], &[&a]), &policy(), NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Update);
     assert_eq!(c.reason, ChangeReason::LinkedByEmail);
@@ -208,13 +163,7 @@ fn local_account_with_same_email_is_linked() {
 fn unlinked_local_accounts_are_never_touched() {
     let a = remote(1);
     let local = vec![local_account("admin@example.org")];
-    let p = plan(
-        &local,
-        &snapshot(vec![a.clone()], &[&a]),
-        &policy(),
-        NOW,
-        counter(),
-    );
+    let p = plan(&local, &snapshot(vec![a.clone()], &[&a]), &policy(), NOW, counter());
     assert!(p.changes.iter().all(|c| c.user_id != local[0].id));
 }
 
@@ -235,18 +184,9 @@ fn leaving_the_group_disables_with_reason_and_time() {
 fn each_way_out_of_scope_has_its_reason() {
     type Mutation = Box<dyn Fn(&mut Vec<RemoteUser>)>;
     let cases: Vec<(Mutation, DisabledReason)> = vec![
-        (
-            Box::new(|users| users.clear()),
-            DisabledReason::DeletedInEntra,
-        ),
-        (
-            Box::new(|users| users[0].account_enabled = false),
-            DisabledReason::DisabledInEntra,
-        ),
-        (
-            Box::new(|users| users[0].user_type = UserType::Guest),
-            DisabledReason::GuestExcluded,
-        ),
+        (Box::new(|users| users.clear()), DisabledReason::DeletedInEntra),
+        (Box::new(|users| users[0].account_enabled = false), DisabledReason::DisabledInEntra),
+        (Box::new(|users| users[0].user_type = UserType::Guest), DisabledReason::GuestExcluded),
     ];
     for (mutate, reason) in cases {
         let a = remote(1);
@@ -254,10 +194,7 @@ fn each_way_out_of_scope_has_its_reason() {
         let mut users = vec![a.clone()];
         mutate(&mut users);
         let p = plan(&local, &snapshot(users, &[&a]), &policy(), NOW, counter());
-        assert_eq!(
-            only(&p).after.as_ref().unwrap().disabled_reason,
-            Some(reason)
-        );
+        assert_eq!(only(&p).after.as_ref().unwrap().disabled_reason, Some(reason));
     }
 }
 
@@ -265,10 +202,7 @@ fn each_way_out_of_scope_has_its_reason() {
 fn with_auto_disable_off_the_user_stays_active_but_out_of_scope() {
     let a = remote(1);
     let local = vec![synced(&a, Status::Active)];
-    let keep = Policy {
-        auto_disable: false,
-        ..policy()
-    };
+    let keep = Policy { auto_disable: false, ..policy() };
     let p = plan(&local, &snapshot(vec![a], &[]), &keep, NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Update);
@@ -283,20 +217,11 @@ fn rejoining_enables_a_user_the_sync_disabled() {
     user.disabled_reason = Some(DisabledReason::NotInGroup);
     user.disabled_at = Some(NOW - Duration::days(3));
     user.in_scope = false;
-    let p = plan(
-        &[user],
-        &snapshot(vec![a.clone()], &[&a]),
-        &policy(),
-        NOW,
-        counter(),
-    );
+    let p = plan(&[user], &snapshot(vec![a.clone()], &[&a]), &policy(), NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Enable);
     let after = c.after.as_ref().unwrap();
-    assert_eq!(
-        (after.status, after.disabled_reason, after.disabled_at),
-        (Status::Active, None, None)
-    );
+    assert_eq!((after.status, after.disabled_reason, after.disabled_at), (Status::Active, None, None));
 }
 
 #[test]
@@ -305,13 +230,7 @@ fn an_administrators_disable_wins() {
     let mut user = synced(&a, Status::Disabled);
     user.disabled_reason = Some(DisabledReason::Admin);
     user.disabled_at = Some(NOW - Duration::days(300));
-    let p = plan(
-        &[user.clone()],
-        &snapshot(vec![a.clone()], &[&a]),
-        &policy(),
-        NOW,
-        counter(),
-    );
+    let p = plan(&[user.clone()], &snapshot(vec![a.clone()], &[&a]), &policy(), NOW, counter());
     assert!(p.changes.is_empty());
     // Out of scope for a long time: still not removed, only marked.
     let p = plan(&[user], &snapshot(vec![a], &[]), &policy(), NOW, counter());
@@ -329,46 +248,19 @@ fn removal_happens_exactly_after_the_grace_period() {
     user.in_scope = false;
     let snap = snapshot(vec![a], &[]);
     let just_before = NOW + Duration::days(14) - Duration::seconds(1);
-    assert!(
-        plan(&[user.clone()], &snap, &policy(), just_before, counter())
-            .changes
-            .is_empty()
-    );
-    let p = plan(
-        &[user.clone()],
-        &snap,
-        &policy(),
-        NOW + Duration::days(14),
-        counter(),
-    );
+    assert!(plan(&[user.clone()], &snap, &policy(), just_before, counter()).changes.is_empty());
+    let p = plan(&[user.clone()], &snap, &policy(), NOW + Duration::days(14), counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Remove);
     assert_eq!(c.reason, ChangeReason::RemovalDue { days: 14 });
-    let no_remove = Policy {
-        auto_remove: false,
-        ..policy()
-    };
-    assert!(
-        plan(
-            &[user],
-            &snap,
-            &no_remove,
-            NOW + Duration::days(400),
-            counter()
-        )
-        .changes
-        .is_empty()
-    );
+    let no_remove = Policy { auto_remove: false, ..policy() };
+    assert!(plan(&[user], &snap, &no_remove, NOW + Duration::days(400), counter()).changes.is_empty());
 }
 
 #[test]
 fn seats_run_out_and_free_up_oldest_first() {
     let (a, b, c) = (remote(1), remote(2), remote(3));
-    let limited = Policy {
-        seats: 2,
-        scoped_to_groups: false,
-        ..policy()
-    };
+    let limited = Policy { seats: 2, scoped_to_groups: false, ..policy() };
     let admin = local_account("admin@example.org");
     let p = plan(
         std::slice::from_ref(&admin),
@@ -377,67 +269,29 @@ fn seats_run_out_and_free_up_oldest_first() {
         NOW,
         counter(),
     );
-    let statuses: Vec<_> = p
-        .changes
-        .iter()
-        .map(|c| c.after.as_ref().unwrap().status)
-        .collect();
-    assert_eq!(
-        statuses,
-        [
-            Status::Active,
-            Status::AwaitingLicense,
-            Status::AwaitingLicense
-        ]
-    );
+    let statuses: Vec<_> = p.changes.iter().map(|c| c.after.as_ref().unwrap().status).collect();
+    assert_eq!(statuses, [Status::Active, Status::AwaitingLicense, Status::AwaitingLicense]);
     assert_eq!(p.counts.awaiting_license, 2);
     assert_eq!(p.seats.used, 2);
 
     let mut local = vec![admin];
     apply(&mut local, &p);
     // Make b older than c, then free one seat by deleting a in Entra with auto-remove.
-    local
-        .iter_mut()
-        .find(|u| u.azure_object_id.as_deref() == Some(c.id.as_str()))
-        .unwrap()
-        .created_at = NOW;
-    local
-        .iter_mut()
-        .find(|u| u.azure_object_id.as_deref() == Some(b.id.as_str()))
-        .unwrap()
-        .created_at = NOW - Duration::days(1);
-    let a_user = local
-        .iter_mut()
-        .find(|u| u.azure_object_id.as_deref() == Some(a.id.as_str()))
-        .unwrap();
+    local.iter_mut().find(|u| u.azure_object_id.as_deref() == Some(c.id.as_str())).unwrap().created_at = NOW;
+    local.iter_mut().find(|u| u.azure_object_id.as_deref() == Some(b.id.as_str())).unwrap().created_at =
+        NOW - Duration::days(1);
+    let a_user = local.iter_mut().find(|u| u.azure_object_id.as_deref() == Some(a.id.as_str())).unwrap();
     a_user.status = Status::Disabled;
     a_user.disabled_reason = Some(DisabledReason::DeletedInEntra);
     a_user.disabled_at = Some(NOW - Duration::days(20));
     let later = NOW + Duration::days(1);
-    let p = plan(
-        &local,
-        &snapshot(vec![b.clone(), c.clone()], &[]),
-        &limited,
-        later,
-        counter(),
-    );
+    let p = plan(&local, &snapshot(vec![b.clone(), c.clone()], &[]), &limited, later, counter());
     let actions: Vec<_> = p.changes.iter().map(|c| (c.action, c.reason)).collect();
     assert_eq!(
         actions,
-        [
-            (Action::Remove, ChangeReason::RemovalDue { days: 14 }),
-            (Action::Enable, ChangeReason::LicenseAvailable)
-        ]
+        [(Action::Remove, ChangeReason::RemovalDue { days: 14 }), (Action::Enable, ChangeReason::LicenseAvailable)]
     );
-    assert_eq!(
-        p.changes[1]
-            .after
-            .as_ref()
-            .unwrap()
-            .azure_object_id
-            .as_deref(),
-        Some(b.id.as_str())
-    );
+    assert_eq!(p.changes[1].after.as_ref().unwrap().azure_object_id.as_deref(), Some(b.id.as_str()));
 }
 
 #[test]
@@ -445,24 +299,12 @@ fn mass_disable_is_held_but_small_changes_are_not() {
     let users: Vec<RemoteUser> = (1..=50).map(remote).collect();
     let local: Vec<LocalUser> = users.iter().map(|u| synced(u, Status::Active)).collect();
     // The group was emptied by mistake: 50 of 50 would be disabled.
-    let p = plan(
-        &local,
-        &snapshot(users.clone(), &[]),
-        &policy(),
-        NOW,
-        counter(),
-    );
+    let p = plan(&local, &snapshot(users.clone(), &[]), &policy(), NOW, counter());
     let hold = p.hold.expect("held");
     assert_eq!((hold.would_disable, hold.synced_active), (50, 50));
     // 10 leave: not more than 10 users, so not held.
     let members: Vec<&RemoteUser> = users.iter().skip(10).collect();
-    let p = plan(
-        &local,
-        &snapshot(users.clone(), &members),
-        &policy(),
-        NOW,
-        counter(),
-    );
+    let p = plan(&local, &snapshot(users.clone(), &members), &policy(), NOW, counter());
     assert_eq!(p.counts.disabled, 10);
     assert!(p.hold.is_none());
 }
@@ -475,10 +317,7 @@ fn incomplete_snapshot_disables_nobody() {
     snap.complete = false;
     let p = plan(&local, &snap, &policy(), NOW, counter());
     assert_eq!(p.counts.disabled, 0);
-    assert_eq!(
-        p.counts.created, 1,
-        "users seen in scope may still be created"
-    );
+    assert_eq!(p.counts.created, 1, "users seen in scope may still be created");
 }
 
 // ---- property tests ----
@@ -493,31 +332,11 @@ struct World {
 }
 
 fn world() -> impl Strategy<Value = World> {
-    let remote_user = (
-        any::<bool>(),
-        any::<bool>(),
-        prop::bool::weighted(0.8),
-        any::<bool>(),
-        0u8..3,
-    );
+    let remote_user = (any::<bool>(), any::<bool>(), prop::bool::weighted(0.8), any::<bool>(), 0u8..3);
     let local_kind = (0u8..6, 0i64..40, any::<bool>());
-    let policy = (
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        1u32..30,
-        0u32..8,
-        0u32..5,
-        0u32..60,
-    );
-    (
-        prop::collection::vec((remote_user, local_kind), 0..24),
-        policy,
-        0i64..60,
-        0usize..3,
-    )
-        .prop_map(|(rows, p, now_offset_days, n_local_accounts)| {
+    let policy = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 1u32..30, 0u32..8, 0u32..5, 0u32..60);
+    (prop::collection::vec((remote_user, local_kind), 0..24), policy, 0i64..60, 0usize..3).prop_map(
+        |(rows, p, now_offset_days, n_local_accounts)| {
             let policy = Policy {
                 scoped_to_groups: p.0,
                 include_guests: p.1,
@@ -535,11 +354,7 @@ fn world() -> impl Strategy<Value = World> {
                 rows.into_iter().enumerate()
             {
                 let mut r = remote(i as u32);
-                r.user_type = if guest {
-                    UserType::Guest
-                } else {
-                    UserType::Member
-                };
+                r.user_type = if guest { UserType::Guest } else { UserType::Member };
                 r.account_enabled = enabled;
                 if email_variant == 1 {
                     r.mail = None;
@@ -573,14 +388,9 @@ fn world() -> impl Strategy<Value = World> {
                 acct.id = Uuid::from_u128(9_000_000 + n as u128);
                 local.push(acct);
             }
-            World {
-                remote: remote_users,
-                members,
-                local,
-                policy,
-                now_offset_days,
-            }
-        })
+            World { remote: remote_users, members, local, policy, now_offset_days }
+        },
+    )
 }
 
 proptest! {

@@ -9,12 +9,7 @@ use crate::sim::{Faults, Sim};
 use crate::tenant::UserRecord;
 
 pub fn handle(sim: &Sim, request: &Request) -> Response {
-    let segs: Vec<&str> = request
-        .segments
-        .iter()
-        .skip(1)
-        .map(String::as_str)
-        .collect();
+    let segs: Vec<&str> = request.segments.iter().skip(1).map(String::as_str).collect();
     let result = match (&request.method, segs.as_slice()) {
         (&Method::POST, ["users"]) => create_user(sim, request),
         (&Method::PATCH, ["users", id]) => patch_user(sim, request, id),
@@ -26,24 +21,16 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
             }
         }
         (&Method::POST, ["groups"]) => create_group(sim, request),
-        (&Method::PUT, ["groups", group, "members", member]) => {
-            set_member(sim, group, member, true)
-        }
-        (&Method::DELETE, ["groups", group, "members", member]) => {
-            set_member(sim, group, member, false)
-        }
+        (&Method::PUT, ["groups", group, "members", member]) => set_member(sim, group, member, true),
+        (&Method::DELETE, ["groups", group, "members", member]) => set_member(sim, group, member, false),
         (&Method::PUT, ["faults"]) => set_faults(sim, request),
-        (&Method::GET, ["faults"]) => {
-            Ok(serde_json::to_value(&sim.lock().faults).unwrap_or_default())
-        }
+        (&Method::GET, ["faults"]) => Ok(serde_json::to_value(&sim.lock().faults).unwrap_or_default()),
         (&Method::GET, ["stats"]) => Ok(stats(sim)),
         (&Method::DELETE, ["stats"]) => {
             sim.lock().stats = Default::default();
             Ok(json!({}))
         }
-        (&Method::GET, ["tenant"]) => {
-            Ok(serde_json::to_value(sim.lock().dir.to_file()).unwrap_or_default())
-        }
+        (&Method::GET, ["tenant"]) => Ok(serde_json::to_value(sim.lock().dir.to_file()).unwrap_or_default()),
         _ => Err(GraphError::new(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -52,43 +39,27 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
     };
     match result {
         Ok(Value::Object(map)) if map.is_empty() => empty_json(&request.request_id),
-        Ok(body) => json_response(
-            StatusCode::OK,
-            &body,
-            "application/json",
-            &request.request_id,
-        ),
+        Ok(body) => json_response(StatusCode::OK, &body, "application/json", &request.request_id),
         Err(err) => err.into_response(&request.request_id),
     }
 }
 
 fn unknown(what: &str, id: &str) -> GraphError {
-    GraphError::new(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        format!("no {what} with id '{id}' in the tenant"),
-    )
+    GraphError::new(StatusCode::NOT_FOUND, "NotFound", format!("no {what} with id '{id}' in the tenant"))
 }
 
 fn body_json<T: serde::de::DeserializeOwned>(request: &Request) -> Result<T, GraphError> {
-    serde_json::from_slice(&request.body)
-        .map_err(|e| GraphError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&request.body).map_err(|e| GraphError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 fn create_user(sim: &Sim, request: &Request) -> Result<Value, GraphError> {
     let user: UserRecord = body_json(request)?;
     if !crate::is_guid(&user.id) {
-        return Err(GraphError::bad_request(format!(
-            "user id '{}' is not a GUID",
-            user.id
-        )));
+        return Err(GraphError::bad_request(format!("user id '{}' is not a GUID", user.id)));
     }
     let mut state = sim.lock();
     if matches!(state.dir.kind_of(&user.id), Some(k) if k != crate::tenant::ObjectKind::User) {
-        return Err(GraphError::bad_request(format!(
-            "id '{}' belongs to another object",
-            user.id
-        )));
+        return Err(GraphError::bad_request(format!("id '{}' belongs to another object", user.id)));
     }
     state.dir.upsert_user(user.clone());
     Ok(serde_json::to_value(user).unwrap_or_default())
@@ -97,13 +68,7 @@ fn create_user(sim: &Sim, request: &Request) -> Result<Value, GraphError> {
 fn patch_user(sim: &Sim, request: &Request, id: &str) -> Result<Value, GraphError> {
     let patch: serde_json::Map<String, Value> = body_json(request)?;
     let mut state = sim.lock();
-    let current = state
-        .dir
-        .users
-        .get(id)
-        .ok_or_else(|| unknown("user", id))?
-        .record
-        .clone();
+    let current = state.dir.users.get(id).ok_or_else(|| unknown("user", id))?.record.clone();
     let mut merged = serde_json::to_value(&current).unwrap_or_default();
     for (k, v) in patch {
         if k == "id" {
@@ -111,8 +76,8 @@ fn patch_user(sim: &Sim, request: &Request, id: &str) -> Result<Value, GraphErro
         }
         merged[k] = v;
     }
-    let updated: UserRecord = serde_json::from_value(merged)
-        .map_err(|e| GraphError::bad_request(format!("invalid user property: {e}")))?;
+    let updated: UserRecord =
+        serde_json::from_value(merged).map_err(|e| GraphError::bad_request(format!("invalid user property: {e}")))?;
     state.dir.upsert_user(updated.clone());
     Ok(serde_json::to_value(updated).unwrap_or_default())
 }
@@ -129,23 +94,13 @@ struct NewGroup {
 fn create_group(sim: &Sim, request: &Request) -> Result<Value, GraphError> {
     let group: NewGroup = body_json(request)?;
     if !crate::is_guid(&group.id) {
-        return Err(GraphError::bad_request(format!(
-            "group id '{}' is not a GUID",
-            group.id
-        )));
+        return Err(GraphError::bad_request(format!("group id '{}' is not a GUID", group.id)));
     }
     let mut state = sim.lock();
     if state.dir.kind_of(&group.id).is_some() {
-        return Err(GraphError::bad_request(format!(
-            "id '{}' exists already",
-            group.id
-        )));
+        return Err(GraphError::bad_request(format!("id '{}' exists already", group.id)));
     }
-    if let Some(m) = group
-        .members
-        .iter()
-        .find(|m| state.dir.kind_of(m).is_none())
-    {
+    if let Some(m) = group.members.iter().find(|m| state.dir.kind_of(m).is_none()) {
         return Err(unknown("object", m));
     }
     state.dir.add_group(group.id.clone(), group.display_name);
@@ -172,9 +127,7 @@ fn set_faults(sim: &Sim, request: &Request) -> Result<Value, GraphError> {
     if let Some(t) = &faults.throttle
         && !(0.0..=1.0).contains(&t.share)
     {
-        return Err(GraphError::bad_request(
-            "throttle.share must be between 0 and 1",
-        ));
+        return Err(GraphError::bad_request("throttle.share must be between 0 and 1"));
     }
     sim.lock().set_faults(faults.clone());
     Ok(serde_json::to_value(faults).unwrap_or_default())

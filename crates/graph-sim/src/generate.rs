@@ -21,14 +21,7 @@ pub struct GenerateSpec {
 
 impl Default for GenerateSpec {
     fn default() -> Self {
-        GenerateSpec {
-            users: 300,
-            groups: 12,
-            nesting: 3,
-            guests_percent: 5,
-            disabled_percent: 5,
-            seed: 1,
-        }
+        GenerateSpec { users: 300, groups: 12, nesting: 3, guests_percent: 5, disabled_percent: 5, seed: 1 }
     }
 }
 
@@ -39,19 +32,10 @@ impl std::str::FromStr for GenerateSpec {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut spec = GenerateSpec::default();
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("'{part}' is not key=value"))?;
+            let (key, value) = part.split_once('=').ok_or_else(|| format!("'{part}' is not key=value"))?;
             let number = |max: u64| -> Result<u64, String> {
-                let n: u64 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{key}: '{value}' is not a whole number"))?;
-                if n > max {
-                    Err(format!("{key}: {n} is more than {max}"))
-                } else {
-                    Ok(n)
-                }
+                let n: u64 = value.trim().parse().map_err(|_| format!("{key}: '{value}' is not a whole number"))?;
+                if n > max { Err(format!("{key}: {n} is more than {max}")) } else { Ok(n) }
             };
             match key.trim() {
                 "users" => spec.users = number(10_000_000)? as usize,
@@ -61,9 +45,7 @@ impl std::str::FromStr for GenerateSpec {
                 "disabled" => spec.disabled_percent = number(100)? as u32,
                 "seed" => spec.seed = number(u64::MAX)?,
                 other => {
-                    return Err(format!(
-                        "unknown key '{other}'; use users, groups, nesting, guests, disabled, seed"
-                    ));
+                    return Err(format!("unknown key '{other}'; use users, groups, nesting, guests, disabled, seed"));
                 }
             }
         }
@@ -104,34 +86,15 @@ impl Rng {
 }
 
 const FIRST: &[&str] = &[
-    "Anna", "Bram", "Chloe", "Daan", "Emma", "Finn", "Grace", "Hugo", "Iris", "Jasper", "Kim",
-    "Lars", "Mila", "Noah", "Olivia", "Pieter", "Quinn", "Ruth", "Sem", "Tess", "Umar", "Vera",
-    "Wout", "Xena", "Yara", "Zoe",
+    "Anna", "Bram", "Chloe", "Daan", "Emma", "Finn", "Grace", "Hugo", "Iris", "Jasper", "Kim", "Lars", "Mila", "Noah",
+    "Olivia", "Pieter", "Quinn", "Ruth", "Sem", "Tess", "Umar", "Vera", "Wout", "Xena", "Yara", "Zoe",
 ];
 const LAST: &[&str] = &[
-    "de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "Mulder", "Bos", "Vos", "Peters",
-    "Hendriks", "Dekker", "Brouwer", "Dijkstra", "Smith", "Garcia", "Nguyen", "Kowalski", "Okafor",
-    "Tanaka",
+    "de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "Mulder", "Bos", "Vos", "Peters", "Hendriks", "Dekker",
+    "Brouwer", "Dijkstra", "Smith", "Garcia", "Nguyen", "Kowalski", "Okafor", "Tanaka",
 ];
-const DEPARTMENTS: &[&str] = &[
-    "Sales",
-    "Finance",
-    "Legal",
-    "Engineering",
-    "Support",
-    "HR",
-    "Marketing",
-    "Operations",
-];
-const TITLES: &[&str] = &[
-    "Analyst",
-    "Engineer",
-    "Manager",
-    "Advisor",
-    "Consultant",
-    "Director",
-    "Specialist",
-];
+const DEPARTMENTS: &[&str] = &["Sales", "Finance", "Legal", "Engineering", "Support", "HR", "Marketing", "Operations"];
+const TITLES: &[&str] = &["Analyst", "Engineer", "Manager", "Advisor", "Consultant", "Director", "Specialist"];
 
 /// Client id and secret of the generated app, printed so a user can configure `safegpt`.
 pub fn generate(spec: &GenerateSpec) -> TenantFile {
@@ -146,24 +109,12 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
     for n in 0..spec.users {
         let first = FIRST[rng.below(FIRST.len())];
         let last = LAST[rng.below(LAST.len())];
-        let alias = format!(
-            "{}.{}{n}",
-            first.to_lowercase(),
-            last.to_lowercase().replace(' ', "")
-        );
+        let alias = format!("{}.{}{n}", first.to_lowercase(), last.to_lowercase().replace(' ', ""));
         let guest = rng.percent(spec.guests_percent);
         let (upn, mail, user_type) = if guest {
-            (
-                format!("{alias}_fabrikam.com#EXT#@{domain}"),
-                Some(format!("{alias}@fabrikam.com")),
-                "Guest",
-            )
+            (format!("{alias}_fabrikam.com#EXT#@{domain}"), Some(format!("{alias}@fabrikam.com")), "Guest")
         } else {
-            (
-                format!("{alias}@{domain}"),
-                Some(format!("{alias}@contoso.com")),
-                "Member",
-            )
+            (format!("{alias}@{domain}"), Some(format!("{alias}@contoso.com")), "Member")
         };
         users.push(UserRecord {
             id: rng.guid(),
@@ -173,12 +124,8 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
             display_name: Some(format!("{first} {last}")),
             given_name: Some(first.to_owned()),
             surname: Some(last.to_owned()),
-            job_title: rng
-                .percent(80)
-                .then(|| TITLES[rng.below(TITLES.len())].to_owned()),
-            department: rng
-                .percent(90)
-                .then(|| DEPARTMENTS[rng.below(DEPARTMENTS.len())].to_owned()),
+            job_title: rng.percent(80).then(|| TITLES[rng.below(TITLES.len())].to_owned()),
+            department: rng.percent(90).then(|| DEPARTMENTS[rng.below(DEPARTMENTS.len())].to_owned()),
             account_enabled: !rng.percent(spec.disabled_percent),
             user_type: user_type.to_owned(),
         });
@@ -187,11 +134,7 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
     let mut groups: Vec<GroupRecord> = (0..spec.groups)
         .map(|g| GroupRecord {
             id: rng.guid(),
-            display_name: format!(
-                "{} {}",
-                DEPARTMENTS[g % DEPARTMENTS.len()],
-                g / DEPARTMENTS.len() + 1
-            ),
+            display_name: format!("{} {}", DEPARTMENTS[g % DEPARTMENTS.len()], g / DEPARTMENTS.len() + 1),
             members: Vec::new(),
         })
         .collect();
@@ -202,9 +145,7 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
         let level = |g: usize| g * spec.nesting / spec.groups;
         for g in 0..groups.len() {
             if level(g) > 0 {
-                let parents: Vec<usize> = (0..groups.len())
-                    .filter(|&p| level(p) + 1 == level(g))
-                    .collect();
+                let parents: Vec<usize> = (0..groups.len()).filter(|&p| level(p) + 1 == level(g)).collect();
                 let parent = parents[rng.below(parents.len())];
                 members[parent].insert(groups[g].id.clone());
             }
@@ -219,15 +160,9 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
         }
     }
     let devices: Vec<OtherRecord> = (0..spec.groups.min(50))
-        .map(|d| OtherRecord {
-            id: rng.guid(),
-            display_name: Some(format!("LAPTOP-{d:04}")),
-        })
+        .map(|d| OtherRecord { id: rng.guid(), display_name: Some(format!("LAPTOP-{d:04}")) })
         .collect();
-    let service_principals = vec![OtherRecord {
-        id: rng.guid(),
-        display_name: Some("Meeting Room Booking".into()),
-    }];
+    let service_principals = vec![OtherRecord { id: rng.guid(), display_name: Some("Meeting Room Booking".into()) }];
     if !groups.is_empty() {
         for d in &devices {
             members[rng.below(groups.len())].insert(d.id.clone());
@@ -244,10 +179,7 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
         apps: vec![AppRecord {
             client_id,
             roles: vec!["User.Read.All".into(), "Group.Read.All".into()],
-            secrets: vec![SecretRecord {
-                value: secret,
-                expires,
-            }],
+            secrets: vec![SecretRecord { value: secret, expires }],
         }],
         users,
         groups,
@@ -262,69 +194,31 @@ mod tests {
 
     #[test]
     fn spec_parses_and_rejects_unknown_keys() {
-        let spec: GenerateSpec = "users=1000,groups=50,nesting=3,guests=10,disabled=2,seed=7"
-            .parse()
-            .unwrap();
+        let spec: GenerateSpec = "users=1000,groups=50,nesting=3,guests=10,disabled=2,seed=7".parse().unwrap();
         assert_eq!(
             spec,
-            GenerateSpec {
-                users: 1000,
-                groups: 50,
-                nesting: 3,
-                guests_percent: 10,
-                disabled_percent: 2,
-                seed: 7
-            }
+            GenerateSpec { users: 1000, groups: 50, nesting: 3, guests_percent: 10, disabled_percent: 2, seed: 7 }
         );
-        assert!(
-            "users=x"
-                .parse::<GenerateSpec>()
-                .unwrap_err()
-                .contains("users")
-        );
-        assert!(
-            "colour=blue"
-                .parse::<GenerateSpec>()
-                .unwrap_err()
-                .contains("colour")
-        );
+        assert!("users=x".parse::<GenerateSpec>().unwrap_err().contains("users"));
+        assert!("colour=blue".parse::<GenerateSpec>().unwrap_err().contains("colour"));
     }
 
     #[test]
     fn generated_tenant_is_deterministic_nested_and_loads() {
-        let spec = GenerateSpec {
-            users: 500,
-            groups: 12,
-            nesting: 3,
-            guests_percent: 10,
-            disabled_percent: 5,
-            seed: 3,
-        };
+        let spec =
+            GenerateSpec { users: 500, groups: 12, nesting: 3, guests_percent: 10, disabled_percent: 5, seed: 3 };
         let a = generate(&spec);
         let b = generate(&spec);
-        assert_eq!(
-            serde_json::to_string(&a).unwrap(),
-            serde_json::to_string(&b).unwrap()
-        );
+        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
         let guests = a.users.iter().filter(|u| u.user_type == "Guest").count();
-        assert!(
-            (20..=90).contains(&guests),
-            "about 10 % guests, got {guests}"
-        );
+        assert!((20..=90).contains(&guests), "about 10 % guests, got {guests}");
         assert!(a.users.iter().any(|u| !u.account_enabled));
         let group_ids: BTreeSet<&str> = a.groups.iter().map(|g| g.id.as_str()).collect();
-        let nested = a
-            .groups
-            .iter()
-            .filter(|g| g.members.iter().any(|m| group_ids.contains(m.as_str())))
-            .count();
+        let nested = a.groups.iter().filter(|g| g.members.iter().any(|m| group_ids.contains(m.as_str()))).count();
         assert!(nested > 0, "some groups contain groups");
         let mut dir = crate::tenant::Directory::from_file(a.clone()).unwrap();
-        let top = a.groups[0].id.clone();
-        let all = dir.transitive_members(&top);
-        assert!(
-            all.len() > a.groups[0].members.len(),
-            "transitive members include nested ones"
-        );
+        let parent = a.groups.iter().find(|g| g.members.iter().any(|m| group_ids.contains(m.as_str()))).unwrap();
+        let all = dir.transitive_members(&parent.id);
+        assert!(all.len() > parent.members.len(), "transitive members include nested ones");
     }
 }

@@ -12,19 +12,9 @@ use crate::http::{GRAPH_CONTENT_TYPE, GraphError, Request, json_response};
 use crate::sim::{Sim, SimState};
 use crate::tenant::{ObjectKind, UserRecord};
 
-const USER_READ: &[&str] = &[
-    "User.Read.All",
-    "User.ReadWrite.All",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-];
-const GROUP_READ: &[&str] = &[
-    "Group.Read.All",
-    "GroupMember.Read.All",
-    "Group.ReadWrite.All",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-];
+const USER_READ: &[&str] = &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+const GROUP_READ: &[&str] =
+    &["Group.Read.All", "GroupMember.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 const DEFAULT_USER_PROPERTIES: &[&str] = &[
     "businessPhones",
     "displayName",
@@ -62,10 +52,7 @@ const USER_PROPERTIES: &[&str] = &[
 const DEFAULT_DELTA_PAGE: usize = 200;
 
 pub fn is_delta_segment(s: &str) -> bool {
-    matches!(
-        s,
-        "delta" | "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()"
-    )
+    matches!(s, "delta" | "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()")
 }
 
 type GraphResult = Result<Value, GraphError>;
@@ -73,12 +60,7 @@ type GraphResult = Result<Value, GraphError>;
 pub fn handle(sim: &Sim, request: &Request, rest: &[&str]) -> Response {
     let result = authorize(sim, request).and_then(|roles| route(sim, request, rest, &roles));
     match result {
-        Ok(body) => json_response(
-            StatusCode::OK,
-            &body,
-            GRAPH_CONTENT_TYPE,
-            &request.request_id,
-        ),
+        Ok(body) => json_response(StatusCode::OK, &body, GRAPH_CONTENT_TYPE, &request.request_id),
         Err(err) => err.into_response(&request.request_id),
     }
 }
@@ -92,11 +74,7 @@ fn route(sim: &Sim, request: &Request, rest: &[&str], roles: &[String]) -> Graph
         ));
     }
     if let Some(after) = sim.lock().should_throttle() {
-        let mut err = GraphError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Please retry again later.",
-        );
+        let mut err = GraphError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Please retry again later.");
         if let Some(ra) = after {
             err.headers.push((header::RETRY_AFTER, ra));
         }
@@ -119,9 +97,7 @@ fn route(sim: &Sim, request: &Request, rest: &[&str], roles: &[String]) -> Graph
             need(USER_READ)?;
             list_users(sim, request)
         }
-        ["users", "$count"] => Err(GraphError::bad_request(
-            "$count is not currently supported.",
-        )),
+        ["users", "$count"] => Err(GraphError::bad_request("$count is not currently supported.")),
         ["users", d] if is_delta_segment(d) => {
             need(USER_READ)?;
             delta(sim, request, DeltaKind::Users)
@@ -138,12 +114,7 @@ fn route(sim: &Sim, request: &Request, rest: &[&str], roles: &[String]) -> Graph
             need(GROUP_READ)?;
             get_group(sim, request, id)
         }
-        [
-            "groups",
-            id,
-            list @ ("members" | "transitiveMembers"),
-            cast @ ..,
-        ] => {
+        ["groups", id, list @ ("members" | "transitiveMembers"), cast @ ..] => {
             need(GROUP_READ)?;
             let users_only = match cast {
                 [] => false,
@@ -152,29 +123,17 @@ fn route(sim: &Sim, request: &Request, rest: &[&str], roles: &[String]) -> Graph
                     return Err(GraphError::new(
                         StatusCode::BAD_REQUEST,
                         "Request_UnsupportedQuery",
-                        format!(
-                            "graph-sim supports only the microsoft.graph.user cast, not '{other}'."
-                        ),
+                        format!("graph-sim supports only the microsoft.graph.user cast, not '{other}'."),
                     ));
                 }
                 _ => return Err(GraphError::bad_request("Unsupported segment.")),
             };
-            list_members(
-                sim,
-                request,
-                id,
-                *list == "transitiveMembers",
-                users_only,
-                can_read_users,
-            )
+            list_members(sim, request, id, *list == "transitiveMembers", users_only, can_read_users)
         }
         _ => Err(GraphError::new(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            format!(
-                "Resource not found for the segment '{}'.",
-                rest.last().unwrap_or(&"")
-            ),
+            format!("Resource not found for the segment '{}'.", rest.last().unwrap_or(&"")),
         )),
     }
 }
@@ -182,11 +141,7 @@ fn route(sim: &Sim, request: &Request, rest: &[&str], roles: &[String]) -> Graph
 /// Checks the bearer token; returns the app's granted roles.
 fn authorize(sim: &Sim, request: &Request) -> Result<Vec<String>, GraphError> {
     let unauthorized = |message: &str| {
-        let mut err = GraphError::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            message,
-        );
+        let mut err = GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message);
         err.headers.push((
             header::WWW_AUTHENTICATE,
             r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000""#.into(),
@@ -196,35 +151,22 @@ fn authorize(sim: &Sim, request: &Request) -> Result<Vec<String>, GraphError> {
     let Some(value) = request.header("authorization") else {
         return Err(unauthorized("Access token is empty."));
     };
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .unwrap_or("")
-        .trim();
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or("").trim();
     let state = sim.lock();
     match state.tokens.get(token) {
-        None => Err(unauthorized(
-            "CompactToken parsing failed with error code: 80049217",
-        )),
-        Some(t) if t.expires <= Instant::now() => Err(unauthorized(
-            "Lifetime validation failed, the token is expired.",
-        )),
+        None => Err(unauthorized("CompactToken parsing failed with error code: 80049217")),
+        Some(t) if t.expires <= Instant::now() => {
+            Err(unauthorized("Lifetime validation failed, the token is expired."))
+        }
         Some(t) => Ok(t.roles.clone()),
     }
 }
 
-fn parse_select(
-    request: &Request,
-    allowed: Option<&[&str]>,
-) -> Result<Option<Vec<String>>, GraphError> {
+fn parse_select(request: &Request, allowed: Option<&[&str]>) -> Result<Option<Vec<String>>, GraphError> {
     let Some(raw) = request.param("$select") else {
         return Ok(None);
     };
-    let props: Vec<String> = raw
-        .split(',')
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect();
+    let props: Vec<String> = raw.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
     if let Some(allowed) = allowed {
         for p in &props {
             if !allowed.iter().any(|a| a.eq_ignore_ascii_case(p)) {
@@ -269,11 +211,7 @@ fn user_value(user: &UserRecord, select: Option<&[String]>) -> Map<String, Value
         None => DEFAULT_USER_PROPERTIES.to_vec(),
     };
     for p in props {
-        let canonical = USER_PROPERTIES
-            .iter()
-            .find(|a| a.eq_ignore_ascii_case(p))
-            .copied()
-            .unwrap_or(p);
+        let canonical = USER_PROPERTIES.iter().find(|a| a.eq_ignore_ascii_case(p)).copied().unwrap_or(p);
         let value = match canonical {
             "id" => json!(user.id),
             "userPrincipalName" => json!(user.user_principal_name),
@@ -299,11 +237,7 @@ fn user_value(user: &UserRecord, select: Option<&[String]>) -> Map<String, Value
 
 fn context(sim: &Sim, entity: &str, select: Option<&[String]>) -> String {
     match select {
-        Some(sel) => format!(
-            "{}/v1.0/$metadata#{entity}({})",
-            sim.urls.graph,
-            sel.join(",")
-        ),
+        Some(sel) => format!("{}/v1.0/$metadata#{entity}({})", sim.urls.graph, sel.join(",")),
         None => format!("{}/v1.0/$metadata#{entity}", sim.urls.graph),
     }
 }
@@ -313,16 +247,8 @@ fn encode_token(parts: &[&str]) -> String {
 }
 
 fn decode_token(token: &str) -> Option<Vec<String>> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()?;
-    Some(
-        String::from_utf8(raw)
-            .ok()?
-            .split('\u{1f}')
-            .map(str::to_owned)
-            .collect(),
-    )
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    Some(String::from_utf8(raw).ok()?.split('\u{1f}').map(str::to_owned).collect())
 }
 
 /// The link to the next page: the same request with `$skiptoken` set (absolute, as Graph).
@@ -354,10 +280,7 @@ fn list_users(sim: &Sim, request: &Request) -> GraphResult {
     let after = page_start(request)?;
     let state = sim.lock();
     let range = match &after {
-        Some(a) => state
-            .dir
-            .users
-            .range::<String, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+        Some(a) => state.dir.users.range::<String, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
         None => state.dir.users.range::<String, _>(..),
     };
     let mut value = Vec::with_capacity(top);
@@ -373,15 +296,9 @@ fn list_users(sim: &Sim, request: &Request) -> GraphResult {
     }
     drop(state);
     let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        json!(context(sim, "users", select.as_deref())),
-    );
+    body.insert("@odata.context".into(), json!(context(sim, "users", select.as_deref())));
     if more && let Some(last) = last {
-        body.insert(
-            "@odata.nextLink".into(),
-            json!(next_link(sim, request, &last)),
-        );
+        body.insert("@odata.nextLink".into(), json!(next_link(sim, request, &last)));
     }
     body.insert("value".into(), Value::Array(value));
     Ok(Value::Object(body))
@@ -394,39 +311,18 @@ fn get_user(sim: &Sim, request: &Request, id: &str) -> GraphResult {
         .dir
         .users
         .get(id)
-        .or_else(|| {
-            state
-                .dir
-                .users
-                .values()
-                .find(|u| u.record.user_principal_name.eq_ignore_ascii_case(id))
-        })
+        .or_else(|| state.dir.users.values().find(|u| u.record.user_principal_name.eq_ignore_ascii_case(id)))
         .ok_or_else(|| GraphError::not_found(id))?;
     let mut body = user_value(&user.record, select.as_deref());
-    body.insert(
-        "@odata.context".into(),
-        json!(format!(
-            "{}/$entity",
-            context(sim, "users", select.as_deref())
-        )),
-    );
+    body.insert("@odata.context".into(), json!(format!("{}/$entity", context(sim, "users", select.as_deref()))));
     Ok(Value::Object(body))
 }
 
-fn check_group_id<'a>(
-    state: &'a SimState,
-    id: &str,
-) -> Result<&'a crate::tenant::SimGroup, GraphError> {
+fn check_group_id<'a>(state: &'a SimState, id: &str) -> Result<&'a crate::tenant::SimGroup, GraphError> {
     if !crate::is_guid(id) {
-        return Err(GraphError::bad_request(format!(
-            "Invalid object identifier '{id}'."
-        )));
+        return Err(GraphError::bad_request(format!("Invalid object identifier '{id}'.")));
     }
-    state
-        .dir
-        .groups
-        .get(&id.to_ascii_lowercase())
-        .ok_or_else(|| GraphError::not_found(id))
+    state.dir.groups.get(&id.to_ascii_lowercase()).ok_or_else(|| GraphError::not_found(id))
 }
 
 fn get_group(sim: &Sim, request: &Request, id: &str) -> GraphResult {
@@ -467,10 +363,7 @@ fn object_value(
         }
         ObjectKind::Group => {
             out.insert("id".into(), json!(id));
-            out.insert(
-                "displayName".into(),
-                json!(state.dir.groups[id].display_name),
-            );
+            out.insert("displayName".into(), json!(state.dir.groups[id].display_name));
         }
         ObjectKind::Device | ObjectKind::ServicePrincipal => {
             out.insert("id".into(), json!(id));
@@ -493,16 +386,8 @@ fn list_members(
     let top = parse_top(request)?;
     let after = page_start(request)?;
     let mut state = sim.lock();
-    let direct: Vec<String> = check_group_id(&state, id)?
-        .members
-        .iter()
-        .cloned()
-        .collect();
-    let members = if transitive {
-        state.dir.transitive_members(&id.to_ascii_lowercase())
-    } else {
-        direct.into()
-    };
+    let direct: Vec<String> = check_group_id(&state, id)?.members.iter().cloned().collect();
+    let members = if transitive { state.dir.transitive_members(&id.to_ascii_lowercase()) } else { direct.into() };
     let start = match &after {
         Some(a) => members.partition_point(|m| m <= a),
         None => 0,
@@ -524,35 +409,18 @@ fn list_members(
         }
     }
     let count = (request.param("$count").as_deref() == Some("true")
-        && request
-            .header("consistencylevel")
-            .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+        && request.header("consistencylevel").is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
         && after.is_none())
-    .then(|| {
-        members
-            .iter()
-            .filter(|m| !users_only || state.dir.kind_of(m) == Some(ObjectKind::User))
-            .count()
-    });
+    .then(|| members.iter().filter(|m| !users_only || state.dir.kind_of(m) == Some(ObjectKind::User)).count());
     drop(state);
     let mut body = Map::new();
-    let entity = if users_only {
-        "users"
-    } else {
-        "directoryObjects"
-    };
-    body.insert(
-        "@odata.context".into(),
-        json!(context(sim, entity, select.as_deref())),
-    );
+    let entity = if users_only { "users" } else { "directoryObjects" };
+    body.insert("@odata.context".into(), json!(context(sim, entity, select.as_deref())));
     if let Some(count) = count {
         body.insert("@odata.count".into(), json!(count));
     }
     if more && let Some(last) = last {
-        body.insert(
-            "@odata.nextLink".into(),
-            json!(next_link(sim, request, &last)),
-        );
+        body.insert("@odata.nextLink".into(), json!(next_link(sim, request, &last)));
     }
     body.insert("value".into(), Value::Array(value));
     Ok(Value::Object(body))
@@ -574,29 +442,15 @@ struct DeltaPosition {
 
 fn delta(sim: &Sim, request: &Request, kind: DeltaKind) -> GraphResult {
     let tag = if kind == DeltaKind::Users { "du" } else { "dg" };
-    let resource = if kind == DeltaKind::Users {
-        "users"
-    } else {
-        "groups"
-    };
+    let resource = if kind == DeltaKind::Users { "users" } else { "groups" };
     let mut state = sim.lock();
-    let token = request
-        .param("$skiptoken")
-        .or_else(|| request.param("$deltatoken"));
+    let token = request.param("$skiptoken").or_else(|| request.param("$deltatoken"));
     let position = match token.as_deref() {
         None => {
             drop(state);
-            let select = parse_select(
-                request,
-                (kind == DeltaKind::Users).then_some(USER_PROPERTIES),
-            )?;
+            let select = parse_select(request, (kind == DeltaKind::Users).then_some(USER_PROPERTIES))?;
             state = sim.lock();
-            DeltaPosition {
-                from: 0,
-                to: state.dir.seq,
-                after: String::new(),
-                select,
-            }
+            DeltaPosition { from: 0, to: state.dir.seq, after: String::new(), select }
         }
         Some("latest") => {
             let seq = state.dir.seq;
@@ -606,33 +460,26 @@ fn delta(sim: &Sim, request: &Request, kind: DeltaKind) -> GraphResult {
                 sim.urls.graph,
                 encode_token(&[tag, &seq.to_string(), &select])
             );
-            return Ok(
-                json!({"@odata.context": context(sim, resource, None), "@odata.deltaLink": link, "value": []}),
-            );
+            return Ok(json!({"@odata.context": context(sim, resource, None), "@odata.deltaLink": link, "value": []}));
         }
         Some(token) => {
             let parts = decode_token(token).unwrap_or_default();
             // `issued` is the newest sequence number the token vouches for.
             let parsed = match parts.as_slice() {
                 // A deltaLink: a new round from `seq` up to now.
-                [t, seq, sel] if t == tag => seq
-                    .parse()
-                    .ok()
-                    .map(|s: u64| (s, state.dir.seq, String::new(), sel.clone(), s)),
-                // A nextLink inside a round.
-                [t, from, to, after, sel] if *t == format!("{tag}p") => {
-                    match (from.parse(), to.parse()) {
-                        (Ok(f), Ok(t)) => Some((f, t, after.clone(), sel.clone(), t)),
-                        _ => None,
-                    }
+                [t, seq, sel] if t == tag => {
+                    seq.parse().ok().map(|s: u64| (s, state.dir.seq, String::new(), sel.clone(), s))
                 }
+                // A nextLink inside a round.
+                [t, from, to, after, sel] if *t == format!("{tag}p") => match (from.parse(), to.parse()) {
+                    (Ok(f), Ok(t)) => Some((f, t, after.clone(), sel.clone(), t)),
+                    _ => None,
+                },
                 _ => None,
             };
             let Some((from, to, after, sel, issued)) = parsed else {
-                return Err(GraphError::bad_request(
-                    "The delta token is not valid: syncStateNotFound",
-                )
-                .with_code("syncStateNotFound"));
+                return Err(GraphError::bad_request("The delta token is not valid: syncStateNotFound")
+                    .with_code("syncStateNotFound"));
             };
             if issued < state.delta_floor {
                 let mut err = GraphError::new(
@@ -640,28 +487,17 @@ fn delta(sim: &Sim, request: &Request, kind: DeltaKind) -> GraphResult {
                     "resyncRequired",
                     "The delta token is no longer valid; synchronize again from the initial delta request.",
                 );
-                err.headers.push((
-                    header::LOCATION,
-                    format!("{}/v1.0/{resource}/delta", sim.urls.graph),
-                ));
+                err.headers.push((header::LOCATION, format!("{}/v1.0/{resource}/delta", sim.urls.graph)));
                 return Err(err);
             }
             let select = (!sel.is_empty()).then(|| sel.split(',').map(str::to_owned).collect());
-            DeltaPosition {
-                from,
-                to,
-                after,
-                select,
-            }
+            DeltaPosition { from, to, after, select }
         }
     };
 
     let page_size = request
         .header("prefer")
-        .and_then(|p| {
-            p.split(',')
-                .find_map(|part| part.trim().strip_prefix("odata.maxpagesize="))
-        })
+        .and_then(|p| p.split(',').find_map(|part| part.trim().strip_prefix("odata.maxpagesize=")))
         .and_then(|n| n.trim().parse::<usize>().ok())
         .map_or(DEFAULT_DELTA_PAGE, |n| n.clamp(1, 999));
     let (value, last, more) = match kind {
@@ -669,39 +505,21 @@ fn delta(sim: &Sim, request: &Request, kind: DeltaKind) -> GraphResult {
         DeltaKind::Groups => group_delta_page(&state, &position, page_size),
     };
     drop(state);
-    let sel = position
-        .select
-        .as_ref()
-        .map(|s| s.join(","))
-        .unwrap_or_default();
+    let sel = position.select.as_ref().map(|s| s.join(",")).unwrap_or_default();
     let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        json!(context(sim, resource, position.select.as_deref())),
-    );
+    body.insert("@odata.context".into(), json!(context(sim, resource, position.select.as_deref())));
     if more {
-        let token = encode_token(&[
-            &format!("{tag}p"),
-            &position.from.to_string(),
-            &position.to.to_string(),
-            &last,
-            &sel,
-        ]);
+        let token =
+            encode_token(&[&format!("{tag}p"), &position.from.to_string(), &position.to.to_string(), &last, &sel]);
         body.insert(
             "@odata.nextLink".into(),
-            json!(format!(
-                "{}/v1.0/{resource}/delta?$skiptoken={token}",
-                sim.urls.graph
-            )),
+            json!(format!("{}/v1.0/{resource}/delta?$skiptoken={token}", sim.urls.graph)),
         );
     } else {
         let token = encode_token(&[tag, &position.to.to_string(), &sel]);
         body.insert(
             "@odata.deltaLink".into(),
-            json!(format!(
-                "{}/v1.0/{resource}/delta?$deltatoken={token}",
-                sim.urls.graph
-            )),
+            json!(format!("{}/v1.0/{resource}/delta?$deltatoken={token}", sim.urls.graph)),
         );
     }
     body.insert("value".into(), Value::Array(value));
@@ -712,17 +530,10 @@ fn in_round(version: u64, p: &DeltaPosition) -> bool {
     version > p.from && version <= p.to
 }
 
-fn user_delta_page(
-    state: &SimState,
-    p: &DeltaPosition,
-    page_size: usize,
-) -> (Vec<Value>, String, bool) {
+fn user_delta_page(state: &SimState, p: &DeltaPosition, page_size: usize) -> (Vec<Value>, String, bool) {
     // Present users changed in the round, and (after the first round) users deleted in it.
     let mut candidates: BTreeMap<&str, Option<&UserRecord>> = BTreeMap::new();
-    let bound = (
-        std::ops::Bound::Excluded(p.after.clone()),
-        std::ops::Bound::Unbounded,
-    );
+    let bound = (std::ops::Bound::Excluded(p.after.clone()), std::ops::Bound::Unbounded);
     for (id, user) in state.dir.users.range::<String, _>(bound.clone()) {
         if in_round(user.version, p) {
             candidates.insert(id, Some(&user.record));
@@ -751,19 +562,9 @@ fn user_delta_page(
     (value, last, more)
 }
 
-fn group_delta_page(
-    state: &SimState,
-    p: &DeltaPosition,
-    page_size: usize,
-) -> (Vec<Value>, String, bool) {
-    let with_members = p
-        .select
-        .as_ref()
-        .is_none_or(|s| s.iter().any(|x| x.eq_ignore_ascii_case("members")));
-    let bound = (
-        std::ops::Bound::Excluded(p.after.clone()),
-        std::ops::Bound::Unbounded,
-    );
+fn group_delta_page(state: &SimState, p: &DeltaPosition, page_size: usize) -> (Vec<Value>, String, bool) {
+    let with_members = p.select.as_ref().is_none_or(|s| s.iter().any(|x| x.eq_ignore_ascii_case("members")));
+    let bound = (std::ops::Bound::Excluded(p.after.clone()), std::ops::Bound::Unbounded);
     let mut value = Vec::new();
     let mut last = String::new();
     let mut more = false;
@@ -779,27 +580,12 @@ fn group_delta_page(
         out.insert("id".into(), json!(id));
         out.insert("displayName".into(), json!(group.display_name));
         if with_members {
-            let member_type = |m: &str| {
-                state
-                    .dir
-                    .kind_of(m)
-                    .unwrap_or(ObjectKind::User)
-                    .odata_type()
-            };
+            let member_type = |m: &str| state.dir.kind_of(m).unwrap_or(ObjectKind::User).odata_type();
             let members: Vec<Value> = if p.from == 0 {
-                group
-                    .members
-                    .iter()
-                    .map(|m| json!({"@odata.type": member_type(m), "id": m}))
-                    .collect()
+                group.members.iter().map(|m| json!({"@odata.type": member_type(m), "id": m})).collect()
             } else {
                 let mut net: BTreeMap<&str, bool> = BTreeMap::new();
-                for change in state
-                    .dir
-                    .member_log
-                    .iter()
-                    .filter(|c| c.group_id == *id && in_round(c.seq, p))
-                {
+                for change in state.dir.member_log.iter().filter(|c| c.group_id == *id && in_round(c.seq, p)) {
                     net.insert(&change.member_id, change.added);
                 }
                 net.into_iter()

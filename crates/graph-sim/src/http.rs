@@ -13,7 +13,8 @@ use time::macros::format_description;
 use crate::sim::Sim;
 use crate::{control, graph_api, token};
 
-pub const GRAPH_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+pub const GRAPH_CONTENT_TYPE: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
 /// One incoming request, decoded once.
 pub struct Request {
@@ -42,10 +43,7 @@ impl Request {
     }
 
     pub fn param(&self, name: &str) -> Option<String> {
-        self.params()
-            .into_iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.params().into_iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -54,9 +52,7 @@ impl Request {
 }
 
 pub fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 /// A Graph error: status, `error.code` and `error.message`.
@@ -70,12 +66,7 @@ pub struct GraphError {
 
 impl GraphError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        GraphError {
-            status,
-            code,
-            message: message.into(),
-            headers: Vec::new(),
-        }
+        GraphError { status, code, message: message.into(), headers: Vec::new() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -86,9 +77,7 @@ impl GraphError {
         Self::new(
             StatusCode::NOT_FOUND,
             "Request_ResourceNotFound",
-            format!(
-                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-            ),
+            format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
         )
     }
 }
@@ -96,9 +85,7 @@ impl GraphError {
 /// Seconds-precision time without zone, as Graph's `innerError.date`.
 pub fn graph_date() -> String {
     OffsetDateTime::now_utc()
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
+        .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"))
         .unwrap_or_default()
 }
 
@@ -114,32 +101,18 @@ pub fn default_error_for(status: u16, request_id: &str) -> Value {
         503 => ("serviceNotAvailable", "Service unavailable."),
         504 => ("UnknownError", "Gateway timeout."),
         500 => ("InternalServerError", "Internal server error."),
-        401 => (
-            "InvalidAuthenticationToken",
-            "Access token has expired or is not yet valid.",
-        ),
-        403 => (
-            "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.",
-        ),
+        401 => ("InvalidAuthenticationToken", "Access token has expired or is not yet valid."),
+        403 => ("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
         404 => ("Request_ResourceNotFound", "Resource does not exist."),
         _ => ("UnknownError", "Injected fault."),
     };
     graph_error_body(code, message, request_id)
 }
 
-pub fn json_response(
-    status: StatusCode,
-    body: &Value,
-    content_type: &str,
-    request_id: &str,
-) -> Response {
+pub fn json_response(status: StatusCode, body: &Value, content_type: &str, request_id: &str) -> Response {
     let mut response = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(content_type).expect("static content type"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).expect("static content type"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("request-id", v.clone());
         h.insert("client-request-id", v);
@@ -192,12 +165,8 @@ pub async fn dispatch(
 
     if request.segments.first().map(String::as_str) == Some("_sim") {
         if !peer.ip().is_loopback() {
-            return GraphError::new(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                "the control API answers loopback only",
-            )
-            .into_response(&request.request_id);
+            return GraphError::new(StatusCode::FORBIDDEN, "Forbidden", "the control API answers loopback only")
+                .into_response(&request.request_id);
         }
         return control::handle(&sim, &request);
     }
@@ -210,14 +179,8 @@ pub async fn dispatch(
     let route = route_label(&request);
     let response = respond(&sim, &request);
     let mut state = sim.lock();
-    *state
-        .stats
-        .requests
-        .entry((route, response.status().as_u16()))
-        .or_default() += 1;
-    state.stats.bytes_sent += axum::body::HttpBody::size_hint(response.body())
-        .exact()
-        .unwrap_or(0);
+    *state.stats.requests.entry((route, response.status().as_u16())).or_default() += 1;
+    state.stats.bytes_sent += axum::body::HttpBody::size_hint(response.body()).exact().unwrap_or(0);
     response
 }
 
@@ -227,21 +190,12 @@ fn respond(sim: &Sim, request: &Request) -> Response {
     } else {
         format!("{}?{}", request.path, request.raw_query)
     };
-    let fault = sim
-        .lock()
-        .fire_rule(&request.path, &decode(&path_and_query));
+    let fault = sim.lock().fire_rule(&request.path, &decode(&path_and_query));
     if let Some(rule) = fault {
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = rule
-            .body
-            .clone()
-            .unwrap_or_else(|| default_error_for(rule.status, &request.request_id));
+        let body = rule.body.clone().unwrap_or_else(|| default_error_for(rule.status, &request.request_id));
         let mut response = json_response(status, &body, GRAPH_CONTENT_TYPE, &request.request_id);
-        if let Some(ra) = rule
-            .retry_after
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
+        if let Some(ra) = rule.retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, ra);
         }
         return response;
@@ -252,9 +206,7 @@ fn respond(sim: &Sim, request: &Request) -> Response {
         (&Method::GET, [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
             token::openid_configuration(sim, request, tenant)
         }
-        (&Method::GET, ["common", "discovery", "instance"]) => {
-            token::instance_discovery(sim, request)
-        }
+        (&Method::GET, ["common", "discovery", "instance"]) => token::instance_discovery(sim, request),
         (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => token::issue(sim, request, tenant),
         (_, ["v1.0", rest @ ..]) => graph_api::handle(sim, request, rest),
         _ => GraphError::new(
@@ -273,12 +225,7 @@ fn route_label(request: &Request) -> String {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            if i == 0
-                && request
-                    .segments
-                    .get(1)
-                    .is_some_and(|s| s == "oauth2" || s == "v2.0")
-            {
+            if i == 0 && request.segments.get(1).is_some_and(|s| s == "oauth2" || s == "v2.0") {
                 "{tenant}".to_owned()
             } else if crate::is_guid(s) {
                 "{id}".to_owned()

@@ -23,10 +23,7 @@ pub(crate) fn is_guid(s: &str) -> bool {
     let lengths = [8, 4, 4, 4, 12];
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
-        && groups
-            .iter()
-            .zip(lengths)
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups.iter().zip(lengths).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Base URLs to advertise instead of the listening address (for clients that insist on the
@@ -50,48 +47,24 @@ pub struct SimServer {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { addr: String, source: std::io::Error },
     #[error("invalid tenant: {0}")]
     Tenant(#[from] tenant::TenantError),
 }
 
 impl SimServer {
     /// Starts serving `tenant` on `listen` (use port 0 for a free port).
-    pub async fn start(
-        listen: &str,
-        tenant: TenantFile,
-        options: SimOptions,
-    ) -> Result<SimServer, StartError> {
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: listen.into(),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: listen.into(),
-            source,
-        })?;
+    pub async fn start(listen: &str, tenant: TenantFile, options: SimOptions) -> Result<SimServer, StartError> {
+        let listener =
+            TcpListener::bind(listen).await.map_err(|source| StartError::Listen { addr: listen.into(), source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: listen.into(), source })?;
         let base_url = format!("http://{addr}");
         let urls = PublicUrls {
-            login: options
-                .public_login_url
-                .unwrap_or_else(|| base_url.clone())
-                .trim_end_matches('/')
-                .to_owned(),
-            graph: options
-                .public_graph_url
-                .unwrap_or_else(|| base_url.clone())
-                .trim_end_matches('/')
-                .to_owned(),
+            login: options.public_login_url.unwrap_or_else(|| base_url.clone()).trim_end_matches('/').to_owned(),
+            graph: options.public_graph_url.unwrap_or_else(|| base_url.clone()).trim_end_matches('/').to_owned(),
         };
         let sim = Sim::new(Directory::from_file(tenant)?, urls);
-        let app = axum::Router::new()
-            .fallback(http::dispatch)
-            .with_state(sim.clone());
+        let app = axum::Router::new().fallback(http::dispatch).with_state(sim.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -101,13 +74,7 @@ impl SimServer {
                 })
                 .await;
         });
-        Ok(SimServer {
-            addr,
-            base_url,
-            sim,
-            shutdown: Some(tx),
-            task,
-        })
+        Ok(SimServer { addr, base_url, sim, shutdown: Some(tx), task })
     }
 
     pub async fn shutdown(mut self) {

@@ -55,22 +55,13 @@ async fn main() -> ExitCode {
     }
     let Some(listen) = cli.listen else {
         if cli.write_tenant.is_none() {
-            return fail(
-                "nothing to do: give --listen ADDR to serve, or --write-tenant FILE".into(),
-            );
+            return fail("nothing to do: give --listen ADDR to serve, or --write-tenant FILE".into());
         }
         return ExitCode::SUCCESS;
     };
     let app = tenant.apps.first().cloned();
-    let (tenant_id, users, groups) = (
-        tenant.tenant_id.clone(),
-        tenant.users.len(),
-        tenant.groups.len(),
-    );
-    let options = SimOptions {
-        public_login_url: cli.public_login_url,
-        public_graph_url: cli.public_graph_url,
-    };
+    let (tenant_id, users, groups) = (tenant.tenant_id.clone(), tenant.users.len(), tenant.groups.len());
+    let options = SimOptions { public_login_url: cli.public_login_url, public_graph_url: cli.public_graph_url };
     let server = match SimServer::start(&listen, tenant, options).await {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
@@ -84,11 +75,7 @@ async fn main() -> ExitCode {
             let _ = writeln!(out, "client-secret {}", secret.value);
         }
     }
-    let _ = writeln!(
-        out,
-        "serving {users} users in {groups} groups; control API at {}/_sim/",
-        server.base_url
-    );
+    let _ = writeln!(out, "serving {users} users in {groups} groups; control API at {}/_sim/", server.base_url);
     let _ = out.flush();
     drop(out);
     let _ = tokio::signal::ctrl_c().await;

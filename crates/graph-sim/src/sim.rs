@@ -134,11 +134,8 @@ impl SimState {
     /// The first fault rule that fires for this request, if any.
     pub fn fire_rule(&mut self, path: &str, path_and_query: &str) -> Option<FaultRule> {
         for (i, rule) in self.faults.rules.iter().enumerate() {
-            let matches = path.starts_with(&rule.path)
-                && rule
-                    .contains
-                    .as_deref()
-                    .is_none_or(|c| path_and_query.contains(c));
+            let matches =
+                path.starts_with(&rule.path) && rule.contains.as_deref().is_none_or(|c| path_and_query.contains(c));
             if !matches {
                 continue;
             }
@@ -167,17 +164,12 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(dir: Directory, urls: PublicUrls) -> Self {
-        Sim {
-            state: Arc::new(Mutex::new(SimState::new(dir))),
-            urls: Arc::new(urls),
-        }
+        Sim { state: Arc::new(Mutex::new(SimState::new(dir))), urls: Arc::new(urls) }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, SimState> {
         // A panic while holding the lock leaves consistent data (every change is one
         // statement), so keep serving rather than poisoning the whole simulator.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

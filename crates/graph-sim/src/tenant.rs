@@ -151,9 +151,7 @@ pub struct Directory {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
-    #[error(
-        "group {group} lists member {member}, which is no user, group, device or service principal of the tenant"
-    )]
+    #[error("group {group} lists member {member}, which is no user, group, device or service principal of the tenant")]
     UnknownMember { group: String, member: String },
     #[error("duplicate object id {0}")]
     DuplicateId(String),
@@ -169,32 +167,20 @@ impl Directory {
         };
         let mut seen = BTreeSet::new();
         let mut unique = |id: &str| {
-            if seen.insert(id.to_owned()) {
-                Ok(())
-            } else {
-                Err(TenantError::DuplicateId(id.to_owned()))
-            }
+            if seen.insert(id.to_owned()) { Ok(()) } else { Err(TenantError::DuplicateId(id.to_owned())) }
         };
         for user in file.users {
             unique(&user.id)?;
             dir.seq += 1;
-            dir.users.insert(
-                user.id.clone(),
-                SimUser {
-                    record: user,
-                    version: dir.seq,
-                },
-            );
+            dir.users.insert(user.id.clone(), SimUser { record: user, version: dir.seq });
         }
         for d in file.devices {
             unique(&d.id)?;
-            dir.others
-                .insert(d.id, (ObjectKind::Device, d.display_name));
+            dir.others.insert(d.id, (ObjectKind::Device, d.display_name));
         }
         for sp in file.service_principals {
             unique(&sp.id)?;
-            dir.others
-                .insert(sp.id, (ObjectKind::ServicePrincipal, sp.display_name));
+            dir.others.insert(sp.id, (ObjectKind::ServicePrincipal, sp.display_name));
         }
         for g in &file.groups {
             unique(&g.id)?;
@@ -203,26 +189,15 @@ impl Directory {
         for g in &file.groups {
             dir.groups.insert(
                 g.id.clone(),
-                SimGroup {
-                    display_name: g.display_name.clone(),
-                    members: BTreeSet::new(),
-                    version: dir.seq,
-                },
+                SimGroup { display_name: g.display_name.clone(), members: BTreeSet::new(), version: dir.seq },
             );
         }
         for g in file.groups {
             for m in g.members {
                 if dir.kind_of(&m).is_none() {
-                    return Err(TenantError::UnknownMember {
-                        group: g.id,
-                        member: m,
-                    });
+                    return Err(TenantError::UnknownMember { group: g.id, member: m });
                 }
-                dir.groups
-                    .get_mut(&g.id)
-                    .expect("inserted above")
-                    .members
-                    .insert(m);
+                dir.groups.get_mut(&g.id).expect("inserted above").members.insert(m);
             }
         }
         Ok(dir)
@@ -233,10 +208,7 @@ impl Directory {
             self.others
                 .iter()
                 .filter(|(_, (k, _))| *k == kind)
-                .map(|(id, (_, name))| OtherRecord {
-                    id: id.clone(),
-                    display_name: name.clone(),
-                })
+                .map(|(id, (_, name))| OtherRecord { id: id.clone(), display_name: name.clone() })
                 .collect()
         };
         TenantFile {
@@ -277,13 +249,7 @@ impl Directory {
     pub fn upsert_user(&mut self, record: UserRecord) {
         let seq = self.next_seq();
         self.deleted_users.remove(&record.id);
-        self.users.insert(
-            record.id.clone(),
-            SimUser {
-                record,
-                version: seq,
-            },
-        );
+        self.users.insert(record.id.clone(), SimUser { record, version: seq });
     }
 
     /// Soft-deletes a user: gone from lists and groups, reported as `@removed` by delta.
@@ -293,12 +259,8 @@ impl Directory {
         }
         let seq = self.next_seq();
         self.deleted_users.insert(id.to_owned(), seq);
-        let groups: Vec<String> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.members.contains(id))
-            .map(|(gid, _)| gid.clone())
-            .collect();
+        let groups: Vec<String> =
+            self.groups.iter().filter(|(_, g)| g.members.contains(id)).map(|(gid, _)| gid.clone()).collect();
         for gid in groups {
             self.set_member(&gid, id, false);
         }
@@ -318,11 +280,7 @@ impl Directory {
         let Some(group) = self.groups.get_mut(group_id) else {
             return false;
         };
-        let changed = if added {
-            group.members.insert(member_id.to_owned())
-        } else {
-            group.members.remove(member_id)
-        };
+        let changed = if added { group.members.insert(member_id.to_owned()) } else { group.members.remove(member_id) };
         if changed {
             self.seq = seq;
             group.version = seq;
@@ -338,14 +296,7 @@ impl Directory {
 
     pub fn add_group(&mut self, id: String, display_name: String) {
         let seq = self.next_seq();
-        self.groups.insert(
-            id,
-            SimGroup {
-                display_name,
-                members: BTreeSet::new(),
-                version: seq,
-            },
-        );
+        self.groups.insert(id, SimGroup { display_name, members: BTreeSet::new(), version: seq });
     }
 
     /// Every object reachable from `group_id` through nested groups (excluding itself),
@@ -373,8 +324,7 @@ impl Directory {
             }
         }
         let list = std::sync::Arc::new(found.into_iter().collect::<Vec<_>>());
-        self.transitive_cache
-            .insert(group_id.to_owned(), (self.seq, list.clone()));
+        self.transitive_cache.insert(group_id.to_owned(), (self.seq, list.clone()));
         list
     }
 }

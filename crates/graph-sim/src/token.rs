@@ -18,20 +18,9 @@ const TOKEN_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// An AADSTS error as Entra sends it.
-fn aadsts(
-    sim: &Sim,
-    request: &Request,
-    status: StatusCode,
-    error: &str,
-    code: u32,
-    text: &str,
-) -> Response {
+fn aadsts(sim: &Sim, request: &Request, status: StatusCode, error: &str, code: u32, text: &str) -> Response {
     let now = OffsetDateTime::now_utc();
-    let stamp = now
-        .format(format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default();
+    let stamp = now.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z")).unwrap_or_default();
     let trace = uuid::Uuid::new_v4().to_string();
     let body = json!({
         "error": error,
@@ -45,20 +34,12 @@ fn aadsts(
         "correlation_id": request.request_id,
         "error_uri": format!("{}/error?code={code}", sim.urls.login),
     });
-    no_store(json_response(
-        status,
-        &body,
-        TOKEN_CONTENT_TYPE,
-        &request.request_id,
-    ))
+    no_store(json_response(status, &body, TOKEN_CONTENT_TYPE, &request.request_id))
 }
 
 fn no_store(mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
@@ -75,9 +56,7 @@ fn match_tenant(dir: &Directory, tenant: &str) -> TenantMatch {
     if t == dir.tenant_id || t == dir.domain {
         TenantMatch::Known
     } else if crate::is_guid(&t)
-        || (t.contains('.')
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        || (t.contains('.') && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
     {
         TenantMatch::Unknown
     } else {
@@ -85,13 +64,7 @@ fn match_tenant(dir: &Directory, tenant: &str) -> TenantMatch {
     }
 }
 
-fn tenant_error(
-    sim: &Sim,
-    request: &Request,
-    tenant: &str,
-    found: TenantMatch,
-    error: &str,
-) -> Option<Response> {
+fn tenant_error(sim: &Sim, request: &Request, tenant: &str, found: TenantMatch, error: &str) -> Option<Response> {
     match found {
         TenantMatch::Known => None,
         TenantMatch::Unknown => Some(aadsts(
@@ -141,52 +114,27 @@ pub fn openid_configuration(sim: &Sim, request: &Request, tenant: &str) -> Respo
         "cloud_instance_name": "microsoftonline.com",
         "msgraph_host": sim.urls.graph.trim_start_matches("https://").trim_start_matches("http://"),
     });
-    let mut response = json_response(
-        StatusCode::OK,
-        &body,
-        TOKEN_CONTENT_TYPE,
-        &request.request_id,
-    );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("max-age=86400, private"),
-    );
+    let mut response = json_response(StatusCode::OK, &body, TOKEN_CONTENT_TYPE, &request.request_id);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=86400, private"));
     response
 }
 
 pub fn instance_discovery(sim: &Sim, request: &Request) -> Response {
     let tenant = sim.lock().dir.tenant_id.clone();
-    let host = sim
-        .urls
-        .login
-        .split("://")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
+    let host = sim.urls.login.split("://").nth(1).unwrap_or_default().to_owned();
     let body = json!({
         "tenant_discovery_endpoint": format!("{}/{tenant}/v2.0/.well-known/openid-configuration", sim.urls.login),
         "api-version": "1.1",
         "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
     });
-    json_response(
-        StatusCode::OK,
-        &body,
-        TOKEN_CONTENT_TYPE,
-        &request.request_id,
-    )
+    json_response(StatusCode::OK, &body, TOKEN_CONTENT_TYPE, &request.request_id)
 }
 
 /// Client id and secret from the form, or from HTTP Basic authentication.
-fn client_credentials(
-    request: &Request,
-    form: &HashMap<String, String>,
-) -> (Option<String>, Option<String>) {
+fn client_credentials(request: &Request, form: &HashMap<String, String>) -> (Option<String>, Option<String>) {
     let mut id = form.get("client_id").cloned();
     let mut secret = form.get("client_secret").cloned();
-    if let Some(basic) = request
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Basic "))
-    {
+    if let Some(basic) = request.header("authorization").and_then(|h| h.strip_prefix("Basic ")) {
         use base64::Engine;
         if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(basic.trim())
             && let Ok(text) = String::from_utf8(raw)
@@ -196,10 +144,7 @@ fn client_credentials(
             secret = secret.or_else(|| Some(crate::http::decode(p)));
         }
     }
-    (
-        id.filter(|s| !s.is_empty()),
-        secret.filter(|s| !s.is_empty()),
-    )
+    (id.filter(|s| !s.is_empty()), secret.filter(|s| !s.is_empty()))
 }
 
 pub fn issue(sim: &Sim, request: &Request, tenant: &str) -> Response {
@@ -238,13 +183,7 @@ pub fn issue(sim: &Sim, request: &Request, tenant: &str) -> Response {
         );
     };
     state = sim.lock();
-    let Some(app) = state
-        .dir
-        .apps
-        .iter()
-        .find(|a| a.client_id.eq_ignore_ascii_case(&client_id))
-        .cloned()
-    else {
+    let Some(app) = state.dir.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(&client_id)).cloned() else {
         let tenant_id = state.dir.tenant_id.clone();
         drop(state);
         return bad(
@@ -312,27 +251,15 @@ pub fn issue(sim: &Sim, request: &Request, tenant: &str) -> Response {
 
     let mut state = sim.lock();
     let lifetime = state.token_lifetime();
-    let token = format!(
-        "simtok.{:016x}{:016x}",
-        state.next_random(),
-        state.next_random()
-    );
+    let token = format!("simtok.{:016x}{:016x}", state.next_random(), state.next_random());
     state.tokens.retain(|_, t| t.expires > Instant::now());
     state.tokens.insert(
         token.clone(),
-        IssuedToken {
-            client_id: app.client_id.clone(),
-            roles: app.roles.clone(),
-            expires: Instant::now() + lifetime,
-        },
+        IssuedToken { client_id: app.client_id.clone(), roles: app.roles.clone(), expires: Instant::now() + lifetime },
     );
     drop(state);
     let secs = lifetime.as_secs();
-    let body: Value = json!({"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": token});
-    no_store(json_response(
-        StatusCode::OK,
-        &body,
-        TOKEN_CONTENT_TYPE,
-        &request.request_id,
-    ))
+    let body: Value =
+        json!({"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": token});
+    no_store(json_response(StatusCode::OK, &body, TOKEN_CONTENT_TYPE, &request.request_id))
 }

@@ -58,13 +58,7 @@ impl ErrorKind {
 
     /// Whether waiting and trying again may help.
     pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::Throttled
-                | ErrorKind::Unreachable
-                | ErrorKind::Timeout
-                | ErrorKind::ServiceError
-        )
+        matches!(self, ErrorKind::Throttled | ErrorKind::Unreachable | ErrorKind::Timeout | ErrorKind::ServiceError)
     }
 }
 
@@ -80,11 +74,7 @@ pub struct GraphError {
 
 impl GraphError {
     pub fn new(kind: ErrorKind, message: impl Into<String>, detail: impl Into<String>) -> Self {
-        GraphError {
-            kind,
-            message: message.into(),
-            detail: detail.into(),
-        }
+        GraphError { kind, message: message.into(), detail: detail.into() }
     }
 }
 
@@ -128,12 +118,7 @@ const PERMISSION_PATH: &str = "In the Microsoft Entra admin center open App regi
      Group.Read.All, then press \"Grant admin consent for (your organisation)\"";
 
 /// Explains a token endpoint failure.
-pub(crate) fn classify_token_error(
-    status: u16,
-    body: &[u8],
-    tenant: &str,
-    client_id: &str,
-) -> GraphError {
+pub(crate) fn classify_token_error(status: u16, body: &[u8], tenant: &str, client_id: &str) -> GraphError {
     let parsed: TokenErrorBody = serde_json::from_slice(body).unwrap_or_default();
     let code = parsed.error_codes.first().copied();
     let detail = format!(
@@ -149,10 +134,9 @@ pub(crate) fn classify_token_error(
                  the secret's ID was entered instead of its Value. {NEW_SECRET_PATH}."
             ),
         ),
-        Some(7_000_222) => (
-            ErrorKind::SecretExpired,
-            format!("The client secret has expired (AADSTS7000222). {NEW_SECRET_PATH}."),
-        ),
+        Some(7_000_222) => {
+            (ErrorKind::SecretExpired, format!("The client secret has expired (AADSTS7000222). {NEW_SECRET_PATH}."))
+        }
         Some(90_002 | 900_023) => (
             ErrorKind::TenantNotFound,
             format!(
@@ -190,7 +174,10 @@ pub(crate) fn classify_token_error(
         ),
         _ if parsed.error == "invalid_client" => (
             ErrorKind::CredentialsRejected,
-            format!("Entra ID rejected the app's credentials ({}). Check the Client Id and Client Secret.", parsed.error),
+            format!(
+                "Entra ID rejected the app's credentials ({}). Check the Client Id and Client Secret.",
+                parsed.error
+            ),
         ),
         _ => (
             ErrorKind::Unexpected,
@@ -204,12 +191,7 @@ pub(crate) fn classify_token_error(
 }
 
 /// Explains a Graph failure (after retries, when retrying did not help).
-pub(crate) fn classify_graph_error(
-    status: u16,
-    body: &[u8],
-    purpose: &Purpose,
-    request_id: &str,
-) -> GraphError {
+pub(crate) fn classify_graph_error(status: u16, body: &[u8], purpose: &Purpose, request_id: &str) -> GraphError {
     let parsed: GraphErrorBody = serde_json::from_slice(body).unwrap_or_default();
     let code = parsed.error.code.as_str();
     let detail = format!("Graph answered HTTP {status}, code '{code}', request-id {request_id}");
@@ -257,7 +239,9 @@ pub(crate) fn classify_graph_error(
         ),
         (s, _, _) if s >= 500 => (
             ErrorKind::ServiceError,
-            format!("Microsoft Graph failed with HTTP {s} ({code}) beyond the retry budget. Nothing was changed; the next run will try again."),
+            format!(
+                "Microsoft Graph failed with HTTP {s} ({code}) beyond the retry budget. Nothing was changed; the next run will try again."
+            ),
         ),
         _ => (
             ErrorKind::Unexpected,
@@ -277,27 +261,14 @@ mod tests {
         let e = classify_token_error(401, body, "t", "c");
         assert_eq!(e.kind, ErrorKind::SecretExpired);
         assert!(e.message.contains("New client secret"));
-        let body = br#"{"error":"invalid_client","error_description":"AADSTS7000222: expired","error_codes":[7000215]}"#;
-        assert_eq!(
-            classify_token_error(401, body, "t", "c").kind,
-            ErrorKind::SecretInvalid
-        );
-        let e = classify_token_error(
-            400,
-            br#"{"error":"unauthorized_client","error_codes":[700016]}"#,
-            "t",
-            "cid",
-        );
+        let body =
+            br#"{"error":"invalid_client","error_description":"AADSTS7000222: expired","error_codes":[7000215]}"#;
+        assert_eq!(classify_token_error(401, body, "t", "c").kind, ErrorKind::SecretInvalid);
+        let e = classify_token_error(400, br#"{"error":"unauthorized_client","error_codes":[700016]}"#, "t", "cid");
         assert_eq!(e.kind, ErrorKind::AppNotFound);
         assert!(e.message.contains("cid"));
-        assert_eq!(
-            classify_token_error(400, br#"{"error_codes":[90002]}"#, "t", "c").kind,
-            ErrorKind::TenantNotFound
-        );
-        assert_eq!(
-            classify_token_error(503, b"<html>", "t", "c").kind,
-            ErrorKind::ServiceError
-        );
+        assert_eq!(classify_token_error(400, br#"{"error_codes":[90002]}"#, "t", "c").kind, ErrorKind::TenantNotFound);
+        assert_eq!(classify_token_error(503, b"<html>", "t", "c").kind, ErrorKind::ServiceError);
     }
 
     #[test]
@@ -313,9 +284,6 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::GroupNotFound);
         assert!(e.message.contains("g-1"));
         let body = br#"{"error":{"code":"syncStateNotFound","message":"x"}}"#;
-        assert_eq!(
-            classify_graph_error(400, body, &Purpose::Delta, "r").kind,
-            ErrorKind::DeltaExpired
-        );
+        assert_eq!(classify_graph_error(400, body, &Purpose::Delta, "r").kind, ErrorKind::DeltaExpired);
     }
 }

@@ -21,7 +21,8 @@ use safegpt_core::RemoteUser;
 use wire::{Page, WireMember, WireUser};
 
 /// The properties the directory stores; nothing more is requested.
-pub const USER_SELECT: &str = "id,userPrincipalName,mail,displayName,givenName,surname,jobTitle,department,accountEnabled,userType";
+pub const USER_SELECT: &str =
+    "id,userPrincipalName,mail,displayName,givenName,surname,jobTitle,department,accountEnabled,userType";
 /// Graph's maximum page size for users and member lists.
 pub const PAGE_SIZE: u32 = 999;
 
@@ -72,36 +73,19 @@ fn install_crypto_provider() {
 }
 
 impl GraphClient {
-    pub fn new(
-        endpoints: Endpoints,
-        credentials: Credentials,
-        retry: RetryPolicy,
-    ) -> Result<Self, GraphError> {
+    pub fn new(endpoints: Endpoints, credentials: Credentials, retry: RetryPolicy) -> Result<Self, GraphError> {
         install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(retry.request_timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("SafeGPT-Directory/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| {
-                GraphError::new(
-                    ErrorKind::Unexpected,
-                    "cannot build the HTTP client",
-                    e.to_string(),
-                )
-            })?;
+            .map_err(|e| GraphError::new(ErrorKind::Unexpected, "cannot build the HTTP client", e.to_string()))?;
         let endpoints = Endpoints {
             login_url: endpoints.login_url.trim_end_matches('/').to_owned(),
             graph_url: endpoints.graph_url.trim_end_matches('/').to_owned(),
         };
-        Ok(GraphClient {
-            http,
-            endpoints,
-            credentials,
-            retry,
-            token: Mutex::new(None),
-            traffic: Arc::default(),
-        })
+        Ok(GraphClient { http, endpoints, credentials, retry, token: Mutex::new(None), traffic: Arc::default() })
     }
 
     /// A valid access token: cached, refreshed shortly before `expires_in` runs out.
@@ -123,10 +107,7 @@ impl GraphClient {
     }
 
     async fn request_token(&self) -> Result<CachedToken, retry::Attempt> {
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.endpoints.login_url, self.credentials.tenant
-        );
+        let url = format!("{}/{}/oauth2/v2.0/token", self.endpoints.login_url, self.credentials.tenant);
         let scope = format!("{}/.default", self.endpoints.graph_url);
         let form = [
             ("client_id", self.credentials.client_id.as_str()),
@@ -135,13 +116,7 @@ impl GraphClient {
             ("grant_type", "client_credentials"),
         ];
         let started = Instant::now();
-        let response = self
-            .http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(retry::Attempt::transport)?;
+        let response = self.http.post(&url).form(&form).send().await.map_err(retry::Attempt::transport)?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(retry::Attempt::transport)?;
         self.count(body.len());
@@ -156,17 +131,9 @@ impl GraphClient {
             let lifetime = Duration::from_secs(token.expires_in.max(1));
             // Refresh early: a tenth of the lifetime, at most five minutes, before expiry.
             let skew = (lifetime / 10).min(Duration::from_secs(300));
-            return Ok(CachedToken {
-                value: token.access_token.into(),
-                refresh_at: started + lifetime - skew,
-            });
+            return Ok(CachedToken { value: token.access_token.into(), refresh_at: started + lifetime - skew });
         }
-        let error = error::classify_token_error(
-            status,
-            &body,
-            &self.credentials.tenant,
-            &self.credentials.client_id,
-        );
+        let error = error::classify_token_error(status, &body, &self.credentials.tenant, &self.credentials.client_id);
         if error.kind.is_transient() {
             Err(retry::Attempt::Retry(error, None))
         } else {
@@ -176,26 +143,16 @@ impl GraphClient {
 
     fn count(&self, bytes: usize) {
         self.traffic.requests.fetch_add(1, Ordering::Relaxed);
-        self.traffic
-            .bytes
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.traffic.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// GETs one Graph page and parses it, retrying transient failures and refreshing the
     /// token once on 401 `InvalidAuthenticationToken`.
-    async fn get<R: DeserializeOwned>(
-        &self,
-        url: &str,
-        purpose: &Purpose,
-    ) -> Result<R, GraphError> {
+    async fn get<R: DeserializeOwned>(&self, url: &str, purpose: &Purpose) -> Result<R, GraphError> {
         let mut refreshed = false;
         loop {
             let token = self.access_token(false).await?;
-            match retry::with_retry(&self.retry, &self.traffic, || {
-                self.try_get(url, &token, purpose)
-            })
-            .await
-            {
+            match retry::with_retry(&self.retry, &self.traffic, || self.try_get(url, &token, purpose)).await {
                 Err(retry::Attempt::TokenRejected(_)) if !refreshed => {
                     refreshed = true;
                     self.access_token(true).await?;
@@ -220,17 +177,9 @@ impl GraphClient {
             .await
             .map_err(retry::Attempt::transport)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(retry::parse_retry_after);
-        let request_id = response
-            .headers()
-            .get("request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
+        let retry_after =
+            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(retry::parse_retry_after);
+        let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
         let body = response.bytes().await.map_err(retry::Attempt::transport)?;
         self.count(body.len());
         if status == 200 {
@@ -262,10 +211,7 @@ impl GraphClient {
 
     /// Every user of the tenant, page by page.
     pub fn users(&self) -> Pager<'_, WireUser, RemoteUser> {
-        let url = format!(
-            "{}/v1.0/users?$select={USER_SELECT}&$top={PAGE_SIZE}",
-            self.endpoints.graph_url
-        );
+        let url = format!("{}/v1.0/users?$select={USER_SELECT}&$top={PAGE_SIZE}", self.endpoints.graph_url);
         Pager::new(self, url, Purpose::Users, wire::user_from_wire)
     }
 
@@ -276,12 +222,7 @@ impl GraphClient {
             "{}/v1.0/groups/{group_id}/transitiveMembers?$select=id&$top={PAGE_SIZE}",
             self.endpoints.graph_url
         );
-        Pager::new(
-            self,
-            url,
-            Purpose::Group(group_id.to_owned()),
-            wire::user_id_from_member,
-        )
+        Pager::new(self, url, Purpose::Group(group_id.to_owned()), wire::user_id_from_member)
     }
 
     /// Reads one user, to check that users can be read.
@@ -293,10 +234,7 @@ impl GraphClient {
 
     /// Reads one group (its display name), to check that it exists and is readable.
     pub async fn group_name(&self, group_id: &str) -> Result<String, GraphError> {
-        let url = format!(
-            "{}/v1.0/groups/{group_id}?$select=id,displayName",
-            self.endpoints.graph_url
-        );
+        let url = format!("{}/v1.0/groups/{group_id}?$select=id,displayName", self.endpoints.graph_url);
         let group: wire::WireGroup = self.get(&url, &Purpose::Group(group_id.to_owned())).await?;
         Ok(group.display_name.unwrap_or_default())
     }
@@ -312,19 +250,8 @@ pub struct Pager<'a, W, T> {
 }
 
 impl<'a, W: DeserializeOwned, T> Pager<'a, W, T> {
-    fn new(
-        client: &'a GraphClient,
-        first: String,
-        purpose: Purpose,
-        convert: fn(W) -> Option<T>,
-    ) -> Self {
-        Pager {
-            client,
-            next: Some(first),
-            purpose,
-            convert,
-            pages: 0,
-        }
+    fn new(client: &'a GraphClient, first: String, purpose: Purpose, convert: fn(W) -> Option<T>) -> Self {
+        Pager { client, next: Some(first), purpose, convert, pages: 0 }
     }
 
     /// The next page's items, or `None` after the last page.
@@ -335,8 +262,6 @@ impl<'a, W: DeserializeOwned, T> Pager<'a, W, T> {
         let page: Page<W> = self.client.get(&url, &self.purpose).await?;
         self.pages += 1;
         self.next = page.next_link;
-        Ok(Some(
-            page.value.into_iter().filter_map(self.convert).collect(),
-        ))
+        Ok(Some(page.value.into_iter().filter_map(self.convert).collect()))
     }
 }

@@ -45,17 +45,11 @@ pub(crate) enum Attempt {
 
 impl Attempt {
     pub(crate) fn transport(e: reqwest::Error) -> Attempt {
-        let target = e
-            .url()
-            .and_then(|u| u.host_str())
-            .unwrap_or("the server")
-            .to_owned();
+        let target = e.url().and_then(|u| u.host_str()).unwrap_or("the server").to_owned();
         let error = if e.is_timeout() {
             GraphError::new(
                 ErrorKind::Timeout,
-                format!(
-                    "{target} did not answer in time. Check the network path to Microsoft; the run will retry."
-                ),
+                format!("{target} did not answer in time. Check the network path to Microsoft; the run will retry."),
                 e.to_string(),
             )
         } else {
@@ -82,25 +76,18 @@ impl Attempt {
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(3600.0)));
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(
         when.duration_since(std::time::SystemTime::UNIX_EPOCH)
             .ok()?
-            .saturating_sub(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::SystemTime::UNIX_EPOCH)
-                    .ok()?,
-            ),
+            .saturating_sub(std::time::SystemTime::now().duration_since(std::time::SystemTime::UNIX_EPOCH).ok()?),
     )
 }
 
 fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let exp = policy
-        .base_delay
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let exp = policy.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(policy.max_delay);
     // Jitter between half and the full delay, so many clients do not retry in step.
     capped / 2 + capped.mul_f64(fastrand::f64() / 2.0)
@@ -146,16 +133,10 @@ mod tests {
 
     #[test]
     fn retry_after_accepts_decimal_seconds_and_dates() {
-        assert_eq!(
-            parse_retry_after("2.128"),
-            Some(Duration::from_millis(2128))
-        );
+        assert_eq!(parse_retry_after("2.128"), Some(Duration::from_millis(2128)));
         assert_eq!(parse_retry_after("10"), Some(Duration::from_secs(10)));
         assert_eq!(parse_retry_after("-1"), None);
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
     }
 

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use graph_sim::{
-    AppRecord, Faults, GenerateSpec, SecretRecord, SimOptions, SimServer, TenantFile, generate,
-};
+use graph_sim::{AppRecord, Faults, GenerateSpec, SecretRecord, SimOptions, SimServer, TenantFile, generate};
 use safegpt_graph::{Credentials, Endpoints, ErrorKind, GraphClient, RetryPolicy};
 use serde_json::json;
 use time::macros::datetime;
@@ -15,20 +13,9 @@ const EXPIRED_APP: &str = "0a0a0a0a-0000-4000-8000-000000000002";
 const USERS_ONLY_APP: &str = "0a0a0a0a-0000-4000-8000-000000000003";
 
 fn tenant(users: usize) -> TenantFile {
-    let mut t = generate(&GenerateSpec {
-        users,
-        groups: 9,
-        nesting: 3,
-        guests_percent: 10,
-        disabled_percent: 5,
-        seed: 11,
-    });
-    let secret = |value: &str, expires| {
-        vec![SecretRecord {
-            value: value.into(),
-            expires,
-        }]
-    };
+    let mut t =
+        generate(&GenerateSpec { users, groups: 9, nesting: 3, guests_percent: 10, disabled_percent: 5, seed: 11 });
+    let secret = |value: &str, expires| vec![SecretRecord { value: value.into(), expires }];
     t.apps.push(AppRecord {
         client_id: NO_ROLES_APP.into(),
         roles: vec![],
@@ -57,24 +44,11 @@ fn quick_retry() -> RetryPolicy {
     }
 }
 
-fn client_for(
-    server: &SimServer,
-    t: &TenantFile,
-    tenant: &str,
-    client_id: &str,
-    secret: &str,
-) -> GraphClient {
+fn client_for(server: &SimServer, t: &TenantFile, tenant: &str, client_id: &str, secret: &str) -> GraphClient {
     let _ = t;
     GraphClient::new(
-        Endpoints {
-            login_url: server.base_url.clone(),
-            graph_url: server.base_url.clone(),
-        },
-        Credentials {
-            tenant: tenant.into(),
-            client_id: client_id.into(),
-            secret: secret.to_owned().into(),
-        },
+        Endpoints { login_url: server.base_url.clone(), graph_url: server.base_url.clone() },
+        Credentials { tenant: tenant.into(), client_id: client_id.into(), secret: secret.to_owned().into() },
         quick_retry(),
     )
     .unwrap()
@@ -82,19 +56,11 @@ fn client_for(
 
 fn good_client(server: &SimServer, t: &TenantFile) -> GraphClient {
     let app = &t.apps[0];
-    client_for(
-        server,
-        t,
-        &t.tenant_id,
-        &app.client_id,
-        &app.secrets[0].value,
-    )
+    client_for(server, t, &t.tenant_id, &app.client_id, &app.secrets[0].value)
 }
 
 async fn start(t: &TenantFile) -> SimServer {
-    SimServer::start("127.0.0.1:0", t.clone(), SimOptions::default())
-        .await
-        .unwrap()
+    SimServer::start("127.0.0.1:0", t.clone(), SimOptions::default()).await.unwrap()
 }
 
 async fn put_faults(server: &SimServer, faults: serde_json::Value) {
@@ -103,14 +69,7 @@ async fn put_faults(server: &SimServer, faults: serde_json::Value) {
 }
 
 fn requests_to(server: &SimServer, route: &str, status: u16) -> u64 {
-    server
-        .sim
-        .lock()
-        .stats
-        .requests
-        .get(&(route.to_owned(), status))
-        .copied()
-        .unwrap_or(0)
+    server.sim.lock().stats.requests.get(&(route.to_owned(), status)).copied().unwrap_or(0)
 }
 
 #[tokio::test]
@@ -130,11 +89,7 @@ async fn reads_every_user_over_pages_of_999() {
     expected.sort();
     assert_eq!(ids, expected);
     assert_eq!(requests_to(&server, "GET /v1.0/users", 200), 3);
-    assert_eq!(
-        requests_to(&server, "POST /{tenant}/oauth2/v2.0/token", 200),
-        1,
-        "token cached"
-    );
+    assert_eq!(requests_to(&server, "POST /{tenant}/oauth2/v2.0/token", 200), 1, "token cached");
     server.shutdown().await;
 }
 
@@ -152,18 +107,11 @@ async fn transitive_members_follow_nesting_and_skip_non_users() {
     let expected: Vec<String> = {
         let mut dir = graph_sim::Directory::from_file(t.clone()).unwrap();
         let all = dir.transitive_members(&top.id);
-        all.iter()
-            .filter(|id| t.users.iter().any(|u| &u.id == *id))
-            .cloned()
-            .collect()
+        all.iter().filter(|id| t.users.iter().any(|u| &u.id == *id)).cloned().collect()
     };
     assert!(!expected.is_empty());
     assert_eq!(got, expected);
-    let direct_users = top
-        .members
-        .iter()
-        .filter(|m| t.users.iter().any(|u| &u.id == *m))
-        .count();
+    let direct_users = top.members.iter().filter(|m| t.users.iter().any(|u| &u.id == *m)).count();
     assert!(got.len() > direct_users, "nested members are included");
     assert_eq!(client.group_name(&top.id).await.unwrap(), top.display_name);
     server.shutdown().await;
@@ -182,13 +130,7 @@ async fn credential_errors_are_classified_with_fixes() {
             ErrorKind::SecretInvalid,
             "Value",
         ),
-        (
-            t.tenant_id.as_str(),
-            EXPIRED_APP,
-            "s-expired",
-            ErrorKind::SecretExpired,
-            "New client secret",
-        ),
+        (t.tenant_id.as_str(), EXPIRED_APP, "s-expired", ErrorKind::SecretExpired, "New client secret"),
         (
             "4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d1",
             app.client_id.as_str(),
@@ -196,13 +138,7 @@ async fn credential_errors_are_classified_with_fixes() {
             ErrorKind::TenantNotFound,
             "Directory (tenant) ID",
         ),
-        (
-            "wrong.onmicrosoft.com",
-            app.client_id.as_str(),
-            "x",
-            ErrorKind::TenantNotFound,
-            "wrong.onmicrosoft.com",
-        ),
+        ("wrong.onmicrosoft.com", app.client_id.as_str(), "x", ErrorKind::TenantNotFound, "wrong.onmicrosoft.com"),
         (
             t.tenant_id.as_str(),
             "4f6847d7-fd3f-4b2d-9740-79170e634de5",
@@ -212,32 +148,13 @@ async fn credential_errors_are_classified_with_fixes() {
         ),
     ];
     for (tenant, client_id, secret, kind, hint) in cases {
-        let err = client_for(&server, &t, tenant, client_id, secret)
-            .check_token()
-            .await
-            .unwrap_err();
+        let err = client_for(&server, &t, tenant, client_id, secret).check_token().await.unwrap_err();
         assert_eq!(err.kind, kind, "{tenant}/{client_id}: {err:?}");
-        assert!(
-            err.message.contains(hint),
-            "message names the fix: {}",
-            err.message
-        );
-        assert!(
-            !err.message.contains(secret) || secret == "x",
-            "secret not echoed"
-        );
+        assert!(err.message.contains(hint), "message names the fix: {}", err.message);
+        assert!(!err.message.contains(secret) || secret == "x", "secret not echoed");
     }
     // The domain works as tenant too.
-    client_for(
-        &server,
-        &t,
-        &t.domain,
-        &app.client_id,
-        &app.secrets[0].value,
-    )
-    .check_token()
-    .await
-    .unwrap();
+    client_for(&server, &t, &t.domain, &app.client_id, &app.secrets[0].value).check_token().await.unwrap();
     server.shutdown().await;
 }
 
@@ -246,31 +163,20 @@ async fn missing_permissions_and_bad_groups_are_named() {
     let t = tenant(10);
     let server = start(&t).await;
     let no_roles = client_for(&server, &t, &t.tenant_id, NO_ROLES_APP, "s-noroles");
-    no_roles
-        .check_token()
-        .await
-        .expect("tokens are issued without consent");
+    no_roles.check_token().await.expect("tokens are issued without consent");
     let err = no_roles.users().next_page().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::MissingPermission);
     assert!(err.message.contains("User.Read.All") && err.message.contains("admin consent"));
 
     let users_only = client_for(&server, &t, &t.tenant_id, USERS_ONLY_APP, "s-users");
     users_only.users().next_page().await.unwrap();
-    let err = users_only
-        .transitive_user_ids(&t.groups[0].id)
-        .next_page()
-        .await
-        .unwrap_err();
+    let err = users_only.transitive_user_ids(&t.groups[0].id).next_page().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::MissingPermission);
     assert!(err.message.contains("Group.Read.All"));
 
     let client = good_client(&server, &t);
     let missing = "f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2";
-    let err = client
-        .transitive_user_ids(missing)
-        .next_page()
-        .await
-        .unwrap_err();
+    let err = client.transitive_user_ids(missing).next_page().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::GroupNotFound);
     assert!(err.message.contains(missing));
     let err = client.group_name("Sales").await.unwrap_err();
@@ -282,7 +188,11 @@ async fn missing_permissions_and_bad_groups_are_named() {
 async fn throttling_is_retried_after_retry_after_then_succeeds() {
     let t = tenant(1500);
     let server = start(&t).await;
-    put_faults(&server, json!({"rules": [{"path": "/v1.0/users", "skip": 1, "count": 2, "status": 429, "retryAfter": "0.05"}]})).await;
+    put_faults(
+        &server,
+        json!({"rules": [{"path": "/v1.0/users", "skip": 1, "count": 2, "status": 429, "retryAfter": "0.05"}]}),
+    )
+    .await;
     let client = good_client(&server, &t);
     let mut pager = client.users();
     let mut n = 0;
@@ -291,13 +201,7 @@ async fn throttling_is_retried_after_retry_after_then_succeeds() {
     }
     assert_eq!(n, 1500);
     assert_eq!(requests_to(&server, "GET /v1.0/users", 429), 2);
-    assert_eq!(
-        client
-            .traffic
-            .throttled
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(client.traffic.throttled.load(std::sync::atomic::Ordering::Relaxed), 2);
     server.shutdown().await;
 }
 
@@ -305,11 +209,7 @@ async fn throttling_is_retried_after_retry_after_then_succeeds() {
 async fn a_throttling_storm_beyond_the_budget_fails_as_throttled() {
     let t = tenant(10);
     let server = start(&t).await;
-    put_faults(
-        &server,
-        json!({"throttle": {"share": 1.0, "retryAfter": "0.3"}}),
-    )
-    .await;
+    put_faults(&server, json!({"throttle": {"share": 1.0, "retryAfter": "0.3"}})).await;
     let client = good_client(&server, &t);
     let err = client.users().next_page().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Throttled);
@@ -349,10 +249,7 @@ async fn an_expired_token_is_refreshed_once_mid_read() {
     }
     assert_eq!(n, 2000 - 999);
     assert_eq!(requests_to(&server, "GET /v1.0/users", 401), 1);
-    assert_eq!(
-        requests_to(&server, "POST /{tenant}/oauth2/v2.0/token", 200),
-        2
-    );
+    assert_eq!(requests_to(&server, "POST /{tenant}/oauth2/v2.0/token", 200), 2);
     server.shutdown().await;
 }
 
@@ -365,15 +262,8 @@ async fn short_token_lifetimes_are_refreshed_before_expiry() {
     client.users().next_page().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     client.users().next_page().await.unwrap();
-    assert_eq!(
-        requests_to(&server, "GET /v1.0/users", 401),
-        0,
-        "refreshed before Graph saw an expired token"
-    );
-    assert_eq!(
-        requests_to(&server, "POST /{tenant}/oauth2/v2.0/token", 200),
-        2
-    );
+    assert_eq!(requests_to(&server, "GET /v1.0/users", 401), 0, "refreshed before Graph saw an expired token");
+    assert_eq!(requests_to(&server, "POST /{tenant}/oauth2/v2.0/token", 200), 2);
     server.shutdown().await;
 }
 
@@ -389,32 +279,20 @@ async fn unreachable_and_slow_services_fail_with_their_kind() {
     };
     let app = &t.apps[0];
     let unreachable = GraphClient::new(
-        Endpoints {
-            login_url: closed.clone(),
-            graph_url: closed,
-        },
+        Endpoints { login_url: closed.clone(), graph_url: closed },
         Credentials {
             tenant: t.tenant_id.clone(),
             client_id: app.client_id.clone(),
             secret: app.secrets[0].value.clone().into(),
         },
-        RetryPolicy {
-            budget: Duration::from_millis(300),
-            ..quick_retry()
-        },
+        RetryPolicy { budget: Duration::from_millis(300), ..quick_retry() },
     )
     .unwrap();
-    assert_eq!(
-        unreachable.check_token().await.unwrap_err().kind,
-        ErrorKind::Unreachable
-    );
+    assert_eq!(unreachable.check_token().await.unwrap_err().kind, ErrorKind::Unreachable);
 
     put_faults(&server, json!({"latencyMs": 800})).await;
     let slow = GraphClient::new(
-        Endpoints {
-            login_url: server.base_url.clone(),
-            graph_url: server.base_url.clone(),
-        },
+        Endpoints { login_url: server.base_url.clone(), graph_url: server.base_url.clone() },
         Credentials {
             tenant: t.tenant_id.clone(),
             client_id: app.client_id.clone(),
@@ -427,9 +305,6 @@ async fn unreachable_and_slow_services_fail_with_their_kind() {
         },
     )
     .unwrap();
-    assert_eq!(
-        slow.check_token().await.unwrap_err().kind,
-        ErrorKind::Timeout
-    );
+    assert_eq!(slow.check_token().await.unwrap_err().kind, ErrorKind::Timeout);
     server.shutdown().await;
 }

@@ -16,19 +16,10 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(
-    name = "safegpt",
-    version,
-    about = "SafeGPT user directory with Azure User Sync"
-)]
+#[command(name = "safegpt", version, about = "SafeGPT user directory with Azure User Sync")]
 pub struct Cli {
     /// Where the SQLite database and the master key live.
-    #[arg(
-        long,
-        global = true,
-        env = "SAFEGPT_DATA_DIR",
-        default_value = "./safegpt-data"
-    )]
+    #[arg(long, global = true, env = "SAFEGPT_DATA_DIR", default_value = "./safegpt-data")]
     pub data_dir: PathBuf,
     /// Database URL; default: a SQLite file in the data dir.
     #[arg(long, global = true, env = "SAFEGPT_DATABASE_URL")]

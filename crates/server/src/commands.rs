@@ -14,25 +14,19 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Failure;
 use crate::cli::{
-    AzureCommand, Cli, CloudArg, Command, ConfigureArgs, RunsCommand, StatusArg, SyncArgs,
-    UsersCommand, exit,
+    AzureCommand, Cli, CloudArg, Command, ConfigureArgs, RunsCommand, StatusArg, SyncArgs, UsersCommand, exit,
 };
 use crate::views::{SettingsView, UserView};
 
 const ACTOR: &str = "cli";
 
 fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("views serialize")
-    );
+    println!("{}", serde_json::to_string_pretty(value).expect("views serialize"));
 }
 
 async fn open_store(cli: &Cli) -> Result<Store, Failure> {
-    let url = cli
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("safegpt.db").display()));
+    let url =
+        cli.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("safegpt.db").display()));
     let sealer = Sealer::load(std::env::var(MASTER_KEY_ENV).ok().as_deref(), &cli.data_dir)
         .map_err(|e| Failure::invalid(e.to_string()))?;
     Ok(Store::open(&url, sealer).await?)
@@ -51,11 +45,7 @@ fn retry_policy() -> Result<RetryPolicy, Failure> {
                 .parse()
                 .ok()
                 .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                .ok_or_else(|| {
-                    Failure::invalid(format!(
-                        "{var}: '{raw}' is not a positive number of seconds"
-                    ))
-                })?;
+                .ok_or_else(|| Failure::invalid(format!("{var}: '{raw}' is not a positive number of seconds")))?;
             *slot = Duration::from_secs_f64(secs);
         }
     }
@@ -95,11 +85,7 @@ fn read_secret_from_stdin() -> Result<SecretString, Failure> {
 }
 
 async fn configure(store: &Store, args: ConfigureArgs) -> Result<u8, Failure> {
-    let secret = if args.client_secret_stdin {
-        Some(read_secret_from_stdin()?)
-    } else {
-        None
-    };
+    let secret = if args.client_secret_stdin { Some(read_secret_from_stdin()?) } else { None };
     let patch = SettingsPatch {
         active: args.active,
         tenant_id: args.tenant_id,
@@ -128,18 +114,9 @@ async fn configure(store: &Store, args: ConfigureArgs) -> Result<u8, Failure> {
     };
     let (current, _) = store.settings().await?;
     let next = current.apply(&patch).map_err(|invalid| {
-        Failure::invalid(
-            invalid
-                .0
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
+        Failure::invalid(invalid.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("\n"))
     })?;
-    store
-        .save_settings(&next, secret.as_ref(), ACTOR, wall_clock())
-        .await?;
+    store.save_settings(&next, secret.as_ref(), ACTOR, wall_clock()).await?;
     println!("Settings updated.");
     Ok(exit::OK)
 }
@@ -166,33 +143,20 @@ async fn test(store: &Store, json: bool) -> Result<u8, Failure> {
     let checks = match safegpt_sync::test_connection(store, retry_policy()?).await {
         Ok(checks) => checks,
         Err(e @ SyncError::NotConfigured(_)) if json => {
-            print_json(
-                &json!({"ok": false, "checks": [], "error": {"kind": e.kind(), "message": e.to_string()}}),
-            );
+            print_json(&json!({"ok": false, "checks": [], "error": {"kind": e.kind(), "message": e.to_string()}}));
             return Ok(exit::FAILED);
         }
         Err(e) => return Err(sync_error_failure(e)),
     };
     let ok = checks.iter().all(|c| c.ok);
     store
-        .audit(
-            ACTOR,
-            "azure.tested",
-            Some("azure_user_sync"),
-            &json!({"ok": ok, "checks": checks}),
-            wall_clock(),
-        )
+        .audit(ACTOR, "azure.tested", Some("azure_user_sync"), &json!({"ok": ok, "checks": checks}), wall_clock())
         .await?;
     if json {
         print_json(&json!({"ok": ok, "checks": checks}));
     } else {
         for c in &checks {
-            println!(
-                "{} {:<48} {}",
-                if c.ok { "[ok]  " } else { "[FAIL]" },
-                c.name,
-                c.message
-            );
+            println!("{} {:<48} {}", if c.ok { "[ok]  " } else { "[FAIL]" }, c.name, c.message);
         }
     }
     Ok(if ok { exit::OK } else { exit::FAILED })
@@ -202,9 +166,7 @@ async fn sync(store: &Store, args: SyncArgs) -> Result<u8, Failure> {
     let now = match &args.now {
         None => wall_clock(),
         Some(raw) => OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
-            Failure::invalid(format!(
-                "--now: '{raw}' is not an RFC 3339 time like 2026-12-10T09:00:00Z"
-            ))
+            Failure::invalid(format!("--now: '{raw}' is not an RFC 3339 time like 2026-12-10T09:00:00Z"))
         })?,
     };
     let request = SyncRequest {
@@ -217,10 +179,8 @@ async fn sync(store: &Store, args: SyncArgs) -> Result<u8, Failure> {
         Ok(o) => o,
         Err(e @ (SyncError::NotConfigured(_) | SyncError::Inactive)) => {
             if args.json {
-                print_json(
-                    &json!({"run_id": null, "status": "failed", "counts": safegpt_core::Counts::default(),
-                                   "error": {"kind": e.kind(), "message": e.to_string()}}),
-                );
+                print_json(&json!({"run_id": null, "status": "failed", "counts": safegpt_core::Counts::default(),
+                                   "error": {"kind": e.kind(), "message": e.to_string()}}));
             } else {
                 eprintln!("safegpt: {e}");
             }
@@ -244,32 +204,16 @@ async fn sync(store: &Store, args: SyncArgs) -> Result<u8, Failure> {
         match outcome.status {
             RunStatus::Succeeded => println!("Sync succeeded (run {}): {summary}", outcome.run_id),
             RunStatus::DryRun => {
-                println!(
-                    "Dry run (run {}), nothing changed; the sync would make: {summary}",
-                    outcome.run_id
-                );
+                println!("Dry run (run {}), nothing changed; the sync would make: {summary}", outcome.run_id);
                 for change in outcome.plan.iter().flat_map(|p| &p.changes) {
-                    let user = change
-                        .after
-                        .as_ref()
-                        .or(change.before.as_ref())
-                        .expect("before or after");
-                    println!(
-                        "  {:<8} {:<40} {}",
-                        change.action.as_str(),
-                        user.profile.email,
-                        change.reason.describe()
-                    );
+                    let user = change.after.as_ref().or(change.before.as_ref()).expect("before or after");
+                    println!("  {:<8} {:<40} {}", change.action.as_str(), user.profile.email, change.reason.describe());
                 }
             }
             RunStatus::Held => println!(
                 "Sync held (run {}): {}",
                 outcome.run_id,
-                outcome
-                    .error
-                    .as_ref()
-                    .map(|e| e.message.as_str())
-                    .unwrap_or_default()
+                outcome.error.as_ref().map(|e| e.message.as_str()).unwrap_or_default()
             ),
             _ => {
                 let e = outcome.error.as_ref();
@@ -302,40 +246,23 @@ async fn users(store: &Store, cmd: UsersCommand) -> Result<u8, Failure> {
                 print_json(&users.iter().map(UserView::from).collect::<Vec<_>>());
             } else {
                 for u in &users {
-                    let reason = u
-                        .disabled_reason
-                        .map(|r| format!(" ({})", r.as_str()))
-                        .unwrap_or_default();
+                    let reason = u.disabled_reason.map(|r| format!(" ({})", r.as_str())).unwrap_or_default();
                     let scope = if u.in_scope { "" } else { " [not in scope]" };
-                    println!(
-                        "{:<40} {:<6} {}{reason}{scope}",
-                        u.profile.email,
-                        u.source.as_str(),
-                        u.status.as_str()
-                    );
+                    println!("{:<40} {:<6} {}{reason}{scope}", u.profile.email, u.source.as_str(), u.status.as_str());
                 }
                 println!("{} user(s)", users.len());
             }
         }
         UsersCommand::Add { email, name } => {
-            let user = store
-                .add_local_user(&email, &name, ACTOR, wall_clock())
-                .await?;
+            let user = store.add_local_user(&email, &name, ACTOR, wall_clock()).await?;
             println!("Added local user {} ({})", user.profile.email, user.id);
         }
         UsersCommand::Disable { user } => {
-            let u = store
-                .set_status_by_admin(&user, false, ACTOR, wall_clock())
-                .await?;
-            println!(
-                "Disabled {} (an administrator's decision: the sync will not enable this user)",
-                u.profile.email
-            );
+            let u = store.set_status_by_admin(&user, false, ACTOR, wall_clock()).await?;
+            println!("Disabled {} (an administrator's decision: the sync will not enable this user)", u.profile.email);
         }
         UsersCommand::Enable { user } => {
-            let u = store
-                .set_status_by_admin(&user, true, ACTOR, wall_clock())
-                .await?;
+            let u = store.set_status_by_admin(&user, true, ACTOR, wall_clock()).await?;
             println!("Enabled {}", u.profile.email);
         }
     }
@@ -360,10 +287,7 @@ async fn runs_list(store: &Store, json: bool) -> Result<u8, Failure> {
                 c.enabled,
                 c.disabled,
                 c.removed,
-                r.error
-                    .as_ref()
-                    .map(|e| format!("  {}: {}", e.kind, e.message))
-                    .unwrap_or_default()
+                r.error.as_ref().map(|e| format!("  {}: {}", e.kind, e.message)).unwrap_or_default()
             );
         }
     }
@@ -398,13 +322,7 @@ async fn audit(store: &Store, json: bool) -> Result<u8, Failure> {
         print_json(&entries);
     } else {
         for e in &entries {
-            println!(
-                "{}  {:<44} {:<18} {}",
-                e.at,
-                e.actor,
-                e.action,
-                e.target.as_deref().unwrap_or("-")
-            );
+            println!("{}  {:<44} {:<18} {}", e.at, e.actor, e.action, e.target.as_deref().unwrap_or("-"));
         }
     }
     Ok(exit::OK)

@@ -20,17 +20,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Failure {
-            code: exit::INVALID,
-            message: message.into(),
-        }
+        Failure { code: exit::INVALID, message: message.into() }
     }
 
     pub fn failed(message: impl Into<String>) -> Self {
-        Failure {
-            code: exit::FAILED,
-            message: message.into(),
-        }
+        Failure { code: exit::FAILED, message: message.into() }
     }
 }
 
@@ -38,9 +32,7 @@ impl From<safegpt_store::StoreError> for Failure {
     fn from(e: safegpt_store::StoreError) -> Self {
         use safegpt_store::StoreError as E;
         match e {
-            E::Invalid(_) | E::NotFound(_) | E::Conflict(_) | E::UnsupportedUrl(_) => {
-                Failure::invalid(e.to_string())
-            }
+            E::Invalid(_) | E::NotFound(_) | E::Conflict(_) | E::UnsupportedUrl(_) => Failure::invalid(e.to_string()),
             other => Failure::failed(other.to_string()),
         }
     }
@@ -50,15 +42,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr so that --json output on stdout stays machine-readable.
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SAFEGPT_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_env("SAFEGPT_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("safegpt: cannot start the async runtime: {e}");

@@ -87,10 +87,7 @@ impl<'a> SettingsView<'a> {
             cloud: s.cloud.name(),
             login_url: s.cloud.login_url(),
             graph_url: s.cloud.graph_url(),
-            seats: SeatsView {
-                used: seats_used,
-                total: s.seats,
-            },
+            seats: SeatsView { used: seats_used, total: s.seats },
             threshold_count: s.threshold_count,
             threshold_percent: s.threshold_percent,
         }
@@ -109,11 +106,7 @@ impl<'a> SettingsView<'a> {
         } else {
             format!("{} used of {}", self.seats.used, self.seats.total)
         };
-        let remove = if self.auto_remove {
-            format!("yes, after {} days", self.remove_after_days)
-        } else {
-            "no".into()
-        };
+        let remove = if self.auto_remove { format!("yes, after {} days", self.remove_after_days) } else { "no".into() };
         [
             "Azure User Sync".to_owned(),
             format!("  Active:                                         {}", yes(self.active)),

@@ -3,9 +3,7 @@
 
 use std::process::Stdio;
 
-use graph_sim::{
-    AppRecord, GroupRecord, SecretRecord, SimOptions, SimServer, TenantFile, UserRecord,
-};
+use graph_sim::{AppRecord, GroupRecord, SecretRecord, SimOptions, SimServer, TenantFile, UserRecord};
 use serde_json::{Value, json};
 use time::macros::datetime;
 use tokio::io::AsyncWriteExt;
@@ -48,12 +46,7 @@ fn tenant() -> TenantFile {
     dave.account_enabled = false;
     let mut frank = user(6, "frank");
     frank.mail = None;
-    let secret = |value: &str, expires| {
-        vec![SecretRecord {
-            value: value.into(),
-            expires,
-        }]
-    };
+    let secret = |value: &str, expires| vec![SecretRecord { value: value.into(), expires }];
     let roles = vec!["User.Read.All".to_owned(), "Group.Read.All".to_owned()];
     TenantFile {
         tenant_id: TENANT.into(),
@@ -75,14 +68,7 @@ fn tenant() -> TenantFile {
                 secrets: secret("old", datetime!(2025-11-29 0:00 UTC)),
             },
         ],
-        users: vec![
-            user(1, "alice"),
-            user(2, "bob"),
-            carol,
-            dave,
-            user(5, "erin"),
-            frank,
-        ],
+        users: vec![user(1, "alice"), user(2, "bob"), carol, dave, user(5, "erin"), frank],
         groups: vec![
             GroupRecord {
                 id: STAFF.into(),
@@ -133,13 +119,8 @@ impl Run {
 
 impl Env {
     async fn new() -> Env {
-        let sim = SimServer::start("127.0.0.1:0", tenant(), SimOptions::default())
-            .await
-            .unwrap();
-        Env {
-            sim,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let sim = SimServer::start("127.0.0.1:0", tenant(), SimOptions::default()).await.unwrap();
+        Env { sim, dir: tempfile::tempdir().unwrap() }
     }
 
     async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
@@ -166,10 +147,7 @@ impl Env {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        assert!(
-            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
-            "the secret leaked into output"
-        );
+        assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET), "the secret leaked into output");
         run
     }
 
@@ -195,9 +173,7 @@ impl Env {
             &url,
         ];
         args.extend_from_slice(extra);
-        let run = self
-            .run_with_stdin(&args, Some(&format!("{SECRET}\n")))
-            .await;
+        let run = self.run_with_stdin(&args, Some(&format!("{SECRET}\n"))).await;
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
 
@@ -219,10 +195,7 @@ impl Env {
     }
 
     fn emails(users: &[Value]) -> Vec<String> {
-        let mut e: Vec<String> = users
-            .iter()
-            .map(|u| u["email"].as_str().unwrap().to_owned())
-            .collect();
+        let mut e: Vec<String> = users.iter().map(|u| u["email"].as_str().unwrap().to_owned()).collect();
         e.sort();
         e
     }
@@ -238,24 +211,9 @@ async fn scope_follows_nested_groups_and_excludes_guests_and_disabled_accounts()
     assert_eq!(out["counts"]["created"], 3);
     let users = env.users().await;
     // bob through Engineering (nested); frank by UPN; not carol (guest), dave (disabled), erin (no group).
-    assert_eq!(
-        Env::emails(&users),
-        [
-            "alice@contoso.com",
-            "bob@contoso.com",
-            "frank@contoso.onmicrosoft.com"
-        ]
-    );
-    let alice = &users
-        .iter()
-        .find(|u| u["email"] == "alice@contoso.com")
-        .unwrap();
-    let keys: Vec<&str> = alice
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    assert_eq!(Env::emails(&users), ["alice@contoso.com", "bob@contoso.com", "frank@contoso.onmicrosoft.com"]);
+    let alice = &users.iter().find(|u| u["email"] == "alice@contoso.com").unwrap();
+    let keys: Vec<&str> = alice.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
         [
@@ -289,25 +247,14 @@ async fn scope_follows_nested_groups_and_excludes_guests_and_disabled_accounts()
     env.configure(&["--no-group"]).await;
     env.sync(&[]).await;
     assert!(env.user("erin@contoso.com").await.is_some());
-    assert!(
-        env.user("dave@contoso.com").await.is_none(),
-        "disabled in Entra is never created"
-    );
+    assert!(env.user("dave@contoso.com").await.is_none(), "disabled in Entra is never created");
     env.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn leaving_deleting_disabling_and_rejoining_in_entra() {
     let env = Env::new().await;
-    env.configure(&[
-        "--group-id",
-        STAFF,
-        "--auto-disable",
-        "true",
-        "--include-guests",
-        "true",
-    ])
-    .await;
+    env.configure(&["--group-id", STAFF, "--auto-disable", "true", "--include-guests", "true"]).await;
     env.sync(&[]).await;
     {
         let mut s = env.sim.sim.lock();
@@ -326,11 +273,7 @@ async fn leaving_deleting_disabling_and_rejoining_in_entra() {
         ("carol@contoso.com", "disabled_in_entra"),
     ] {
         let u = env.user(email).await.unwrap();
-        assert_eq!(
-            (u["status"].as_str(), u["disabled_reason"].as_str()),
-            (Some("disabled"), Some(reason)),
-            "{email}"
-        );
+        assert_eq!((u["status"].as_str(), u["disabled_reason"].as_str()), (Some("disabled"), Some(reason)), "{email}");
         assert_eq!(u["in_scope"], false);
         assert!(u["disabled_at"].is_string());
     }
@@ -343,10 +286,7 @@ async fn leaving_deleting_disabling_and_rejoining_in_entra() {
         s.dir.upsert_user(frank);
     }
     env.sync(&[]).await;
-    assert_eq!(
-        env.user("frank@contoso.onmicrosoft.com").await.unwrap()["disabled_reason"],
-        "guest_excluded"
-    );
+    assert_eq!(env.user("frank@contoso.onmicrosoft.com").await.unwrap()["disabled_reason"], "guest_excluded");
 
     // Bob rejoins: enabled again, same record.
     let bob_id = env.user("bob@contoso.com").await.unwrap()["id"].clone();
@@ -354,41 +294,19 @@ async fn leaving_deleting_disabling_and_rejoining_in_entra() {
     let (_, out) = env.sync(&[]).await;
     assert_eq!(out["counts"]["enabled"], 1);
     let bob = env.user("bob@contoso.com").await.unwrap();
-    assert_eq!(
-        (bob["status"].as_str(), bob["id"].clone()),
-        (Some("active"), bob_id)
-    );
+    assert_eq!((bob["status"].as_str(), bob["id"].clone()), (Some("active"), bob_id));
     assert_eq!(bob["disabled_reason"], Value::Null);
 
     // The run history and the audit log say what happened and why.
     let runs = env.run(&["runs", "list", "--json"]).await.json();
-    let second = runs
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["counts"]["disabled"] == 3)
-        .unwrap();
-    let shown = env
-        .run(&["runs", "show", second["id"].as_str().unwrap(), "--json"])
-        .await
-        .json();
-    let reasons: Vec<&str> = shown["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["reason"].as_str().unwrap())
-        .collect();
-    assert!(
-        reasons.contains(&"out of scope: deleted in Entra ID"),
-        "{reasons:?}"
-    );
+    let second = runs.as_array().unwrap().iter().find(|r| r["counts"]["disabled"] == 3).unwrap();
+    let shown = env.run(&["runs", "show", second["id"].as_str().unwrap(), "--json"]).await.json();
+    let reasons: Vec<&str> =
+        shown["changes"].as_array().unwrap().iter().map(|c| c["reason"].as_str().unwrap()).collect();
+    assert!(reasons.contains(&"out of scope: deleted in Entra ID"), "{reasons:?}");
     let audit = env.run(&["audit", "--json"]).await.json();
     assert!(
-        audit
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["action"] == "user.disabled" && a["target"] == "alice@contoso.com")
+        audit.as_array().unwrap().iter().any(|a| a["action"] == "user.disabled" && a["target"] == "alice@contoso.com")
     );
     env.sim.shutdown().await;
 }
@@ -401,59 +319,22 @@ async fn without_auto_disable_users_are_kept_but_marked_out_of_scope() {
     env.sim.sim.lock().dir.set_member(STAFF, &id(1), false);
     env.sync(&[]).await;
     let alice = env.user("alice@contoso.com").await.unwrap();
-    assert_eq!(
-        (alice["status"].as_str(), alice["in_scope"].as_bool()),
-        (Some("active"), Some(false))
-    );
+    assert_eq!((alice["status"].as_str(), alice["in_scope"].as_bool()), (Some("active"), Some(false)));
     env.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn renamed_users_are_updated_and_local_accounts_linked_by_email() {
     let env = Env::new().await;
-    assert_eq!(
-        env.run(&[
-            "users",
-            "add",
-            "--email",
-            "Alice@Contoso.com",
-            "--name",
-            "Alice Local"
-        ])
-        .await
-        .code,
-        0
-    );
-    assert_eq!(
-        env.run(&[
-            "users",
-            "add",
-            "--email",
-            "admin@example.org",
-            "--name",
-            "Admin"
-        ])
-        .await
-        .code,
-        0
-    );
+    assert_eq!(env.run(&["users", "add", "--email", "Alice@Contoso.com", "--name", "Alice Local"]).await.code, 0);
+    assert_eq!(env.run(&["users", "add", "--email", "admin@example.org", "--name", "Admin"]).await.code, 0);
     let local_id = env.user("Alice@Contoso.com").await.unwrap()["id"].clone();
-    env.configure(&["--group-id", STAFF, "--auto-disable", "true"])
-        .await;
+    env.configure(&["--group-id", STAFF, "--auto-disable", "true"]).await;
     let (_, out) = env.sync(&[]).await;
-    assert_eq!(
-        (
-            out["counts"]["created"].as_u64(),
-            out["counts"]["updated"].as_u64()
-        ),
-        (Some(2), Some(1))
-    );
+    assert_eq!((out["counts"]["created"].as_u64(), out["counts"]["updated"].as_u64()), (Some(2), Some(1)));
     let alice = env.user("alice@contoso.com").await.unwrap();
     assert_eq!(alice["id"], local_id, "linked, not duplicated");
-    assert_eq!(
-        (alice["source"].as_str(), alice["azure_object_id"].as_str()),
-        (Some("entra"), Some(id(1).as_str()))
-    );
+    assert_eq!((alice["source"].as_str(), alice["azure_object_id"].as_str()), (Some("entra"), Some(id(1).as_str())));
 
     // Renamed in Entra: new UPN and mail, same object id.
     {
@@ -473,10 +354,7 @@ async fn renamed_users_are_updated_and_local_accounts_linked_by_email() {
 
     // The unlinked local administrator is never touched.
     let admin = env.user("admin@example.org").await.unwrap();
-    assert_eq!(
-        (admin["source"].as_str(), admin["status"].as_str()),
-        (Some("local"), Some("active"))
-    );
+    assert_eq!((admin["source"].as_str(), admin["status"].as_str()), (Some("local"), Some("active")));
     env.sim.shutdown().await;
 }
 
@@ -495,31 +373,16 @@ async fn an_administrators_disable_wins_and_removal_comes_exactly_after_n_days()
     ])
     .await;
     env.sync(&["--now", "2026-12-01T09:00:00Z"]).await;
-    assert_eq!(
-        env.run(&["users", "disable", "alice@contoso.com"])
-            .await
-            .code,
-        0
-    );
+    assert_eq!(env.run(&["users", "disable", "alice@contoso.com"]).await.code, 0);
     let (_, out) = env.sync(&["--now", "2026-12-01T10:00:00Z"]).await;
     assert_eq!(out["counts"]["enabled"], 0);
     let alice = env.user("alice@contoso.com").await.unwrap();
-    assert_eq!(
-        (alice["status"].as_str(), alice["disabled_reason"].as_str()),
-        (Some("disabled"), Some("admin"))
-    );
+    assert_eq!((alice["status"].as_str(), alice["disabled_reason"].as_str()), (Some("disabled"), Some("admin")));
 
-    env.sim
-        .sim
-        .lock()
-        .dir
-        .set_member(ENGINEERING, &id(2), false);
+    env.sim.sim.lock().dir.set_member(ENGINEERING, &id(2), false);
     let (_, out) = env.sync(&["--now", "2026-12-01T12:00:00Z"]).await;
     assert_eq!(out["counts"]["disabled"], 1);
-    assert_eq!(
-        env.user("bob@contoso.com").await.unwrap()["disabled_at"],
-        "2026-12-01T12:00:00Z"
-    );
+    assert_eq!(env.user("bob@contoso.com").await.unwrap()["disabled_at"], "2026-12-01T12:00:00Z");
     let (_, out) = env.sync(&["--now", "2026-12-15T11:59:59Z"]).await;
     assert_eq!(out["counts"]["removed"], 0, "one second early");
     let (_, out) = env.sync(&["--now", "2026-12-15T12:00:00Z"]).await;
@@ -528,10 +391,7 @@ async fn an_administrators_disable_wins_and_removal_comes_exactly_after_n_days()
     // The admin-disabled user left the group long ago too, but is never removed by the sync.
     env.sim.sim.lock().dir.set_member(STAFF, &id(1), false);
     env.sync(&["--now", "2027-06-01T00:00:00Z"]).await;
-    assert_eq!(
-        env.user("alice@contoso.com").await.unwrap()["disabled_reason"],
-        "admin"
-    );
+    assert_eq!(env.user("alice@contoso.com").await.unwrap()["disabled_reason"], "admin");
     let events: Vec<String> = env
         .run(&["audit", "--json"])
         .await
@@ -562,45 +422,23 @@ async fn seats_run_out_and_users_wait_for_a_license() {
     ])
     .await;
     let (_, out) = env.sync(&["--now", "2026-12-01T00:00:00Z"]).await;
-    assert_eq!(
-        (
-            out["counts"]["created"].as_u64(),
-            out["counts"]["awaiting_license"].as_u64()
-        ),
-        (Some(3), Some(1))
-    );
-    let waiting = env
-        .run(&["users", "list", "--status", "awaiting_license", "--json"])
-        .await
-        .json();
+    assert_eq!((out["counts"]["created"].as_u64(), out["counts"]["awaiting_license"].as_u64()), (Some(3), Some(1)));
+    let waiting = env.run(&["users", "list", "--status", "awaiting_license", "--json"]).await.json();
     assert_eq!(waiting.as_array().unwrap().len(), 1);
     let waiting_email = waiting[0]["email"].as_str().unwrap().to_owned();
     let show = env.run(&["azure", "show", "--json"]).await.json();
     assert_eq!(show["seats"], json!({"used": 2, "total": 2}));
 
     // Someone with a seat is deleted, disabled, then removed a day later: the seat goes to the waiting user.
-    let holder = env
-        .run(&["users", "list", "--status", "active", "--json"])
-        .await
-        .json()[0]["azure_object_id"]
+    let holder = env.run(&["users", "list", "--status", "active", "--json"]).await.json()[0]["azure_object_id"]
         .as_str()
         .unwrap()
         .to_owned();
     env.sim.sim.lock().dir.delete_user(&holder);
     env.sync(&["--now", "2026-12-01T01:00:00Z"]).await;
-    assert_eq!(
-        env.user(&waiting_email).await.unwrap()["status"],
-        "awaiting_license",
-        "disabled users hold their seat"
-    );
+    assert_eq!(env.user(&waiting_email).await.unwrap()["status"], "awaiting_license", "disabled users hold their seat");
     let (_, out) = env.sync(&["--now", "2026-12-02T01:00:00Z"]).await;
-    assert_eq!(
-        (
-            out["counts"]["removed"].as_u64(),
-            out["counts"]["enabled"].as_u64()
-        ),
-        (Some(1), Some(1))
-    );
+    assert_eq!((out["counts"]["removed"].as_u64(), out["counts"]["enabled"].as_u64()), (Some(1), Some(1)));
     assert_eq!(env.user(&waiting_email).await.unwrap()["status"], "active");
     env.sim.shutdown().await;
 }
@@ -624,21 +462,12 @@ async fn mass_disable_is_held_until_confirmed() {
     let before = env.users().await;
     // The group is configured by mistake to one nobody is in: everyone would be disabled.
     env.configure(&["--group-id", ENGINEERING]).await;
-    env.sim
-        .sim
-        .lock()
-        .dir
-        .set_member(ENGINEERING, &id(2), false);
+    env.sim.sim.lock().dir.set_member(ENGINEERING, &id(2), false);
     let (code, out) = env.sync(&[]).await;
     assert_eq!(code, 3, "{out}");
     assert_eq!(out["status"], "held");
     assert_eq!(out["error"]["kind"], "deletion_threshold");
-    assert!(
-        out["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("would disable 5 of 5")
-    );
+    assert!(out["error"]["message"].as_str().unwrap().contains("would disable 5 of 5"));
     assert_eq!(env.users().await, before, "nothing changed while held");
     let (code, out) = env.sync(&["--confirm-mass-changes"]).await;
     assert_eq!((code, out["counts"]["disabled"].as_u64()), (0, Some(5)));
@@ -648,32 +477,20 @@ async fn mass_disable_is_held_until_confirmed() {
 #[tokio::test]
 async fn a_failed_page_read_mid_sync_disables_nobody() {
     let env = Env::new().await;
-    env.configure(&["--group-id", STAFF, "--auto-disable", "true"])
-        .await;
+    env.configure(&["--group-id", STAFF, "--auto-disable", "true"]).await;
     env.sync(&[]).await;
     let before = env.users().await;
     // The scope group read fails after the users were read; then Graph is down for good.
     let faults = json!({"rules": [{"path": format!("/v1.0/groups/{STAFF}"), "count": 1000, "status": 503, "retryAfter": "0.2"}]});
-    env.sim
-        .sim
-        .lock()
-        .set_faults(serde_json::from_value(faults).unwrap());
+    env.sim.sim.lock().set_faults(serde_json::from_value(faults).unwrap());
     env.sim.sim.lock().dir.set_member(STAFF, &id(1), false);
     let (code, out) = env.sync(&[]).await;
     assert_eq!(code, 1, "{out}");
-    assert_eq!(
-        (out["status"].as_str(), out["error"]["kind"].as_str()),
-        (Some("failed"), Some("service_error"))
-    );
+    assert_eq!((out["status"].as_str(), out["error"]["kind"].as_str()), (Some("failed"), Some("service_error")));
     assert_eq!(env.users().await, before);
     let runs = env.run(&["runs", "list", "--json"]).await.json();
     assert_eq!(runs[0]["status"], "failed");
-    assert!(
-        runs[0]["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Nothing was changed")
-    );
+    assert!(runs[0]["error"]["message"].as_str().unwrap().contains("Nothing was changed"));
     env.sim.shutdown().await;
 }
 
@@ -683,21 +500,10 @@ async fn dry_run_changes_nothing_and_lists_the_plan() {
     env.configure(&["--group-id", STAFF]).await;
     let run = env.run(&["sync", "--dry-run"]).await;
     assert_eq!(run.code, 0);
-    assert!(
-        run.stdout.contains("create") && run.stdout.contains("bob@contoso.com"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("create") && run.stdout.contains("bob@contoso.com"), "{}", run.stdout);
     assert!(env.users().await.is_empty());
     let (code, out) = env.sync(&["--dry-run"]).await;
-    assert_eq!(
-        (
-            code,
-            out["status"].as_str(),
-            out["counts"]["created"].as_u64()
-        ),
-        (0, Some("dry_run"), Some(3))
-    );
+    assert_eq!((code, out["status"].as_str(), out["counts"]["created"].as_u64()), (0, Some("dry_run"), Some(3)));
     env.sim.shutdown().await;
 }
 
@@ -708,12 +514,7 @@ async fn every_connection_error_names_its_cause_and_fix() {
     assert_eq!(env.run(&["azure", "test"]).await.code, 0);
 
     let cases: Vec<(Vec<&str>, Option<&str>, &str, &str)> = vec![
-        (
-            vec!["--client-secret-stdin"],
-            Some("ff5756c2-03fa-45d3-0000-000000000000\n"),
-            "secret_invalid",
-            "Value",
-        ),
+        (vec!["--client-secret-stdin"], Some("ff5756c2-03fa-45d3-0000-000000000000\n"), "secret_invalid", "Value"),
         (
             vec!["--client-id", EXPIRED_CLIENT, "--client-secret-stdin"],
             Some("old"),
@@ -726,24 +527,14 @@ async fn every_connection_error_names_its_cause_and_fix() {
             "tenant_not_found",
             "Directory (tenant) ID",
         ),
-        (
-            vec!["--client-id", "00000000-fd3f-4b2d-9740-79170e634de5"],
-            None,
-            "app_not_found",
-            "Application (client) ID",
-        ),
+        (vec!["--client-id", "00000000-fd3f-4b2d-9740-79170e634de5"], None, "app_not_found", "Application (client) ID"),
         (
             vec!["--client-id", NO_CONSENT_CLIENT, "--client-secret-stdin"],
             Some("nc"),
             "missing_permission",
             "User.Read.All",
         ),
-        (
-            vec!["--group-id", "00000000-7f2d-4a4c-9b2c-8e2f3a8c01d2"],
-            None,
-            "group_not_found",
-            "Object ID",
-        ),
+        (vec!["--group-id", "00000000-7f2d-4a4c-9b2c-8e2f3a8c01d2"], None, "group_not_found", "Object ID"),
     ];
     for (flags, stdin, kind, hint) in cases {
         let env = Env::new().await;
@@ -754,18 +545,11 @@ async fn every_connection_error_names_its_cause_and_fix() {
         let (code, out) = env.sync(&[]).await;
         assert_eq!(code, 1, "{kind}: {out}");
         assert_eq!(out["error"]["kind"], kind);
-        assert!(
-            out["error"]["message"].as_str().unwrap().contains(hint),
-            "{kind}: {}",
-            out["error"]["message"]
-        );
+        assert!(out["error"]["message"].as_str().unwrap().contains(hint), "{kind}: {}", out["error"]["message"]);
         let test = env.run(&["azure", "test", "--json"]).await;
         assert_eq!(test.code, 1);
         let checks = test.json()["checks"].clone();
-        assert!(
-            checks.as_array().unwrap().iter().any(|c| c["kind"] == kind),
-            "{kind}: {checks}"
-        );
+        assert!(checks.as_array().unwrap().iter().any(|c| c["kind"] == kind), "{kind}: {checks}");
         env.sim.shutdown().await;
     }
 
@@ -773,44 +557,19 @@ async fn every_connection_error_names_its_cause_and_fix() {
     let env2 = Env::new().await;
     env2.configure(&[]).await;
     let faults = json!({"throttle": {"share": 1.0, "retryAfter": "0.3"}});
-    env2.sim
-        .sim
-        .lock()
-        .set_faults(serde_json::from_value(faults).unwrap());
+    env2.sim.sim.lock().set_faults(serde_json::from_value(faults).unwrap());
     let (_, out) = env2.sync(&[]).await;
     assert_eq!(out["error"]["kind"], "throttled");
-    assert!(
-        out["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("next run")
-    );
+    assert!(out["error"]["message"].as_str().unwrap().contains("next run"));
     // Unreachable: nothing listens on the configured port.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    assert_eq!(
-        env2.run(&[
-            "azure",
-            "configure",
-            "--login-url",
-            &closed,
-            "--graph-url",
-            &closed
-        ])
-        .await
-        .code,
-        0
-    );
+    assert_eq!(env2.run(&["azure", "configure", "--login-url", &closed, "--graph-url", &closed]).await.code, 0);
     let (_, out) = env2.sync(&[]).await;
     assert_eq!(out["error"]["kind"], "unreachable", "{out}");
-    assert!(
-        out["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("127.0.0.1")
-    );
+    assert!(out["error"]["message"].as_str().unwrap().contains("127.0.0.1"));
     env2.sim.shutdown().await;
     env.sim.shutdown().await;
 }
@@ -821,33 +580,11 @@ async fn bad_input_names_the_field_and_saves_nothing() {
     env.configure(&["--group-id", STAFF]).await;
     let before = env.run(&["azure", "show", "--json"]).await.json();
     for (args, field) in [
-        (
-            vec![
-                "azure",
-                "configure",
-                "--tenant-id",
-                "not a tenant",
-                "--auto-disable",
-                "true",
-            ],
-            "tenant_id",
-        ),
-        (
-            vec!["azure", "configure", "--client-id", "SafeGPT"],
-            "client_id",
-        ),
-        (
-            vec!["azure", "configure", "--group-id", "Sales team"],
-            "group_id",
-        ),
-        (
-            vec!["azure", "configure", "--remove-after-days", "0"],
-            "remove_after_days",
-        ),
-        (
-            vec!["azure", "configure", "--remove-after-days", "3651"],
-            "remove_after_days",
-        ),
+        (vec!["azure", "configure", "--tenant-id", "not a tenant", "--auto-disable", "true"], "tenant_id"),
+        (vec!["azure", "configure", "--client-id", "SafeGPT"], "client_id"),
+        (vec!["azure", "configure", "--group-id", "Sales team"], "group_id"),
+        (vec!["azure", "configure", "--remove-after-days", "0"], "remove_after_days"),
+        (vec!["azure", "configure", "--remove-after-days", "3651"], "remove_after_days"),
         (
             vec![
                 "azure",
@@ -866,9 +603,7 @@ async fn bad_input_names_the_field_and_saves_nothing() {
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(field), "{args:?}: {}", run.stderr);
     }
-    let run = env
-        .run_with_stdin(&["azure", "configure", "--client-secret-stdin"], Some("\n"))
-        .await;
+    let run = env.run_with_stdin(&["azure", "configure", "--client-secret-stdin"], Some("\n")).await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("client_secret"));
     assert_eq!(env.run(&["azure", "show", "--json"]).await.json(), before);
@@ -876,12 +611,7 @@ async fn bad_input_names_the_field_and_saves_nothing() {
     assert!(before.get("client_secret").is_none());
 
     // Inactive: no sync runs.
-    assert_eq!(
-        env.run(&["azure", "configure", "--active", "false"])
-            .await
-            .code,
-        0
-    );
+    assert_eq!(env.run(&["azure", "configure", "--active", "false"]).await.code, 0);
     let (code, out) = env.sync(&[]).await;
     assert_eq!((code, out["error"]["kind"].as_str()), (1, Some("inactive")));
     env.sim.shutdown().await;
@@ -895,10 +625,7 @@ async fn the_secret_is_only_ever_stored_sealed() {
     env.run(&["azure", "test"]).await;
     for entry in std::fs::read_dir(env.dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(
-            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-            "plaintext secret on disk"
-        );
+        assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "plaintext secret on disk");
     }
     let audit = env.run(&["audit", "--json"]).await.stdout;
     assert!(audit.contains("[redacted]"));

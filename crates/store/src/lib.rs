@@ -55,38 +55,29 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("org", &self.org)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("org", &self.org).finish_non_exhaustive()
     }
 }
 
 pub(crate) fn ts(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .expect("UTC times format as RFC 3339")
+    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).expect("UTC times format as RFC 3339")
 }
 
 pub(crate) fn parse_ts(s: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map_err(|e| StoreError::Invalid(format!("stored time '{s}' is invalid: {e}")))
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| StoreError::Invalid(format!("stored time '{s}' is invalid: {e}")))
 }
 
 impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
     pub async fn open(database_url: &str, sealer: Sealer) -> Result<Store> {
-        let Some(path) = database_url
-            .strip_prefix("sqlite://")
-            .or_else(|| database_url.strip_prefix("sqlite:"))
-        else {
+        let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) else {
             return Err(StoreError::UnsupportedUrl(database_url.to_owned()));
         };
         if let Some(parent) = Path::new(path.split('?').next().unwrap_or(path)).parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Invalid(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", parent.display())))?;
         }
         let options = SqliteConnectOptions::from_str(database_url)?
             .create_if_missing(true)
@@ -94,16 +85,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Store {
-            pool,
-            org: DEFAULT_ORG.to_owned(),
-            sealer,
-        })
+        Ok(Store { pool, org: DEFAULT_ORG.to_owned(), sealer })
     }
 
     fn secret_context(&self) -> String {
@@ -120,9 +104,8 @@ impl Store {
         match row {
             None => Ok((Settings::default(), false)),
             Some((body, sealed)) => {
-                let settings = serde_json::from_str(&body).map_err(|e| {
-                    StoreError::Invalid(format!("stored settings are unreadable: {e}"))
-                })?;
+                let settings = serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Invalid(format!("stored settings are unreadable: {e}")))?;
                 Ok((settings, sealed.is_some()))
             }
         }
@@ -130,11 +113,10 @@ impl Store {
 
     /// The client secret, unsealed. Never log or return it.
     pub async fn client_secret(&self) -> Result<Option<SecretString>> {
-        let sealed: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT sealed_secret FROM settings WHERE org_id = $1")
-                .bind(&self.org)
-                .fetch_optional(&self.pool)
-                .await?;
+        let sealed: Option<(Option<String>,)> = sqlx::query_as("SELECT sealed_secret FROM settings WHERE org_id = $1")
+            .bind(&self.org)
+            .fetch_optional(&self.pool)
+            .await?;
         match sealed.and_then(|(s,)| s) {
             None => Ok(None),
             Some(sealed) => Ok(Some(self.sealer.unseal(&sealed, &self.secret_context())?)),
@@ -154,11 +136,9 @@ impl Store {
         let old = serde_json::to_value(&before).unwrap_or_default();
         let new = serde_json::to_value(settings).unwrap_or_default();
         let mut changed: Vec<String> = match (&old, &new) {
-            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => b
-                .iter()
-                .filter(|(k, v)| a.get(*k) != Some(v))
-                .map(|(k, _)| k.clone())
-                .collect(),
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                b.iter().filter(|(k, v)| a.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
+            }
             _ => Vec::new(),
         };
         let sealed = new_secret.map(|s| self.sealer.seal(s, &self.secret_context()));
@@ -182,16 +162,8 @@ impl Store {
         if sealed.is_some() {
             details["client_secret"] = json!("[redacted]");
         }
-        runs::insert_audit(
-            &mut tx,
-            &self.org,
-            now,
-            actor,
-            "settings.updated",
-            Some("azure_user_sync"),
-            &details,
-        )
-        .await?;
+        runs::insert_audit(&mut tx, &self.org, now, actor, "settings.updated", Some("azure_user_sync"), &details)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

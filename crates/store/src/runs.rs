@@ -147,11 +147,9 @@ impl TryFrom<RunRow> for RunRecord {
     fn try_from(r: RunRow) -> Result<RunRecord> {
         let n = |v: i64| v.max(0) as u64;
         Ok(RunRecord {
-            id: Uuid::parse_str(&r.id)
-                .map_err(|_| StoreError::Invalid(format!("run id '{}' is invalid", r.id)))?,
-            status: RunStatus::parse(&r.status).ok_or_else(|| {
-                StoreError::Invalid(format!("run status '{}' is invalid", r.status))
-            })?,
+            id: Uuid::parse_str(&r.id).map_err(|_| StoreError::Invalid(format!("run id '{}' is invalid", r.id)))?,
+            status: RunStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Invalid(format!("run status '{}' is invalid", r.status)))?,
             started_at: parse_ts(&r.started_at)?,
             finished_at: r.finished_at.as_deref().map(parse_ts).transpose()?,
             counts: Counts {
@@ -163,10 +161,7 @@ impl TryFrom<RunRow> for RunRecord {
                 unchanged: n(r.unchanged),
                 awaiting_license: n(r.awaiting_license),
             },
-            totals: RunTotals {
-                users_read: n(r.users_read),
-                graph_requests: n(r.graph_requests),
-            },
+            totals: RunTotals { users_read: n(r.users_read), graph_requests: n(r.graph_requests) },
             error: r.error_kind.map(|kind| RunError {
                 kind,
                 message: r.error_message.unwrap_or_default(),
@@ -210,16 +205,14 @@ pub(crate) async fn insert_event(
     user_id: Uuid,
     payload: &Value,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO events (org_id, at, kind, user_id, payload) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(org)
-    .bind(ts(at))
-    .bind(kind)
-    .bind(user_id.to_string())
-    .bind(payload.to_string())
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("INSERT INTO events (org_id, at, kind, user_id, payload) VALUES ($1, $2, $3, $4, $5)")
+        .bind(org)
+        .bind(ts(at))
+        .bind(kind)
+        .bind(user_id.to_string())
+        .bind(payload.to_string())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -242,17 +235,8 @@ fn reason_code(reason: &ChangeReason) -> String {
         .unwrap_or_default()
 }
 
-async fn insert_change(
-    tx: &mut Transaction<'_, Sqlite>,
-    run_id: Uuid,
-    seq: usize,
-    change: &Change,
-) -> Result<()> {
-    let user = change
-        .after
-        .as_ref()
-        .or(change.before.as_ref())
-        .expect("a change has a before or an after");
+async fn insert_change(tx: &mut Transaction<'_, Sqlite>, run_id: Uuid, seq: usize, change: &Change) -> Result<()> {
+    let user = change.after.as_ref().or(change.before.as_ref()).expect("a change has a before or an after");
     sqlx::query(
         "INSERT INTO run_changes (run_id, seq, user_id, azure_object_id, email, action, reason_code, reason, fields)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -274,12 +258,7 @@ async fn insert_change(
 impl Store {
     /// Records the start of a run. Runs left `running` by a process that ended are marked
     /// `interrupted` first: their transaction never committed, so nothing of them applied.
-    pub async fn start_run(
-        &self,
-        trigger: &str,
-        dry_run: bool,
-        now: OffsetDateTime,
-    ) -> Result<Uuid> {
+    pub async fn start_run(&self, trigger: &str, dry_run: bool, now: OffsetDateTime) -> Result<Uuid> {
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -342,13 +321,7 @@ impl Store {
 
     /// Applies a plan in one transaction: users, one event and one audit row per change, the
     /// run's change list and its final record. A crash leaves either all of it or none.
-    pub async fn apply_plan(
-        &self,
-        run_id: Uuid,
-        plan: &Plan,
-        totals: RunTotals,
-        now: OffsetDateTime,
-    ) -> Result<()> {
+    pub async fn apply_plan(&self, run_id: Uuid, plan: &Plan, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
         let actor = format!("sync:{run_id}");
         let mut tx = self.pool.begin().await?;
         for (seq, change) in plan.changes.iter().enumerate() {
@@ -357,22 +330,10 @@ impl Store {
                 None => delete_user(&mut tx, &self.org, change.user_id).await?,
             }
             insert_change(&mut tx, run_id, seq, change).await?;
-            let user = change
-                .after
-                .as_ref()
-                .or(change.before.as_ref())
-                .expect("before or after");
+            let user = change.after.as_ref().or(change.before.as_ref()).expect("before or after");
             let reason = change.reason.describe();
             let payload = event_payload(user, &change.fields, Some(&reason));
-            insert_event(
-                &mut tx,
-                &self.org,
-                now,
-                change.action.event_kind(),
-                change.user_id,
-                &payload,
-            )
-            .await?;
+            insert_event(&mut tx, &self.org, now, change.action.event_kind(), change.user_id, &payload).await?;
             insert_audit(
                 &mut tx,
                 &self.org,
@@ -385,16 +346,7 @@ impl Store {
             )
             .await?;
         }
-        Self::finish(
-            &mut tx,
-            run_id,
-            RunStatus::Succeeded,
-            &plan.counts,
-            totals,
-            None,
-            now,
-        )
-        .await?;
+        Self::finish(&mut tx, run_id, RunStatus::Succeeded, &plan.counts, totals, None, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -431,24 +383,9 @@ impl Store {
     }
 
     /// Ends a run as failed: nothing was applied.
-    pub async fn fail_run(
-        &self,
-        run_id: Uuid,
-        error: &RunError,
-        totals: RunTotals,
-        now: OffsetDateTime,
-    ) -> Result<()> {
+    pub async fn fail_run(&self, run_id: Uuid, error: &RunError, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        Self::finish(
-            &mut tx,
-            run_id,
-            RunStatus::Failed,
-            &Counts::default(),
-            totals,
-            Some(error),
-            now,
-        )
-        .await?;
+        Self::finish(&mut tx, run_id, RunStatus::Failed, &Counts::default(), totals, Some(error), now).await?;
         insert_audit(
             &mut tx,
             &self.org,
@@ -464,9 +401,8 @@ impl Store {
     }
 
     pub async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
-        );
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2");
         let rows: Vec<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&self.org)
             .bind(i64::from(limit))
@@ -477,14 +413,9 @@ impl Store {
 
     pub async fn run(&self, id: &str) -> Result<(RunRecord, Vec<RunChange>)> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 AND id = $2");
-        let row: Option<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(&self.org)
-            .bind(id.trim())
-            .fetch_optional(&self.pool)
-            .await?;
-        let run = row
-            .ok_or_else(|| StoreError::NotFound(format!("no sync run with id '{id}'")))?
-            .try_into()?;
+        let row: Option<RunRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(id.trim()).fetch_optional(&self.pool).await?;
+        let run = row.ok_or_else(|| StoreError::NotFound(format!("no sync run with id '{id}'")))?.try_into()?;
         let changes: Vec<RunChange> = sqlx::query_as(
             "SELECT seq, user_id, azure_object_id, email, action, reason_code, reason, fields
              FROM run_changes WHERE run_id = $1 ORDER BY seq",

@@ -34,9 +34,7 @@ impl TryFrom<UserRow> for LocalUser {
     type Error = StoreError;
 
     fn try_from(r: UserRow) -> Result<LocalUser> {
-        let bad = |what: &str, v: &str| {
-            StoreError::Invalid(format!("user {}: stored {what} '{v}' is invalid", r.id))
-        };
+        let bad = |what: &str, v: &str| StoreError::Invalid(format!("user {}: stored {what} '{v}' is invalid", r.id));
         Ok(LocalUser {
             id: Uuid::parse_str(&r.id).map_err(|_| bad("id", &r.id))?,
             source: Source::parse(&r.source).ok_or_else(|| bad("source", &r.source))?,
@@ -106,11 +104,7 @@ pub(crate) async fn upsert_user(
     Ok(())
 }
 
-pub(crate) async fn delete_user(
-    tx: &mut Transaction<'_, Sqlite>,
-    org: &str,
-    id: Uuid,
-) -> Result<()> {
+pub(crate) async fn delete_user(tx: &mut Transaction<'_, Sqlite>, org: &str, id: Uuid) -> Result<()> {
     sqlx::query("DELETE FROM users WHERE org_id = $1 AND id = $2")
         .bind(org)
         .bind(id.to_string())
@@ -123,10 +117,7 @@ fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
-    !local.is_empty()
-        && domain.contains('.')
-        && !email.contains(char::is_whitespace)
-        && !domain.contains('@')
+    !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace) && !domain.contains('@')
 }
 
 impl Store {
@@ -149,40 +140,26 @@ impl Store {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND (id = $2 OR email = $2 COLLATE NOCASE) ORDER BY created_at"
         );
-        let mut rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(&self.org)
-            .bind(key.trim())
-            .fetch_all(&self.pool)
-            .await?;
+        let mut rows: Vec<UserRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(key.trim()).fetch_all(&self.pool).await?;
         match rows.len() {
-            0 => Err(StoreError::NotFound(format!(
-                "no user with id or e-mail '{key}'"
-            ))),
+            0 => Err(StoreError::NotFound(format!("no user with id or e-mail '{key}'"))),
             1 => rows.pop().expect("one row").try_into(),
-            n => Err(StoreError::Conflict(format!(
-                "{n} users have the e-mail '{key}'; name the user by id instead"
-            ))),
+            n => Err(StoreError::Conflict(format!("{n} users have the e-mail '{key}'; name the user by id instead"))),
         }
     }
 
     pub async fn seats_used(&self) -> Result<u64> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM users WHERE org_id = $1 AND status IN ('active', 'disabled')",
-        )
-        .bind(&self.org)
-        .fetch_one(&self.pool)
-        .await?;
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE org_id = $1 AND status IN ('active', 'disabled')")
+                .bind(&self.org)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n as u64)
     }
 
     /// Creates a local (not Entra) account, active, taking a seat.
-    pub async fn add_local_user(
-        &self,
-        email: &str,
-        name: &str,
-        actor: &str,
-        now: OffsetDateTime,
-    ) -> Result<LocalUser> {
+    pub async fn add_local_user(&self, email: &str, name: &str, actor: &str, now: OffsetDateTime) -> Result<LocalUser> {
         let email = email.trim();
         if !valid_email(email) {
             return Err(StoreError::Invalid(format!(
@@ -190,9 +167,7 @@ impl Store {
             )));
         }
         if self.find_user(email).await.is_ok() {
-            return Err(StoreError::Conflict(format!(
-                "email: a user with the e-mail '{email}' exists already"
-            )));
+            return Err(StoreError::Conflict(format!("email: a user with the e-mail '{email}' exists already")));
         }
         let (settings, _) = self.settings().await?;
         let used = self.seats_used().await?;
@@ -222,16 +197,8 @@ impl Store {
         upsert_user(&mut tx, &self.org, &user, now).await?;
         let payload = runs::event_payload(&user, &[], None);
         runs::insert_event(&mut tx, &self.org, now, "user.created", user.id, &payload).await?;
-        runs::insert_audit(
-            &mut tx,
-            &self.org,
-            now,
-            actor,
-            "user.created",
-            Some(email),
-            &json!({"source": "local"}),
-        )
-        .await?;
+        runs::insert_audit(&mut tx, &self.org, now, actor, "user.created", Some(email), &json!({"source": "local"}))
+            .await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -266,20 +233,14 @@ impl Store {
             after.disabled_reason = None;
             after.disabled_at = None;
         } else {
-            if before.status == Status::Disabled
-                && before.disabled_reason == Some(DisabledReason::Admin)
-            {
+            if before.status == Status::Disabled && before.disabled_reason == Some(DisabledReason::Admin) {
                 return Ok(before);
             }
             after.status = Status::Disabled;
             after.disabled_reason = Some(DisabledReason::Admin);
             after.disabled_at = Some(now);
         }
-        let kind = if enable {
-            "user.enabled"
-        } else {
-            "user.disabled"
-        };
+        let kind = if enable { "user.enabled" } else { "user.disabled" };
         let mut tx = self.pool.begin().await?;
         upsert_user(&mut tx, &self.org, &after, now).await?;
         let payload = runs::event_payload(&after, &["status", "disabled_reason"], Some("admin"));

@@ -1,8 +1,7 @@
 //! The SQLite store: sealed secrets, plan application in one transaction, runs, audit, events.
 
 use safegpt_core::{
-    DisabledReason, Plan, Policy, RemoteUser, Settings, SettingsPatch, Snapshot, Source, Status,
-    UserType, plan,
+    DisabledReason, Plan, Policy, RemoteUser, Settings, SettingsPatch, Snapshot, Source, Status, UserType, plan,
 };
 use safegpt_store::{RunStatus, RunTotals, Sealer, Store, StoreError, UserFilter};
 use secrecy::{ExposeSecret, SecretString};
@@ -34,23 +33,11 @@ fn remote(n: u32) -> RemoteUser {
 }
 
 fn policy() -> Policy {
-    Policy::from(&Settings {
-        auto_disable: true,
-        auto_remove: true,
-        ..Settings::default()
-    })
+    Policy::from(&Settings { auto_disable: true, auto_remove: true, ..Settings::default() })
 }
 
-fn plan_for(
-    local: &[safegpt_core::LocalUser],
-    users: Vec<RemoteUser>,
-    now: OffsetDateTime,
-) -> Plan {
-    let snapshot = Snapshot {
-        users,
-        group_members: Default::default(),
-        complete: true,
-    };
+fn plan_for(local: &[safegpt_core::LocalUser], users: Vec<RemoteUser>, now: OffsetDateTime) -> Plan {
+    let snapshot = Snapshot { users, group_members: Default::default(), complete: true };
     plan(local, &snapshot, &policy(), now, Uuid::now_v7)
 }
 
@@ -59,65 +46,26 @@ async fn the_client_secret_is_sealed_and_never_in_the_database_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     let settings = Settings::default()
-        .apply(&SettingsPatch {
-            tenant_id: Some("contoso.onmicrosoft.com".into()),
-            ..Default::default()
-        })
+        .apply(&SettingsPatch { tenant_id: Some("contoso.onmicrosoft.com".into()), ..Default::default() })
         .unwrap();
-    store
-        .save_settings(
-            &settings,
-            Some(&SecretString::from(SECRET.to_owned())),
-            "cli",
-            NOW,
-        )
-        .await
-        .unwrap();
+    store.save_settings(&settings, Some(&SecretString::from(SECRET.to_owned())), "cli", NOW).await.unwrap();
     let (loaded, secret_set) = store.settings().await.unwrap();
     assert_eq!(loaded, settings);
     assert!(secret_set);
-    assert_eq!(
-        store
-            .client_secret()
-            .await
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
-        SECRET
-    );
+    assert_eq!(store.client_secret().await.unwrap().unwrap().expose_secret(), SECRET);
 
     // Saving without a secret keeps the stored one.
-    let changed = Settings {
-        auto_disable: true,
-        ..settings
-    };
-    store
-        .save_settings(&changed, None, "cli", NOW)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .client_secret()
-            .await
-            .unwrap()
-            .unwrap()
-            .expose_secret(),
-        SECRET
-    );
+    let changed = Settings { auto_disable: true, ..settings };
+    store.save_settings(&changed, None, "cli", NOW).await.unwrap();
+    assert_eq!(store.client_secret().await.unwrap().unwrap().expose_secret(), SECRET);
 
     let audit = store.audit_log(10).await.unwrap();
-    assert_eq!(
-        audit[0].details["changed"],
-        serde_json::json!(["auto_disable"])
-    );
+    assert_eq!(audit[0].details["changed"], serde_json::json!(["auto_disable"]));
     assert_eq!(audit[1].details["client_secret"], "[redacted]");
     drop(store);
     for file in std::fs::read_dir(dir.path()).unwrap() {
         let bytes = std::fs::read(file.unwrap().path()).unwrap();
-        assert!(
-            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-            "plaintext secret found on disk"
-        );
+        assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "plaintext secret found on disk");
     }
 
     // Another master key cannot open it, and says so.
@@ -134,72 +82,31 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     let store = open(&dir).await;
     let run = store.start_run("cli", false, NOW).await.unwrap();
     let p = plan_for(&[], vec![remote(1), remote(2)], NOW);
-    store
-        .apply_plan(
-            run,
-            &p,
-            RunTotals {
-                users_read: 2,
-                graph_requests: 2,
-            },
-            NOW,
-        )
-        .await
-        .unwrap();
+    store.apply_plan(run, &p, RunTotals { users_read: 2, graph_requests: 2 }, NOW).await.unwrap();
 
     let users = store.users(UserFilter::default()).await.unwrap();
     assert_eq!(users.len(), 2);
-    assert!(
-        users
-            .iter()
-            .all(|u| u.source == Source::Entra && u.status == Status::Active)
-    );
+    assert!(users.iter().all(|u| u.source == Source::Entra && u.status == Status::Active));
     let (record, changes) = store.run(&run.to_string()).await.unwrap();
     assert_eq!(record.status, RunStatus::Succeeded);
     assert_eq!(record.counts.created, 2);
     assert_eq!(changes.len(), 2);
     assert_eq!(changes[0].action, "create");
     let events = store.events(0, 100).await.unwrap();
-    assert_eq!(
-        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
-        ["user.created", "user.created"]
-    );
+    assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["user.created", "user.created"]);
 
     // User 2 leaves: disabled; 14 days later: removed, and the event says so.
     let run = store.start_run("cli", false, NOW).await.unwrap();
     let p = plan_for(&users, vec![remote(1)], NOW + Duration::hours(1));
-    store
-        .apply_plan(run, &p, RunTotals::default(), NOW)
-        .await
-        .unwrap();
+    store.apply_plan(run, &p, RunTotals::default(), NOW).await.unwrap();
     let gone = store.find_user("u2@contoso.com").await.unwrap();
-    assert_eq!(
-        (gone.status, gone.disabled_reason),
-        (Status::Disabled, Some(DisabledReason::DeletedInEntra))
-    );
+    assert_eq!((gone.status, gone.disabled_reason), (Status::Disabled, Some(DisabledReason::DeletedInEntra)));
     let local = store.users(UserFilter::default()).await.unwrap();
     let later = NOW + Duration::days(15);
     let run = store.start_run("cli", false, later).await.unwrap();
-    store
-        .apply_plan(
-            run,
-            &plan_for(&local, vec![remote(1)], later),
-            RunTotals::default(),
-            later,
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.find_user("u2@contoso.com").await,
-        Err(StoreError::NotFound(_))
-    ));
-    let kinds: Vec<String> = store
-        .events(2, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    store.apply_plan(run, &plan_for(&local, vec![remote(1)], later), RunTotals::default(), later).await.unwrap();
+    assert!(matches!(store.find_user("u2@contoso.com").await, Err(StoreError::NotFound(_))));
+    let kinds: Vec<String> = store.events(2, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["user.disabled", "user.removed"]);
     let audit = store.audit_log(1).await.unwrap();
     assert_eq!(audit[0].action, "user.removed");
@@ -217,18 +124,10 @@ async fn a_plan_that_fails_half_way_leaves_nothing_applied() {
     twin.user_id = Uuid::now_v7();
     twin.after.as_mut().unwrap().id = twin.user_id;
     p.changes.push(twin);
-    assert!(
-        store
-            .apply_plan(run, &p, RunTotals::default(), NOW)
-            .await
-            .is_err()
-    );
+    assert!(store.apply_plan(run, &p, RunTotals::default(), NOW).await.is_err());
     assert!(store.users(UserFilter::default()).await.unwrap().is_empty());
     assert!(store.events(0, 10).await.unwrap().is_empty());
-    assert_eq!(
-        store.run(&run.to_string()).await.unwrap().0.status,
-        RunStatus::Running
-    );
+    assert_eq!(store.run(&run.to_string()).await.unwrap().0.status, RunStatus::Running);
 
     // The next run marks it interrupted.
     store.start_run("cli", false, NOW).await.unwrap();
@@ -240,54 +139,21 @@ async fn a_plan_that_fails_half_way_leaves_nothing_applied() {
 async fn local_accounts_and_admin_decisions() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    let settings = Settings {
-        seats: 1,
-        ..Settings::default()
-    };
-    store
-        .save_settings(&settings, None, "cli", NOW)
-        .await
-        .unwrap();
-    let admin = store
-        .add_local_user("admin@example.org", "Admin", "cli", NOW)
-        .await
-        .unwrap();
+    let settings = Settings { seats: 1, ..Settings::default() };
+    store.save_settings(&settings, None, "cli", NOW).await.unwrap();
+    let admin = store.add_local_user("admin@example.org", "Admin", "cli", NOW).await.unwrap();
     assert_eq!(admin.source, Source::Local);
-    let err = store
-        .add_local_user("second@example.org", "", "cli", NOW)
-        .await
-        .unwrap_err();
+    let err = store.add_local_user("second@example.org", "", "cli", NOW).await.unwrap_err();
     assert!(err.to_string().contains("no free seat"), "{err}");
-    let err = store
-        .add_local_user("not an email", "", "cli", NOW)
-        .await
-        .unwrap_err();
+    let err = store.add_local_user("not an email", "", "cli", NOW).await.unwrap_err();
     assert!(err.to_string().starts_with("email:"), "{err}");
-    let err = store
-        .add_local_user("ADMIN@example.org", "", "cli", NOW)
-        .await
-        .unwrap_err();
+    let err = store.add_local_user("ADMIN@example.org", "", "cli", NOW).await.unwrap_err();
     assert!(err.to_string().contains("exists already"), "{err}");
 
-    let disabled = store
-        .set_status_by_admin("Admin@Example.org", false, "cli", NOW)
-        .await
-        .unwrap();
-    assert_eq!(
-        (disabled.status, disabled.disabled_reason),
-        (Status::Disabled, Some(DisabledReason::Admin))
-    );
-    let enabled = store
-        .set_status_by_admin(&admin.id.to_string(), true, "cli", NOW)
-        .await
-        .unwrap();
+    let disabled = store.set_status_by_admin("Admin@Example.org", false, "cli", NOW).await.unwrap();
+    assert_eq!((disabled.status, disabled.disabled_reason), (Status::Disabled, Some(DisabledReason::Admin)));
+    let enabled = store.set_status_by_admin(&admin.id.to_string(), true, "cli", NOW).await.unwrap();
     assert_eq!(enabled.status, Status::Active);
-    let kinds: Vec<String> = store
-        .events(0, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds: Vec<String> = store.events(0, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["user.created", "user.disabled", "user.enabled"]);
 }

@@ -6,9 +6,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use safegpt_core::{
-    Cloud, Counts, FieldError, Hold, Plan, Policy, RemoteUser, Settings, Snapshot, plan,
-};
+use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, RemoteUser, Settings, Snapshot, plan};
 use safegpt_graph::{Credentials, Endpoints, GraphClient, GraphError, RetryPolicy};
 use safegpt_store::{RunError, RunStatus, RunTotals, Store, StoreError, UserFilter};
 use serde::Serialize;
@@ -20,9 +18,7 @@ use uuid::Uuid;
 pub enum SyncError {
     #[error("Azure User Sync is not configured: {}", .0.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))]
     NotConfigured(Vec<FieldError>),
-    #[error(
-        "Azure User Sync is not active; switch it on first (safegpt azure configure --active true)"
-    )]
+    #[error("Azure User Sync is not active; switch it on first (safegpt azure configure --active true)")]
     Inactive,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -65,47 +61,25 @@ pub struct SyncOutcome {
 }
 
 fn endpoints(cloud: &Cloud) -> Endpoints {
-    Endpoints {
-        login_url: cloud.login_url().to_owned(),
-        graph_url: cloud.graph_url().to_owned(),
-    }
+    Endpoints { login_url: cloud.login_url().to_owned(), graph_url: cloud.graph_url().to_owned() }
 }
 
 /// A Graph client for the stored settings and secret.
-pub async fn client_for(
-    store: &Store,
-    settings: &Settings,
-    retry: RetryPolicy,
-) -> Result<GraphClient, SyncError> {
+pub async fn client_for(store: &Store, settings: &Settings, retry: RetryPolicy) -> Result<GraphClient, SyncError> {
     let secret = store.client_secret().await?;
     let missing = settings.readiness(secret.is_some());
-    let (Some(tenant), Some(client_id), Some(secret), true) = (
-        settings.tenant_id.clone(),
-        settings.client_id.clone(),
-        secret,
-        missing.is_empty(),
-    ) else {
+    let (Some(tenant), Some(client_id), Some(secret), true) =
+        (settings.tenant_id.clone(), settings.client_id.clone(), secret, missing.is_empty())
+    else {
         return Err(SyncError::NotConfigured(missing));
     };
-    GraphClient::new(
-        endpoints(&settings.cloud),
-        Credentials {
-            tenant,
-            client_id,
-            secret,
-        },
-        retry,
-    )
-    .map_err(SyncError::Client)
+    GraphClient::new(endpoints(&settings.cloud), Credentials { tenant, client_id, secret }, retry)
+        .map_err(SyncError::Client)
 }
 
 /// Reads every user and, when scoped, every transitive member of every group. Any failure
 /// ends the read: a partial snapshot is never returned.
-pub async fn read_snapshot(
-    client: &GraphClient,
-    settings: &Settings,
-    run_id: Uuid,
-) -> Result<Snapshot, GraphError> {
+pub async fn read_snapshot(client: &GraphClient, settings: &Settings, run_id: Uuid) -> Result<Snapshot, GraphError> {
     let mut users: Vec<RemoteUser> = Vec::new();
     let mut pager = client.users();
     while let Some(page) = pager.next_page().await? {
@@ -120,35 +94,21 @@ pub async fn read_snapshot(
         }
         info!(%run_id, group = %group, pages = pager.pages, members = group_members.len(), "read group members");
     }
-    Ok(Snapshot {
-        users,
-        group_members,
-        complete: true,
-    })
+    Ok(Snapshot { users, group_members, complete: true })
 }
 
 fn run_error(e: &GraphError) -> RunError {
-    RunError {
-        kind: e.kind.as_str().to_owned(),
-        message: e.message.clone(),
-        detail: Some(e.detail.clone()),
-    }
+    RunError { kind: e.kind.as_str().to_owned(), message: e.message.clone(), detail: Some(e.detail.clone()) }
 }
 
 /// One sync: read → plan → apply (or record, for dry runs and held runs).
-pub async fn run_sync(
-    store: &Store,
-    request: &SyncRequest,
-    retry: RetryPolicy,
-) -> Result<SyncOutcome, SyncError> {
+pub async fn run_sync(store: &Store, request: &SyncRequest, retry: RetryPolicy) -> Result<SyncOutcome, SyncError> {
     let (settings, _) = store.settings().await?;
     if !settings.active && !request.dry_run {
         return Err(SyncError::Inactive);
     }
     let client = client_for(store, &settings, retry).await?;
-    let run_id = store
-        .start_run(&request.trigger, request.dry_run, request.now)
-        .await?;
+    let run_id = store.start_run(&request.trigger, request.dry_run, request.now).await?;
     info!(%run_id, trigger = %request.trigger, dry_run = request.dry_run, "sync started");
 
     let snapshot = read_snapshot(&client, &settings, run_id).await;
@@ -161,9 +121,7 @@ pub async fn run_sync(
         Err(e) => {
             warn!(%run_id, kind = e.kind.as_str(), detail = %e.detail, "sync failed: {}", e.message);
             let error = run_error(&e);
-            store
-                .fail_run(run_id, &error, totals(0), request.now)
-                .await?;
+            store.fail_run(run_id, &error, totals(0), request.now).await?;
             return Ok(SyncOutcome {
                 run_id,
                 status: RunStatus::Failed,
@@ -175,50 +133,22 @@ pub async fn run_sync(
         }
     };
     let local = store.users(UserFilter::default()).await?;
-    let plan = plan(
-        &local,
-        &snapshot,
-        &Policy::from(&settings),
-        request.now,
-        Uuid::now_v7,
-    );
+    let plan = plan(&local, &snapshot, &Policy::from(&settings), request.now, Uuid::now_v7);
     let totals = totals(snapshot.users.len());
     let (status, error) = if request.dry_run {
-        store
-            .record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, request.now)
-            .await?;
+        store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, request.now).await?;
         (RunStatus::DryRun, None)
     } else if let (Some(hold), false) = (plan.hold, request.confirm_mass_changes) {
-        let error = RunError {
-            kind: "deletion_threshold".into(),
-            message: hold.describe(),
-            detail: None,
-        };
+        let error = RunError { kind: "deletion_threshold".into(), message: hold.describe(), detail: None };
         warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
-        store
-            .record_unapplied_plan(
-                run_id,
-                RunStatus::Held,
-                &plan,
-                totals,
-                Some(&error),
-                request.now,
-            )
-            .await?;
+        store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), request.now).await?;
         (RunStatus::Held, Some(error))
     } else {
         store.apply_plan(run_id, &plan, totals, request.now).await?;
         (RunStatus::Succeeded, None)
     };
     info!(%run_id, status = status.as_str(), counts = ?plan.counts, "sync finished");
-    Ok(SyncOutcome {
-        run_id,
-        status,
-        counts: plan.counts,
-        error,
-        hold: plan.hold,
-        plan: Some(plan),
-    })
+    Ok(SyncOutcome { run_id, status, counts: plan.counts, error, hold: plan.hold, plan: Some(plan) })
 }
 
 /// One check of "Test connection".
@@ -255,12 +185,7 @@ pub async fn test_connection(store: &Store, retry: RetryPolicy) -> Result<Vec<Ch
         }
         return Ok(checks);
     }
-    checks.push(Check {
-        name: "token".into(),
-        ok: true,
-        message: "access token obtained".into(),
-        kind: None,
-    });
+    checks.push(Check { name: "token".into(), ok: true, message: "access token obtained".into(), kind: None });
     checks.push(match client.probe_users().await {
         Ok(()) => Check {
             name: "read users".into(),
@@ -273,20 +198,14 @@ pub async fn test_connection(store: &Store, retry: RetryPolicy) -> Result<Vec<Ch
     for g in &settings.group_ids {
         let name = format!("read group {g}");
         let result = match client.group_name(g).await {
-            Ok(display_name) => client
-                .transitive_user_ids(g)
-                .next_page()
-                .await
-                .map(|_| display_name),
+            Ok(display_name) => client.transitive_user_ids(g).next_page().await.map(|_| display_name),
             Err(e) => Err(e),
         };
         checks.push(match result {
             Ok(display_name) => Check {
                 name,
                 ok: true,
-                message: format!(
-                    "group '{display_name}' and its members can be read (Group.Read.All)"
-                ),
+                message: format!("group '{display_name}' and its members can be read (Group.Read.All)"),
                 kind: None,
             },
             Err(e) => failed(name, e),
