@@ -319,21 +319,20 @@ fn is_acceptable_root(url: &str) -> bool {
     if url.contains(['?', '#', ' ']) {
         return false;
     }
-    let rest =
-        if let Some(rest) = url.strip_prefix("https://") {
-            rest
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            let host = rest.split('/').next().unwrap_or_default();
-            let host = host
-                .rsplit_once(':')
-                .map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
-            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-                return false;
-            }
-            rest
-        } else {
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        let host = rest.split('/').next().unwrap_or_default();
+        let host = host
+            .rsplit_once(':')
+            .map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
             return false;
-        };
+        }
+        rest
+    } else {
+        return false;
+    };
     !rest.is_empty() && !rest.starts_with('/')
 }
 

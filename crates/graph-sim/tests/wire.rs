@@ -1,0 +1,230 @@
+//! graph-sim over real HTTP on 127.0.0.1: the control API, delta rounds, casts and errors.
+
+use graph_sim::{GenerateSpec, SimOptions, SimServer, TenantFile, generate};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: Value,
+}
+
+/// A minimal HTTP/1.1 client, so the simulator is exercised exactly as on the wire.
+async fn call(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    Reply { status, headers: head.to_ascii_lowercase(), body: serde_json::from_str(body).unwrap_or(Value::Null) }
+}
+
+async fn token(base: &str, t: &TenantFile) -> String {
+    let app = &t.apps[0];
+    let form = format!(
+        "client_id={}&client_secret={}&grant_type=client_credentials&client_info=1&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+        app.client_id,
+        app.secrets[0].value.replace('~', "%7E")
+    );
+    let reply = call(
+        base,
+        "POST",
+        &format!("/{}/oauth2/v2.0/token", t.tenant_id),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(&form),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.headers.contains("cache-control: no-store, no-cache"));
+    assert_eq!(reply.body["token_type"], "Bearer");
+    reply.body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn get(base: &str, token: &str, path_or_url: &str) -> Reply {
+    let path = path_or_url.strip_prefix(base).unwrap_or(path_or_url);
+    call(base, "GET", path, &[("Authorization", &format!("Bearer {token}"))], None).await
+}
+
+/// Follows one delta round to its deltaLink; returns every item and the deltaLink.
+async fn delta_round(base: &str, token: &str, first: &str) -> (Vec<Value>, String) {
+    let mut items = Vec::new();
+    let mut url = first.to_owned();
+    loop {
+        let page = get(base, token, &url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        items.extend(page.body["value"].as_array().unwrap().iter().cloned());
+        if let Some(next) = page.body["@odata.nextLink"].as_str() {
+            url = next.to_owned();
+        } else {
+            return (items, page.body["@odata.deltaLink"].as_str().unwrap().to_owned());
+        }
+    }
+}
+
+fn tenant() -> TenantFile {
+    generate(&GenerateSpec { users: 450, groups: 6, nesting: 2, guests_percent: 10, disabled_percent: 10, seed: 5 })
+}
+
+#[tokio::test]
+async fn users_delta_reports_changes_and_soft_deletes_in_the_next_round() {
+    let t = tenant();
+    let server = SimServer::start("127.0.0.1:0", t.clone(), SimOptions::default()).await.unwrap();
+    let base = server.base_url.clone();
+    let tok = token(&base, &t).await;
+    let (items, delta_link) =
+        delta_round(&base, &tok, "/v1.0/users/delta()?$select=id,displayName,accountEnabled").await;
+    assert_eq!(items.len(), 450, "initial round lists every user once");
+    assert!(delta_link.starts_with(&format!("{base}/v1.0/users/delta?$deltatoken=")));
+
+    // No changes: one page, empty, with a new deltaLink.
+    let (none, link2) = delta_round(&base, &tok, &delta_link).await;
+    assert!(none.is_empty());
+
+    let (changed_id, deleted_id) = (t.users[10].id.clone(), t.users[20].id.clone());
+    let patched =
+        call(&base, "PATCH", &format!("/_sim/users/{changed_id}"), &[], Some(r#"{"displayName":"Renamed"}"#)).await;
+    assert_eq!(patched.status, 200);
+    assert_eq!(call(&base, "DELETE", &format!("/_sim/users/{deleted_id}"), &[], None).await.status, 200);
+    let new_user = json!({"id": "b0000000-0000-4000-8000-000000000001", "userPrincipalName": "new@x.onmicrosoft.com",
+                          "displayName": "New", "accountEnabled": true, "userType": "Member"});
+    assert_eq!(call(&base, "POST", "/_sim/users", &[], Some(&new_user.to_string())).await.status, 200);
+
+    let (items, _) = delta_round(&base, &tok, &link2).await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    let by_id = |id: &str| items.iter().find(|i| i["id"] == id).unwrap().clone();
+    assert_eq!(by_id(&changed_id)["displayName"], "Renamed");
+    assert_eq!(by_id(&deleted_id)["@removed"], json!({"reason": "changed"}));
+    assert_eq!(by_id("b0000000-0000-4000-8000-000000000001")["displayName"], "New");
+    // Only selected properties are returned.
+    assert!(by_id(&changed_id).get("mail").is_none());
+
+    // A deleted user is gone from lists and from its groups.
+    assert_eq!(get(&base, &tok, &format!("/v1.0/users/{deleted_id}")).await.status, 404);
+    for g in &t.groups {
+        let members = get(&base, &tok, &format!("/v1.0/groups/{}/members?$top=999", g.id)).await;
+        assert!(!members.body["value"].as_array().unwrap().iter().any(|m| m["id"] == deleted_id.as_str()));
+    }
+
+    // A synchronization reset invalidates old tokens with 410 and a Location to start over.
+    assert_eq!(call(&base, "PUT", "/_sim/faults", &[], Some(r#"{"resetDeltaTokens": true}"#)).await.status, 200);
+    let gone = get(&base, &tok, &link2).await;
+    assert_eq!(gone.status, 410);
+    assert_eq!(gone.body["error"]["code"], "resyncRequired");
+    assert!(gone.headers.contains("location:"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn groups_delta_tracks_direct_member_changes() {
+    let t = tenant();
+    let server = SimServer::start("127.0.0.1:0", t.clone(), SimOptions::default()).await.unwrap();
+    let base = server.base_url.clone();
+    let tok = token(&base, &t).await;
+    let (groups, link) = delta_round(&base, &tok, "/v1.0/groups/delta").await;
+    assert_eq!(groups.len(), 6);
+    let g0 = &t.groups[0];
+    let first = groups.iter().find(|g| g["id"] == g0.id.as_str()).unwrap();
+    assert_eq!(first["members@delta"].as_array().unwrap().len(), g0.members.len());
+
+    let member = g0.members.iter().find(|m| t.users.iter().any(|u| &u.id == *m)).unwrap().clone();
+    let outsider = t.users.iter().find(|u| !g0.members.contains(&u.id)).unwrap().id.clone();
+    let del = call(&base, "DELETE", &format!("/_sim/groups/{}/members/{member}", g0.id), &[], None).await;
+    assert_eq!(del.body["changed"], true);
+    call(&base, "PUT", &format!("/_sim/groups/{}/members/{outsider}", g0.id), &[], None).await;
+    let (groups, _) = delta_round(&base, &tok, &link).await;
+    assert_eq!(groups.len(), 1);
+    let deltas = groups[0]["members@delta"].as_array().unwrap();
+    assert_eq!(deltas.len(), 2);
+    let removed = deltas.iter().find(|m| m["id"] == member.as_str()).unwrap();
+    assert_eq!(removed["@removed"], json!({"reason": "deleted"}));
+    assert_eq!(removed["@odata.type"], "#microsoft.graph.user");
+    assert!(deltas.iter().any(|m| m["id"] == outsider.as_str() && m.get("@removed").is_none()));
+
+    let stats = call(&base, "GET", "/_sim/stats", &[], None).await.body;
+    assert!(
+        stats["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["route"] == "GET /v1.0/groups/delta" && r["status"] == 200)
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn member_lists_casts_paging_and_errors_look_like_graph() {
+    let t = tenant();
+    let server = SimServer::start("127.0.0.1:0", t.clone(), SimOptions::default()).await.unwrap();
+    let base = server.base_url.clone();
+    let tok = token(&base, &t).await;
+    let g = &t.groups[0];
+
+    let list = get(&base, &tok, &format!("/v1.0/groups/{}/transitiveMembers?$top=999", g.id)).await;
+    assert!(list.headers.contains("content-type: application/json;odata.metadata=minimal"));
+    assert!(list.headers.contains("request-id:"));
+    let items = list.body["value"].as_array().unwrap();
+    let types: std::collections::BTreeSet<&str> = items.iter().map(|i| i["@odata.type"].as_str().unwrap()).collect();
+    assert!(types.contains("#microsoft.graph.user"));
+    assert!(types.len() > 1, "members of other types appear too: {types:?}");
+
+    let cast = get(
+        &base,
+        &tok,
+        &format!("/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,accountEnabled", g.id),
+    )
+    .await;
+    assert!(cast.body["@odata.context"].as_str().unwrap().ends_with("#users(id,accountEnabled)"));
+    assert!(
+        cast.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u.get("accountEnabled").is_some() && u.get("@odata.type").is_none())
+    );
+
+    let too_big = get(&base, &tok, "/v1.0/users?$top=1000").await;
+    assert_eq!((too_big.status, too_big.body["error"]["code"].as_str()), (400, Some("Request_BadRequest")));
+    let unknown_prop = get(&base, &tok, "/v1.0/users?$select=id,shoeSize").await;
+    assert_eq!(unknown_prop.status, 400);
+    let default_page = get(&base, &tok, "/v1.0/users").await;
+    assert_eq!(default_page.body["value"].as_array().unwrap().len(), 100, "default page size");
+    assert!(default_page.body["value"][0].get("accountEnabled").is_none(), "accountEnabled only when selected");
+    let next = default_page.body["@odata.nextLink"].as_str().unwrap();
+    assert!(next.starts_with("http://127.0.0.1") && next.contains("$skiptoken="));
+
+    let no_token = call(&base, "GET", "/v1.0/users", &[], None).await;
+    assert_eq!((no_token.status, no_token.body["error"]["code"].as_str()), (401, Some("InvalidAuthenticationToken")));
+    assert!(no_token.headers.contains("www-authenticate: bearer"));
+    let missing = get(&base, &tok, "/v1.0/groups/00000000-0000-4000-8000-000000000000").await;
+    assert_eq!((missing.status, missing.body["error"]["code"].as_str()), (404, Some("Request_ResourceNotFound")));
+    let bad = get(&base, &tok, "/v1.0/groups/Sales").await;
+    assert_eq!(bad.body["error"]["message"], "Invalid object identifier 'Sales'.");
+
+    // Injected: fail the second request to /v1.0/users with a 429 and a decimal Retry-After.
+    let faults = r#"{"rules": [{"path": "/v1.0/users", "skip": 1, "count": 1, "status": 429, "retryAfter": "2.128"}]}"#;
+    call(&base, "PUT", "/_sim/faults", &[], Some(faults)).await;
+    assert_eq!(get(&base, &tok, "/v1.0/users?$top=1").await.status, 200);
+    let throttled = get(&base, &tok, "/v1.0/users?$top=1").await;
+    assert_eq!((throttled.status, throttled.body["error"]["code"].as_str()), (429, Some("TooManyRequests")));
+    assert!(throttled.headers.contains("retry-after: 2.128"));
+    assert_eq!(get(&base, &tok, "/v1.0/users?$top=1").await.status, 200);
+
+    let oidc = call(&base, "GET", &format!("/{}/v2.0/.well-known/openid-configuration", t.tenant_id), &[], None).await;
+    assert_eq!(oidc.body["token_endpoint"], format!("{base}/{}/oauth2/v2.0/token", t.tenant_id));
+    let unknown =
+        call(&base, "GET", "/00000000-0000-4000-8000-000000000000/v2.0/.well-known/openid-configuration", &[], None)
+            .await;
+    assert_eq!((unknown.status, unknown.body["error"].as_str()), (400, Some("invalid_tenant")));
+    assert_eq!(unknown.body["error_codes"], json!([90002]));
+    server.shutdown().await;
+}
