@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test: formatting, lints, the Rust test suite
+# (unit, property and integration tests against graph-sim on 127.0.0.1) and the conformance
+# test of Microsoft's Python SDK against graph-sim. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Toolchain"
+cargo --version
+if ! python3 -m venv --help >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+fi
+
+step "Python venv with Microsoft's SDK (msal, azure-identity, msgraph-sdk)"
+VENV=.venv-sdk
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk-conformance/requirements.txt
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "Microsoft SDK conformance against graph-sim"
+cargo build --locked -p graph-sim --bin graph-sim
+# CA-bundle variables would override MSAL's transport settings (graph-wire.md §5.7).
+env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE "$VENV/bin/python" tests/sdk-conformance/conformance.py target/debug/graph-sim
+
+step "All tests passed"
