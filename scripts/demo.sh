@@ -33,5 +33,8 @@ echo; "$BIN/safegpt" sync --dry-run | head -n 8
 echo; "$BIN/safegpt" sync
 echo; "$BIN/safegpt" users list | tail -n 6
 echo
-echo "Try more: SAFEGPT_DATA_DIR=$DATA $BIN/safegpt runs list   (graph-sim keeps running until you press Ctrl-C)"
-wait $SIM_PID
+if [ -t 0 ]; then
+    echo "Try more in another shell: SAFEGPT_DATA_DIR=$DATA $BIN/safegpt runs list"
+    echo "graph-sim keeps serving $URL until you press Ctrl-C."
+    wait $SIM_PID
+fi
