@@ -422,6 +422,21 @@ mod tests {
     }
 
     #[test]
+    fn national_clouds_have_their_own_endpoints() {
+        let s = Settings::default();
+        assert_eq!(s.cloud.login_url(), "https://login.microsoftonline.com");
+        assert_eq!(s.cloud.graph_url(), "https://graph.microsoft.com");
+        let us = s.apply(&SettingsPatch { cloud: Some("usgov".into()), ..patch() }).unwrap();
+        assert_eq!(
+            (us.cloud.login_url(), us.cloud.graph_url()),
+            ("https://login.microsoftonline.us", "https://graph.microsoft.us")
+        );
+        let cn = s.apply(&SettingsPatch { cloud: Some("China".into()), ..patch() }).unwrap();
+        assert_eq!(cn.cloud.graph_url(), "https://microsoftgraph.chinacloudapi.cn");
+        assert_eq!(s.apply(&SettingsPatch { cloud: Some("mars".into()), ..patch() }).unwrap_err().0[0].field, "cloud");
+    }
+
+    #[test]
     fn empty_group_list_means_all_users() {
         let s = Settings { group_ids: vec!["f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2".into()], ..Settings::default() };
         let s = s.apply(&SettingsPatch { group_ids: Some(vec![]), ..patch() }).unwrap();
