@@ -92,7 +92,7 @@ pub struct SimState {
     /// Delta tokens issued before this sequence number are rejected.
     pub delta_floor: u64,
     pub stats: Stats,
-    rng: u64,
+    rng: crate::generate::Rng,
 }
 
 impl SimState {
@@ -104,17 +104,13 @@ impl SimState {
             rule_hits: Vec::new(),
             delta_floor: 0,
             stats: Stats::default(),
-            rng: 0x9E37_79B9_7F4A_7C15,
+            rng: crate::generate::Rng(0x9E37_79B9_7F4A_7C15),
         }
     }
 
-    /// A deterministic pseudo-random number (splitmix64).
+    /// A deterministic pseudo-random number, so fault injection is reproducible.
     pub fn next_random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.rng.next()
     }
 
     pub fn set_faults(&mut self, faults: Faults) {
