@@ -224,7 +224,6 @@ pub fn plan(
 
     // Final state of every user the plan looks at, with the reason of its change.
     let mut outcomes: Vec<(Option<&LocalUser>, Option<LocalUser>, ChangeReason)> = Vec::new();
-    let mut unchanged = 0u64;
 
     for user in local.iter().filter(|u| u.azure_object_id.is_some()) {
         let id = user.azure_object_id.as_deref().unwrap_or_default();
@@ -304,7 +303,7 @@ pub fn plan(
             counts.awaiting_license += 1;
         }
         let Some(change) = classify(before, after, reason) else {
-            unchanged += 1;
+            counts.unchanged += 1;
             continue;
         };
         match change.action {
@@ -316,7 +315,6 @@ pub fn plan(
         }
         changes.push(change);
     }
-    counts.unchanged = unchanged;
 
     let synced_active = local.iter().filter(|u| u.source == Source::Entra && u.status == Status::Active).count() as u64;
     let hold = (counts.disabled > u64::from(policy.threshold_count)
