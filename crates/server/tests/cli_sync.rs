@@ -119,7 +119,11 @@ impl Run {
 
 impl Env {
     async fn new() -> Env {
-        let sim = SimServer::start("127.0.0.1:0", tenant(), SimOptions::default()).await.unwrap();
+        Env::with_tenant(tenant()).await
+    }
+
+    async fn with_tenant(tenant: TenantFile) -> Env {
+        let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
         Env { sim, dir: tempfile::tempdir().unwrap() }
     }
 
@@ -491,6 +495,33 @@ async fn a_failed_page_read_mid_sync_disables_nobody() {
     let runs = env.run(&["runs", "list", "--json"]).await.json();
     assert_eq!(runs[0]["status"], "failed");
     assert!(runs[0]["error"]["message"].as_str().unwrap().contains("Nothing was changed"));
+    env.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_second_page_of_users_disables_nobody() {
+    // 2,504 users: three pages of 999. If page 2 fails, the users on pages 2 and 3 are unread,
+    // not gone: a sync that planned from the partial read would disable 1,505 of them.
+    let mut t = tenant();
+    t.users.extend((100..2600).map(|n| user(n, &format!("bulk{n}"))));
+    let env = Env::with_tenant(t).await;
+    env.configure(&["--no-group", "--auto-disable", "true", "--threshold-count", "100000"]).await;
+    let (_, out) = env.sync(&[]).await;
+    assert_eq!(out["counts"]["created"], 2504);
+    let faults = json!({"rules": [{"path": "/v1.0/users", "contains": "$skiptoken", "count": 1000, "status": 500}]});
+    env.sim.sim.lock().set_faults(serde_json::from_value(faults).unwrap());
+    let (code, out) = env.sync(&[]).await;
+    assert_eq!(
+        (code, out["status"].as_str(), out["error"]["kind"].as_str()),
+        (1, Some("failed"), Some("service_error"))
+    );
+    let users = env.users().await;
+    assert_eq!(users.len(), 2504);
+    assert!(users.iter().all(|u| u["status"] == "active" && u["in_scope"] == true));
+    // Once Graph answers again, the same run converges.
+    env.sim.sim.lock().set_faults(Default::default());
+    let (code, out) = env.sync(&[]).await;
+    assert_eq!((code, out["counts"]["unchanged"].as_u64()), (0, Some(2504)));
     env.sim.shutdown().await;
 }
 
