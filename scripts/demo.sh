@@ -21,7 +21,20 @@ URL=$(awk 'NR==1 {print $3}' "$DATA/graph-sim.out")
 TENANT=$(awk '$1=="tenant-id" {print $2}' "$DATA/graph-sim.out")
 CLIENT=$(awk '$1=="client-id" {print $2}' "$DATA/graph-sim.out")
 SECRET=$(awk '$1=="client-secret" {print $2}' "$DATA/graph-sim.out")
-GROUP=$(curl -s "$URL/_sim/tenant" | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][0]["id"])')
+# The group with the most members, counting nested groups.
+GROUP=$(curl -s "$URL/_sim/tenant" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+groups = {g["id"]: g["members"] for g in t["groups"]}
+def members(g, seen):
+    out = set()
+    for m in groups[g]:
+        if m in groups and m not in seen:
+            seen.add(m); out |= members(m, seen)
+        else:
+            out.add(m)
+    return out
+print(max(groups, key=lambda g: len(members(g, {g}))))')
 echo "graph-sim serves tenant $TENANT at $URL"
 
 printf '%s\n' "$SECRET" | "$BIN/safegpt" azure configure --active true --tenant-id "$TENANT" --client-id "$CLIENT" \
