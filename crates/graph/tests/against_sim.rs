@@ -44,8 +44,7 @@ fn quick_retry() -> RetryPolicy {
     }
 }
 
-fn client_for(server: &SimServer, t: &TenantFile, tenant: &str, client_id: &str, secret: &str) -> GraphClient {
-    let _ = t;
+fn client_for(server: &SimServer, tenant: &str, client_id: &str, secret: &str) -> GraphClient {
     GraphClient::new(
         Endpoints { login_url: server.base_url.clone(), graph_url: server.base_url.clone() },
         Credentials { tenant: tenant.into(), client_id: client_id.into(), secret: secret.to_owned().into() },
@@ -56,7 +55,7 @@ fn client_for(server: &SimServer, t: &TenantFile, tenant: &str, client_id: &str,
 
 fn good_client(server: &SimServer, t: &TenantFile) -> GraphClient {
     let app = &t.apps[0];
-    client_for(server, t, &t.tenant_id, &app.client_id, &app.secrets[0].value)
+    client_for(server, &t.tenant_id, &app.client_id, &app.secrets[0].value)
 }
 
 async fn start(t: &TenantFile) -> SimServer {
@@ -148,13 +147,13 @@ async fn credential_errors_are_classified_with_fixes() {
         ),
     ];
     for (tenant, client_id, secret, kind, hint) in cases {
-        let err = client_for(&server, &t, tenant, client_id, secret).check_token().await.unwrap_err();
+        let err = client_for(&server, tenant, client_id, secret).check_token().await.unwrap_err();
         assert_eq!(err.kind, kind, "{tenant}/{client_id}: {err:?}");
         assert!(err.message.contains(hint), "message names the fix: {}", err.message);
         assert!(!err.message.contains(secret) || secret == "x", "secret not echoed");
     }
     // The domain works as tenant too.
-    client_for(&server, &t, &t.domain, &app.client_id, &app.secrets[0].value).check_token().await.unwrap();
+    client_for(&server, &t.domain, &app.client_id, &app.secrets[0].value).check_token().await.unwrap();
     server.shutdown().await;
 }
 
@@ -162,13 +161,13 @@ async fn credential_errors_are_classified_with_fixes() {
 async fn missing_permissions_and_bad_groups_are_named() {
     let t = tenant(10);
     let server = start(&t).await;
-    let no_roles = client_for(&server, &t, &t.tenant_id, NO_ROLES_APP, "s-noroles");
+    let no_roles = client_for(&server, &t.tenant_id, NO_ROLES_APP, "s-noroles");
     no_roles.check_token().await.expect("tokens are issued without consent");
     let err = no_roles.users().next_page().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::MissingPermission);
     assert!(err.message.contains("User.Read.All") && err.message.contains("admin consent"));
 
-    let users_only = client_for(&server, &t, &t.tenant_id, USERS_ONLY_APP, "s-users");
+    let users_only = client_for(&server, &t.tenant_id, USERS_ONLY_APP, "s-users");
     users_only.users().next_page().await.unwrap();
     let err = users_only.transitive_user_ids(&t.groups[0].id).next_page().await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::MissingPermission);

@@ -132,13 +132,6 @@ async fn show(store: &Store, json: bool) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-fn sync_error_failure(e: SyncError) -> Failure {
-    match e {
-        SyncError::NotConfigured(_) | SyncError::Inactive => Failure::failed(e.to_string()),
-        other => Failure::failed(other.to_string()),
-    }
-}
-
 async fn test(store: &Store, json: bool) -> Result<u8, Failure> {
     let checks = match safegpt_sync::test_connection(store, retry_policy()?).await {
         Ok(checks) => checks,
@@ -146,7 +139,7 @@ async fn test(store: &Store, json: bool) -> Result<u8, Failure> {
             print_json(&json!({"ok": false, "checks": [], "error": {"kind": e.kind(), "message": e.to_string()}}));
             return Ok(exit::FAILED);
         }
-        Err(e) => return Err(sync_error_failure(e)),
+        Err(e) => return Err(Failure::failed(e.to_string())),
     };
     let ok = checks.iter().all(|c| c.ok);
     store
@@ -186,7 +179,7 @@ async fn sync(store: &Store, args: SyncArgs) -> Result<u8, Failure> {
             }
             return Ok(exit::FAILED);
         }
-        Err(e) => return Err(sync_error_failure(e)),
+        Err(e) => return Err(Failure::failed(e.to_string())),
     };
     if args.json {
         print_json(&json!({
