@@ -443,13 +443,11 @@ struct DeltaPosition {
 fn delta(sim: &Sim, request: &Request, kind: DeltaKind) -> GraphResult {
     let tag = if kind == DeltaKind::Users { "du" } else { "dg" };
     let resource = if kind == DeltaKind::Users { "users" } else { "groups" };
-    let mut state = sim.lock();
+    let state = sim.lock();
     let token = request.param("$skiptoken").or_else(|| request.param("$deltatoken"));
     let position = match token.as_deref() {
         None => {
-            drop(state);
             let select = parse_select(request, (kind == DeltaKind::Users).then_some(USER_PROPERTIES))?;
-            state = sim.lock();
             DeltaPosition { from: 0, to: state.dir.seq, after: String::new(), select }
         }
         Some("latest") => {

@@ -32,14 +32,7 @@ pub struct Request {
 impl Request {
     /// Query parameters, percent-decoded; names compared case-insensitively by `param`.
     pub fn params(&self) -> Vec<(String, String)> {
-        self.raw_query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (decode(k), decode(v))
-            })
-            .collect()
+        parse_urlencoded(&self.raw_query)
     }
 
     pub fn param(&self, name: &str) -> Option<String> {
@@ -49,6 +42,17 @@ impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// `a=1&b=2` pairs (a query string or a form body), percent-decoded.
+pub fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
 }
 
 pub fn decode(s: &str) -> String {

@@ -149,18 +149,16 @@ fn client_credentials(request: &Request, form: &HashMap<String, String>) -> (Opt
 
 pub fn issue(sim: &Sim, request: &Request, tenant: &str) -> Response {
     // Unknown fields (client_info, claims, x-client-*, ...) are ignored, as Entra does.
-    let form: HashMap<String, String> = std::str::from_utf8(&request.body)
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (crate::http::decode(k), crate::http::decode(v))
-        })
-        .collect();
-    let mut state = sim.lock();
-    let found = match_tenant(&state.dir, tenant);
-    drop(state);
+    let form: HashMap<String, String> =
+        crate::http::parse_urlencoded(std::str::from_utf8(&request.body).unwrap_or_default()).into_iter().collect();
+    let (client_id, secret) = client_credentials(request, &form);
+    let (found, app, tenant_id) = {
+        let state = sim.lock();
+        let app = client_id
+            .as_ref()
+            .and_then(|id| state.dir.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(id)).cloned());
+        (match_tenant(&state.dir, tenant), app, state.dir.tenant_id.clone())
+    };
     if let Some(err) = tenant_error(sim, request, tenant, found, "invalid_request") {
         return err;
     }
@@ -173,7 +171,6 @@ pub fn issue(sim: &Sim, request: &Request, tenant: &str) -> Response {
             "The app requested an unsupported grant type. graph-sim implements client_credentials only.",
         );
     }
-    let (client_id, secret) = client_credentials(request, &form);
     let Some(client_id) = client_id else {
         return bad(
             StatusCode::BAD_REQUEST,
@@ -182,10 +179,7 @@ pub fn issue(sim: &Sim, request: &Request, tenant: &str) -> Response {
             "The request body must contain the following parameter: 'client_id'.",
         );
     };
-    state = sim.lock();
-    let Some(app) = state.dir.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(&client_id)).cloned() else {
-        let tenant_id = state.dir.tenant_id.clone();
-        drop(state);
+    let Some(app) = app else {
         return bad(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -195,7 +189,6 @@ pub fn issue(sim: &Sim, request: &Request, tenant: &str) -> Response {
             ),
         );
     };
-    drop(state);
     let scope = form.get("scope").cloned().unwrap_or_default();
     let scope_ok = scope.split(' ').filter(|s| !s.is_empty()).count() == 1
         && [
