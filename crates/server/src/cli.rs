@@ -43,6 +43,63 @@ pub enum Command {
     Runs(RunsCommand),
     /// The audit log, newest first.
     Audit(JsonFlag),
+    /// Serve the admin UI, the REST API (/api/v1) and /healthz.
+    Serve(ServeArgs),
+    /// Try it out: a simulated Entra tenant, Azure User Sync configured against it, an
+    /// administrator, and the server, all in this process with a fresh data directory.
+    Demo(DemoArgs),
+    /// Administrators of the web UI.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// API tokens for automation.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SAFEGPT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The URL browsers use, e.g. https://safegpt.example.org behind a TLS proxy: an https URL
+    /// makes session cookies Secure, and its origin is trusted for form posts.
+    #[arg(long, env = "SAFEGPT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SAFEGPT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Users in the simulated tenant.
+    #[arg(long, default_value_t = 400)]
+    pub users: usize,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (trailing newline trimmed); at least 12 characters.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it alone on stdout, once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their values).
+    List(JsonFlag),
+    /// Revoke a token by id.
+    Revoke { id: String },
 }
 
 #[derive(Args)]

@@ -14,7 +14,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Failure;
 use crate::cli::{
-    AzureCommand, Cli, CloudArg, Command, ConfigureArgs, RunsCommand, StatusArg, SyncArgs, UsersCommand, exit,
+    AdminCommand, AzureCommand, Cli, CloudArg, Command, ConfigureArgs, RunsCommand, StatusArg, SyncArgs, TokensCommand,
+    UsersCommand, exit,
 };
 use crate::views::{SettingsView, UserView};
 
@@ -24,7 +25,7 @@ fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).expect("views serialize"));
 }
 
-async fn open_store(cli: &Cli) -> Result<Store, Failure> {
+pub async fn open_store(cli: &Cli) -> Result<Store, Failure> {
     let url =
         cli.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("safegpt.db").display()));
     let sealer = Sealer::load(std::env::var(MASTER_KEY_ENV).ok().as_deref(), &cli.data_dir)
@@ -33,7 +34,7 @@ async fn open_store(cli: &Cli) -> Result<Store, Failure> {
 }
 
 /// Operator settings for Graph requests, from the environment (seconds, decimals allowed).
-fn retry_policy() -> Result<RetryPolicy, Failure> {
+pub fn retry_policy() -> Result<RetryPolicy, Failure> {
     let mut policy = RetryPolicy::default();
     for (var, slot) in [
         ("SAFEGPT_GRAPH_RETRY_BUDGET_SECS", &mut policy.budget),
@@ -57,8 +58,15 @@ fn wall_clock() -> OffsetDateTime {
 }
 
 pub async fn run(cli: Cli) -> Result<u8, Failure> {
+    if let Command::Demo(args) = &cli.command {
+        return crate::demo::run(args).await;
+    }
     let store = open_store(&cli).await?;
     match cli.command {
+        Command::Demo(_) => unreachable!("handled above"),
+        Command::Serve(args) => crate::serve::serve(store, &args).await,
+        Command::Admin(AdminCommand::Create { email, password_stdin: _ }) => admin_create(&store, &email).await,
+        Command::Tokens(cmd) => tokens(&store, cmd).await,
         Command::Azure(AzureCommand::Configure(args)) => configure(&store, *args).await,
         Command::Azure(AzureCommand::Show(f)) => show(&store, f.json).await,
         Command::Azure(AzureCommand::Test(f)) => test(&store, f.json).await,
@@ -70,18 +78,57 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-fn read_secret_from_stdin() -> Result<SecretString, Failure> {
+fn read_stdin(what: &str) -> Result<String, Failure> {
     let mut raw = String::new();
     std::io::stdin()
         .read_to_string(&mut raw)
-        .map_err(|e| Failure::invalid(format!("client_secret: cannot read standard input: {e}")))?;
-    let secret = raw.trim_end_matches(['\n', '\r']);
+        .map_err(|e| Failure::invalid(format!("{what}: cannot read standard input: {e}")))?;
+    Ok(raw.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+async fn admin_create(store: &Store, email: &str) -> Result<u8, Failure> {
+    let password = read_stdin("password")?;
+    crate::web::auth::check_new_password(&password).map_err(Failure::invalid)?;
+    let phc = crate::web::auth::hash_password(&password).map_err(Failure::failed)?;
+    let admin = store.create_admin(email, &phc, ACTOR, wall_clock()).await?;
+    println!("Administrator {} created.", admin.email);
+    Ok(exit::OK)
+}
+
+async fn tokens(store: &Store, cmd: TokensCommand) -> Result<u8, Failure> {
+    match cmd {
+        TokensCommand::Create { name } => {
+            let (_, value) = store.create_api_token(&name, ACTOR, wall_clock()).await?;
+            // Alone on stdout so that `TOKEN=$(safegpt tokens create --name ci)` works.
+            println!("{value}");
+        }
+        TokensCommand::List(f) => {
+            let tokens = store.api_tokens().await?;
+            if f.json {
+                print_json(&tokens.iter().map(crate::views::TokenView::from).collect::<Vec<_>>());
+            } else {
+                for t in &tokens {
+                    let state = t.revoked_at.map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"));
+                    println!("{}  {:<30} {}", t.id, t.name, state);
+                }
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            let t = store.revoke_api_token(&id, ACTOR, wall_clock()).await?;
+            println!("Token '{}' ({}) is revoked.", t.name, t.id);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn read_secret_from_stdin() -> Result<SecretString, Failure> {
+    let secret = read_stdin("client_secret")?;
     if secret.trim().is_empty() {
         return Err(Failure::invalid(
             "client_secret: standard input was empty; pipe the secret's Value, e.g. `printf %s \"$SECRET\" | safegpt azure configure --client-secret-stdin`",
         ));
     }
-    Ok(SecretString::from(secret.to_owned()))
+    Ok(SecretString::from(secret))
 }
 
 async fn configure(store: &Store, args: ConfigureArgs) -> Result<u8, Failure> {
@@ -234,9 +281,10 @@ async fn users(store: &Store, cmd: UsersCommand) -> Result<u8, Failure> {
                 StatusArg::Disabled => Status::Disabled,
                 StatusArg::AwaitingLicense => Status::AwaitingLicense,
             });
-            let users = store.users(UserFilter { status }).await?;
+            let users = store.users(UserFilter { status, ..UserFilter::default() }).await?;
             if json {
-                print_json(&users.iter().map(UserView::from).collect::<Vec<_>>());
+                let (settings, _) = store.settings().await?;
+                print_json(&users.iter().map(|u| UserView::new(u, &settings)).collect::<Vec<_>>());
             } else {
                 for u in &users {
                     let reason = u.disabled_reason.map(|r| format!(" ({})", r.as_str())).unwrap_or_default();

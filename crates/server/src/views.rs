@@ -1,51 +1,72 @@
-//! The JSON shapes the CLI prints (and the API will serve). Field names are a contract.
+//! The JSON shapes the CLI prints and the REST API serves. Field names are a contract.
+//!
+//! These are views, kept apart from the domain types so that the wire format changes only on
+//! purpose and the OpenAPI schemas describe exactly what is sent.
 
-use safegpt_core::{LocalUser, Settings};
+use safegpt_core::{Counts, LocalUser, Settings};
+use safegpt_store::{ApiToken, AuditEntry, RunChange, RunRecord, RunStatus};
+use safegpt_sync::{Check, Phase, Progress};
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Serialize)]
-pub struct UserView<'a> {
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
     pub id: Uuid,
+    /// `entra` (managed by Azure User Sync) or `local`.
     pub source: &'static str,
-    pub azure_object_id: Option<&'a str>,
-    pub email: &'a str,
-    pub user_principal_name: Option<&'a str>,
-    pub display_name: Option<&'a str>,
-    pub given_name: Option<&'a str>,
-    pub surname: Option<&'a str>,
-    pub job_title: Option<&'a str>,
-    pub department: Option<&'a str>,
+    pub azure_object_id: Option<String>,
+    pub email: String,
+    pub user_principal_name: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    /// `active`, `disabled` or `awaiting_license`.
     pub status: &'static str,
+    /// Why a disabled user is disabled: `not_in_group`, `deleted_in_entra`, `disabled_in_entra`,
+    /// `guest_excluded` or `admin`.
     pub disabled_reason: Option<&'static str>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub disabled_at: Option<OffsetDateTime>,
+    /// Whether the user is in the sync's scope in Entra (always true for local users).
     pub in_scope: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the sync will remove this user (disabled by the sync, automatic removal on).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub removal_due: Option<OffsetDateTime>,
 }
 
-impl<'a> From<&'a LocalUser> for UserView<'a> {
-    fn from(u: &'a LocalUser) -> Self {
+impl UserView {
+    pub fn new(u: &LocalUser, settings: &Settings) -> Self {
+        let removal_due = (settings.auto_remove && u.disabled_by_sync())
+            .then(|| u.disabled_at.map(|at| at + Duration::days(i64::from(settings.remove_after_days))))
+            .flatten();
         UserView {
             id: u.id,
             source: u.source.as_str(),
-            azure_object_id: u.azure_object_id.as_deref(),
-            email: &u.profile.email,
-            user_principal_name: u.profile.user_principal_name.as_deref(),
-            display_name: u.profile.display_name.as_deref(),
-            given_name: u.profile.given_name.as_deref(),
-            surname: u.profile.surname.as_deref(),
-            job_title: u.profile.job_title.as_deref(),
-            department: u.profile.department.as_deref(),
+            azure_object_id: u.azure_object_id.clone(),
+            email: u.profile.email.clone(),
+            user_principal_name: u.profile.user_principal_name.clone(),
+            display_name: u.profile.display_name.clone(),
+            given_name: u.profile.given_name.clone(),
+            surname: u.profile.surname.clone(),
+            job_title: u.profile.job_title.clone(),
+            department: u.profile.department.clone(),
             status: u.status.as_str(),
             disabled_reason: u.disabled_reason.map(|r| r.as_str()),
             disabled_at: u.disabled_at,
             in_scope: u.in_scope,
+            created_at: u.created_at,
+            removal_due,
         }
     }
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct SeatsView {
     pub used: u64,
     /// 0 = unlimited.
@@ -53,40 +74,43 @@ pub struct SeatsView {
 }
 
 /// The settings as shown to administrators: the secret only as "set or not".
-#[derive(Serialize)]
-pub struct SettingsView<'a> {
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SettingsView {
     pub active: bool,
-    pub tenant_id: Option<&'a str>,
-    pub client_id: Option<&'a str>,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    /// The secret itself is write-only and never returned.
     pub client_secret_set: bool,
-    pub group_ids: &'a [String],
+    /// Empty: every user of the tenant.
+    pub group_ids: Vec<String>,
     pub auto_disable: bool,
     pub auto_remove: bool,
     pub remove_after_days: u32,
     pub include_guests: bool,
+    /// `global`, `usgov`, `china` or `custom`.
     pub cloud: &'static str,
-    pub login_url: &'a str,
-    pub graph_url: &'a str,
+    pub login_url: String,
+    pub graph_url: String,
     pub seats: SeatsView,
     pub threshold_count: u32,
     pub threshold_percent: u32,
 }
 
-impl<'a> SettingsView<'a> {
-    pub fn new(s: &'a Settings, secret_set: bool, seats_used: u64) -> Self {
+impl SettingsView {
+    pub fn new(s: &Settings, secret_set: bool, seats_used: u64) -> Self {
         SettingsView {
             active: s.active,
-            tenant_id: s.tenant_id.as_deref(),
-            client_id: s.client_id.as_deref(),
+            tenant_id: s.tenant_id.clone(),
+            client_id: s.client_id.clone(),
             client_secret_set: secret_set,
-            group_ids: &s.group_ids,
+            group_ids: s.group_ids.clone(),
             auto_disable: s.auto_disable,
             auto_remove: s.auto_remove,
             remove_after_days: s.remove_after_days,
             include_guests: s.include_guests,
             cloud: s.cloud.name(),
-            login_url: s.cloud.login_url(),
-            graph_url: s.cloud.graph_url(),
+            login_url: s.cloud.login_url().to_owned(),
+            graph_url: s.cloud.graph_url().to_owned(),
             seats: SeatsView { used: seats_used, total: s.seats },
             threshold_count: s.threshold_count,
             threshold_percent: s.threshold_percent,
@@ -95,7 +119,7 @@ impl<'a> SettingsView<'a> {
 
     pub fn to_text(&self) -> String {
         let yes = |b: bool| if b { "yes" } else { "no" };
-        let or_unset = |v: Option<&str>| v.unwrap_or("(not set)").to_owned();
+        let or_unset = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".to_owned());
         let groups = if self.group_ids.is_empty() {
             "(none: all users of the tenant)".to_owned()
         } else {
@@ -110,8 +134,8 @@ impl<'a> SettingsView<'a> {
         [
             "Azure User Sync".to_owned(),
             format!("  Active:                                         {}", yes(self.active)),
-            format!("  Tenant Id:                                      {}", or_unset(self.tenant_id)),
-            format!("  Client Id:                                      {}", or_unset(self.client_id)),
+            format!("  Tenant Id:                                      {}", or_unset(&self.tenant_id)),
+            format!("  Client Id:                                      {}", or_unset(&self.client_id)),
             format!("  Client Secret:                                  {}", if self.client_secret_set { "set (hidden)" } else { "not set" }),
             format!("  Group Id:                                       {groups}"),
             format!("  Automatically disable users (if not in group):  {}", yes(self.auto_disable)),
@@ -125,5 +149,235 @@ impl<'a> SettingsView<'a> {
             ),
         ]
         .join("\n")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct CountsView {
+    pub created: u64,
+    pub updated: u64,
+    pub enabled: u64,
+    pub disabled: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+    pub awaiting_license: u64,
+}
+
+impl From<Counts> for CountsView {
+    fn from(c: Counts) -> Self {
+        CountsView {
+            created: c.created,
+            updated: c.updated,
+            enabled: c.enabled,
+            disabled: c.disabled,
+            removed: c.removed,
+            unchanged: c.unchanged,
+            awaiting_license: c.awaiting_license,
+        }
+    }
+}
+
+/// A failure: `kind` is stable for programs, `message` names the cause and the fix.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunErrorView {
+    pub kind: String,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResolutionView {
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub follow_up_run: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunView {
+    pub id: Uuid,
+    /// `cli`, `manual`, `api` or `schedule`.
+    pub trigger: String,
+    pub dry_run: bool,
+    /// `running`, `succeeded`, `failed`, `held`, `dry_run`, `interrupted`, `confirmed` or `cancelled`.
+    pub status: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub duration_ms: Option<u64>,
+    pub counts: CountsView,
+    pub users_read: u64,
+    pub graph_requests: u64,
+    pub error: Option<RunErrorView>,
+    pub resolution: Option<ResolutionView>,
+}
+
+impl From<&RunRecord> for RunView {
+    fn from(r: &RunRecord) -> Self {
+        RunView {
+            id: r.id,
+            trigger: r.trigger.clone(),
+            dry_run: r.dry_run,
+            status: r.status.as_str(),
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            duration_ms: r.finished_at.map(|f| (f - r.started_at).whole_milliseconds().max(0) as u64),
+            counts: r.counts.into(),
+            users_read: r.totals.users_read,
+            graph_requests: r.totals.graph_requests,
+            error: r.error.as_ref().map(|e| RunErrorView {
+                kind: e.kind.clone(),
+                message: e.message.clone(),
+                detail: e.detail.clone(),
+            }),
+            resolution: r.resolution.as_ref().map(|x| ResolutionView {
+                by: x.by.clone(),
+                at: x.at,
+                follow_up_run: x.follow_up_run,
+            }),
+        }
+    }
+}
+
+impl RunView {
+    pub fn is_held(&self) -> bool {
+        self.status == RunStatus::Held.as_str()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChangeView {
+    pub seq: i64,
+    pub user_id: String,
+    pub azure_object_id: Option<String>,
+    pub email: String,
+    /// `create`, `update`, `enable`, `disable` or `remove`.
+    pub action: String,
+    pub reason_code: String,
+    pub reason: String,
+    /// Changed attributes, for updates.
+    pub fields: Vec<String>,
+}
+
+impl From<&RunChange> for ChangeView {
+    fn from(c: &RunChange) -> Self {
+        ChangeView {
+            seq: c.seq,
+            user_id: c.user_id.clone(),
+            azure_object_id: c.azure_object_id.clone(),
+            email: c.email.clone(),
+            action: c.action.clone(),
+            reason_code: c.reason_code.clone(),
+            reason: c.reason.clone(),
+            fields: c.fields.0.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProgressView {
+    /// `starting`, `reading_users`, `reading_groups`, `applying` or `finished`.
+    pub phase: &'static str,
+    pub pages_read: u64,
+    pub users_read: u64,
+    pub groups_read: u64,
+}
+
+impl From<&Progress> for ProgressView {
+    fn from(p: &Progress) -> Self {
+        ProgressView {
+            phase: match p.phase {
+                Phase::Starting => "starting",
+                Phase::ReadingUsers => "reading_users",
+                Phase::ReadingGroups => "reading_groups",
+                Phase::Applying => "applying",
+                Phase::Finished => "finished",
+            },
+            pages_read: p.pages_read,
+            users_read: p.users_read,
+            groups_read: p.groups_read,
+        }
+    }
+}
+
+/// A run with every change it made (or, for dry runs and held runs, would make).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunDetailView {
+    pub run: RunView,
+    pub changes: Vec<ChangeView>,
+    /// Live progress while this server runs it.
+    pub progress: Option<ProgressView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckView {
+    /// `token`, `read users` or `read group <id>`.
+    pub name: String,
+    pub ok: bool,
+    /// What was checked, or the cause of the failure and its fix.
+    pub message: String,
+    pub kind: Option<String>,
+}
+
+impl From<&Check> for CheckView {
+    fn from(c: &Check) -> Self {
+        CheckView { name: c.name.clone(), ok: c.ok, message: c.message.clone(), kind: c.kind.clone() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TestResultView {
+    pub ok: bool,
+    pub checks: Vec<CheckView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    /// `admin:<e-mail>`, `token:<name>`, `sync:<run id>` or `cli`.
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(e: &AuditEntry) -> Self {
+        AuditView {
+            id: e.id,
+            at: e.at.clone(),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            details: e.details.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: Uuid,
+    pub name: String,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<&ApiToken> for TokenView {
+    fn from(t: &ApiToken) -> Self {
+        TokenView {
+            id: t.id,
+            name: t.name.clone(),
+            created_by: t.created_by.clone(),
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! which PostgreSQL accepts as well, so the PostgreSQL store (`migrations/postgres`) is the
 //! same API over a second concrete pool rather than a rewrite.
 
+mod admin;
 mod runs;
 mod seal;
 mod users;
@@ -20,7 +21,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-pub use runs::{AuditEntry, Event, RunChange, RunError, RunRecord, RunStatus, RunTotals};
+pub use admin::{API_TOKEN_PREFIX, Admin, ApiToken, IntegrationSwitch, Session, random_token, token_hash};
+pub use runs::{AuditEntry, Event, Resolution, RunChange, RunError, RunRecord, RunStatus, RunTotals};
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};
 pub use users::UserFilter;
 
@@ -109,6 +111,15 @@ impl Store {
                 Ok((settings, sealed.is_some()))
             }
         }
+    }
+
+    /// When the settings were last saved (`None`: never).
+    pub async fn settings_updated_at(&self) -> Result<Option<OffsetDateTime>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT updated_at FROM settings WHERE org_id = $1")
+            .bind(&self.org)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|(at,)| parse_ts(&at)).transpose()
     }
 
     /// The client secret, unsealed. Never log or return it.

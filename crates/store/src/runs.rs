@@ -21,6 +21,10 @@ pub enum RunStatus {
     DryRun,
     /// The process ended while the run was in progress; nothing of it was applied.
     Interrupted,
+    /// A held run an administrator confirmed; a follow-up run applied it.
+    Confirmed,
+    /// A held run an administrator cancelled; nothing applied.
+    Cancelled,
 }
 
 impl RunStatus {
@@ -32,6 +36,8 @@ impl RunStatus {
             RunStatus::Held => "held",
             RunStatus::DryRun => "dry_run",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Confirmed => "confirmed",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
@@ -43,6 +49,8 @@ impl RunStatus {
             "held" => RunStatus::Held,
             "dry_run" => RunStatus::DryRun,
             "interrupted" => RunStatus::Interrupted,
+            "confirmed" => RunStatus::Confirmed,
+            "cancelled" => RunStatus::Cancelled,
             _ => return None,
         })
     }
@@ -75,6 +83,16 @@ pub struct RunRecord {
     pub counts: Counts,
     pub totals: RunTotals,
     pub error: Option<RunError>,
+    /// For a confirmed or cancelled held run: who decided, when, and the run that applied it.
+    pub resolution: Option<Resolution>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolution {
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub follow_up_run: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -140,6 +158,9 @@ struct RunRow {
     error_kind: Option<String>,
     error_message: Option<String>,
     error_detail: Option<String>,
+    resolved_by: Option<String>,
+    resolved_at: Option<String>,
+    follow_up_run: Option<String>,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -167,6 +188,14 @@ impl TryFrom<RunRow> for RunRecord {
                 message: r.error_message.unwrap_or_default(),
                 detail: r.error_detail,
             }),
+            resolution: match (r.resolved_by, r.resolved_at) {
+                (Some(by), Some(at)) => Some(Resolution {
+                    by,
+                    at: parse_ts(&at)?,
+                    follow_up_run: r.follow_up_run.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
+                }),
+                _ => None,
+            },
             trigger: r.trigger,
             dry_run: r.dry_run,
         })
@@ -174,7 +203,8 @@ impl TryFrom<RunRow> for RunRecord {
 }
 
 const RUN_COLUMNS: &str = "id, trigger, dry_run, status, started_at, finished_at, created, updated, enabled, \
-     disabled, removed, unchanged, awaiting_license, users_read, graph_requests, error_kind, error_message, error_detail";
+     disabled, removed, unchanged, awaiting_license, users_read, graph_requests, error_kind, error_message, error_detail, \
+     resolved_by, resolved_at, follow_up_run";
 
 pub(crate) async fn insert_audit(
     tx: &mut Transaction<'_, Sqlite>,
@@ -394,6 +424,50 @@ impl Store {
             "sync.failed",
             None,
             &json!({"kind": error.kind, "message": error.message}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes a held run: `Confirmed` (with the run that applied it) or `Cancelled`. Only a
+    /// run that is still held can be resolved, and only once.
+    pub async fn resolve_held(
+        &self,
+        run_id: Uuid,
+        outcome: RunStatus,
+        actor: &str,
+        follow_up_run: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        debug_assert!(matches!(outcome, RunStatus::Confirmed | RunStatus::Cancelled));
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE sync_runs SET status = $3, resolved_by = $4, resolved_at = $5, follow_up_run = $6
+             WHERE org_id = $1 AND id = $2 AND status = 'held'",
+        )
+        .bind(&self.org)
+        .bind(run_id.to_string())
+        .bind(outcome.as_str())
+        .bind(actor)
+        .bind(ts(now))
+        .bind(follow_up_run.map(|id| id.to_string()))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "run {run_id} is not waiting for a decision (only a held run can be confirmed or cancelled)"
+            )));
+        }
+        let action = if outcome == RunStatus::Confirmed { "sync.confirmed" } else { "sync.cancelled" };
+        insert_audit(
+            &mut tx,
+            &self.org,
+            now,
+            actor,
+            action,
+            Some(&run_id.to_string()),
+            &json!({"follow_up_run": follow_up_run}),
         )
         .await?;
         tx.commit().await?;

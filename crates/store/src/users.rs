@@ -60,10 +60,28 @@ impl TryFrom<UserRow> for LocalUser {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+/// Which users to list. The default is every user, oldest first.
+#[derive(Debug, Clone, Default)]
 pub struct UserFilter {
     pub status: Option<Status>,
+    pub source: Option<Source>,
+    /// Case-insensitive substring of e-mail, UPN or display name.
+    pub search: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: u32,
 }
+
+impl UserFilter {
+    fn pattern(&self) -> Option<String> {
+        let needle = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+        let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        Some(format!("%{escaped}%"))
+    }
+}
+
+const USER_FILTER_SQL: &str = "org_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR source = $3)
+     AND ($4 IS NULL OR email LIKE $4 ESCAPE '\\' OR user_principal_name LIKE $4 ESCAPE '\\'
+          OR display_name LIKE $4 ESCAPE '\\')";
 
 pub(crate) async fn upsert_user(
     tx: &mut Transaction<'_, Sqlite>,
@@ -113,7 +131,7 @@ pub(crate) async fn delete_user(tx: &mut Transaction<'_, Sqlite>, org: &str, id:
     Ok(())
 }
 
-fn valid_email(email: &str) -> bool {
+pub(crate) fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
@@ -121,17 +139,34 @@ fn valid_email(email: &str) -> bool {
 }
 
 impl Store {
-    /// Every user of the organisation, oldest first.
+    /// The users matching `filter`, oldest first.
     pub async fn users(&self, filter: UserFilter) -> Result<Vec<LocalUser>> {
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY created_at, id"
+            "SELECT {USER_COLUMNS} FROM users WHERE {USER_FILTER_SQL} ORDER BY created_at, id LIMIT $5 OFFSET $6"
         );
         let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&self.org)
             .bind(filter.status.map(Status::as_str))
+            .bind(filter.source.map(Source::as_str))
+            .bind(filter.pattern())
+            .bind(filter.limit.map_or(-1, i64::from))
+            .bind(i64::from(filter.offset))
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(LocalUser::try_from).collect()
+    }
+
+    /// How many users match `filter` (ignoring its limit and offset).
+    pub async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) FROM users WHERE {USER_FILTER_SQL}");
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&self.org)
+            .bind(filter.status.map(Status::as_str))
+            .bind(filter.source.map(Source::as_str))
+            .bind(filter.pattern())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
     }
 
     /// A user by id or (case-insensitive) e-mail. Several users with one e-mail is an error

@@ -12,6 +12,9 @@ use safegpt_store::{RunError, RunStatus, RunTotals, Store, StoreError, UserFilte
 use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::{info, warn};
+
+mod runner;
+pub use runner::{Runner, StartError};
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,21 +80,57 @@ pub async fn client_for(store: &Store, settings: &Settings, retry: RetryPolicy) 
         .map_err(SyncError::Client)
 }
 
+/// Where a run is, for live progress in the UI and API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Starting,
+    ReadingUsers,
+    ReadingGroups,
+    Applying,
+    Finished,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub run_id: Option<Uuid>,
+    pub phase: Phase,
+    pub pages_read: u64,
+    pub users_read: u64,
+    pub groups_read: u64,
+}
+
+pub type ProgressSender = tokio::sync::watch::Sender<Progress>;
+
 /// Reads every user and, when scoped, every transitive member of every group. Any failure
 /// ends the read: a partial snapshot is never returned.
-pub async fn read_snapshot(client: &GraphClient, settings: &Settings, run_id: Uuid) -> Result<Snapshot, GraphError> {
+pub async fn read_snapshot(
+    client: &GraphClient,
+    settings: &Settings,
+    run_id: Uuid,
+    progress: &ProgressSender,
+) -> Result<Snapshot, GraphError> {
     let mut users: Vec<RemoteUser> = Vec::new();
     let mut pager = client.users();
+    progress.send_modify(|p| p.phase = Phase::ReadingUsers);
     while let Some(page) = pager.next_page().await? {
         users.extend(page);
+        progress.send_modify(|p| {
+            p.pages_read += 1;
+            p.users_read = users.len() as u64;
+        });
         info!(%run_id, pages = pager.pages, users = users.len(), "read users page");
     }
+    progress.send_modify(|p| p.phase = Phase::ReadingGroups);
     let mut group_members = HashSet::new();
     for group in &settings.group_ids {
         let mut pager = client.transitive_user_ids(group);
         while let Some(page) = pager.next_page().await? {
             group_members.extend(page);
+            progress.send_modify(|p| p.pages_read += 1);
         }
+        progress.send_modify(|p| p.groups_read += 1);
         info!(%run_id, group = %group, pages = pager.pages, members = group_members.len(), "read group members");
     }
     Ok(Snapshot { users, group_members, complete: true })
@@ -101,8 +140,18 @@ fn run_error(e: &GraphError) -> RunError {
     RunError { kind: e.kind.as_str().to_owned(), message: e.message.clone(), detail: Some(e.detail.clone()) }
 }
 
-/// One sync: read → plan → apply (or record, for dry runs and held runs).
-pub async fn run_sync(store: &Store, request: &SyncRequest, retry: RetryPolicy) -> Result<SyncOutcome, SyncError> {
+/// A run that passed its checks and is recorded as `running`; [`PreparedRun::execute`]
+/// reads, plans and applies it. Split so that a caller can answer with the run id at once
+/// and do the work in the background.
+pub struct PreparedRun {
+    pub run_id: Uuid,
+    request: SyncRequest,
+    settings: Settings,
+    client: GraphClient,
+}
+
+/// Checks the settings and records the start of a run.
+pub async fn prepare_run(store: &Store, request: &SyncRequest, retry: RetryPolicy) -> Result<PreparedRun, SyncError> {
     let (settings, _) = store.settings().await?;
     if !settings.active && !request.dry_run {
         return Err(SyncError::Inactive);
@@ -110,45 +159,66 @@ pub async fn run_sync(store: &Store, request: &SyncRequest, retry: RetryPolicy) 
     let client = client_for(store, &settings, retry).await?;
     let run_id = store.start_run(&request.trigger, request.dry_run, request.now).await?;
     info!(%run_id, trigger = %request.trigger, dry_run = request.dry_run, "sync started");
+    Ok(PreparedRun { run_id, request: request.clone(), settings, client })
+}
 
-    let snapshot = read_snapshot(&client, &settings, run_id).await;
-    let totals = |users_read: usize| RunTotals {
-        users_read: users_read as u64,
-        graph_requests: client.traffic.requests.load(Ordering::Relaxed),
-    };
-    let snapshot = match snapshot {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(%run_id, kind = e.kind.as_str(), detail = %e.detail, "sync failed: {}", e.message);
-            let error = run_error(&e);
-            store.fail_run(run_id, &error, totals(0), request.now).await?;
-            return Ok(SyncOutcome {
-                run_id,
-                status: RunStatus::Failed,
-                counts: Counts::default(),
-                error: Some(error),
-                hold: None,
-                plan: None,
-            });
-        }
-    };
-    let local = store.users(UserFilter::default()).await?;
-    let plan = plan(&local, &snapshot, &Policy::from(&settings), request.now, Uuid::now_v7);
-    let totals = totals(snapshot.users.len());
-    let (status, error) = if request.dry_run {
-        store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, request.now).await?;
-        (RunStatus::DryRun, None)
-    } else if let (Some(hold), false) = (plan.hold, request.confirm_mass_changes) {
-        let error = RunError { kind: "deletion_threshold".into(), message: hold.describe(), detail: None };
-        warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
-        store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), request.now).await?;
-        (RunStatus::Held, Some(error))
-    } else {
-        store.apply_plan(run_id, &plan, totals, request.now).await?;
-        (RunStatus::Succeeded, None)
-    };
-    info!(%run_id, status = status.as_str(), counts = ?plan.counts, "sync finished");
-    Ok(SyncOutcome { run_id, status, counts: plan.counts, error, hold: plan.hold, plan: Some(plan) })
+impl PreparedRun {
+    /// Read → plan → apply (or record, for dry runs and held runs).
+    pub async fn execute(self, store: &Store, progress: &ProgressSender) -> Result<SyncOutcome, SyncError> {
+        let PreparedRun { run_id, request, settings, client } = self;
+        // Durations are real (a monotonic clock), anchored at the `now` the caller passed.
+        let started = std::time::Instant::now();
+        let finished_at = || request.now + started.elapsed();
+        progress.send_modify(|p| p.run_id = Some(run_id));
+        let snapshot = read_snapshot(&client, &settings, run_id, progress).await;
+        let totals = |users_read: usize| RunTotals {
+            users_read: users_read as u64,
+            graph_requests: client.traffic.requests.load(Ordering::Relaxed),
+        };
+        let finished = |p: &mut Progress| p.phase = Phase::Finished;
+        let snapshot = match snapshot {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(%run_id, kind = e.kind.as_str(), detail = %e.detail, "sync failed: {}", e.message);
+                let error = run_error(&e);
+                store.fail_run(run_id, &error, totals(0), finished_at()).await?;
+                progress.send_modify(finished);
+                return Ok(SyncOutcome {
+                    run_id,
+                    status: RunStatus::Failed,
+                    counts: Counts::default(),
+                    error: Some(error),
+                    hold: None,
+                    plan: None,
+                });
+            }
+        };
+        progress.send_modify(|p| p.phase = Phase::Applying);
+        let local = store.users(UserFilter::default()).await?;
+        let plan = plan(&local, &snapshot, &Policy::from(&settings), request.now, Uuid::now_v7);
+        let totals = totals(snapshot.users.len());
+        let (status, error) = if request.dry_run {
+            store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, finished_at()).await?;
+            (RunStatus::DryRun, None)
+        } else if let (Some(hold), false) = (plan.hold, request.confirm_mass_changes) {
+            let error = RunError { kind: "deletion_threshold".into(), message: hold.describe(), detail: None };
+            warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
+            store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), finished_at()).await?;
+            (RunStatus::Held, Some(error))
+        } else {
+            store.apply_plan(run_id, &plan, totals, finished_at()).await?;
+            (RunStatus::Succeeded, None)
+        };
+        info!(%run_id, status = status.as_str(), counts = ?plan.counts, "sync finished");
+        progress.send_modify(finished);
+        Ok(SyncOutcome { run_id, status, counts: plan.counts, error, hold: plan.hold, plan: Some(plan) })
+    }
+}
+
+/// One sync from start to end.
+pub async fn run_sync(store: &Store, request: &SyncRequest, retry: RetryPolicy) -> Result<SyncOutcome, SyncError> {
+    let progress = ProgressSender::new(Progress::default());
+    prepare_run(store, request, retry).await?.execute(store, &progress).await
 }
 
 /// One check of "Test connection".

@@ -1,0 +1,527 @@
+//! The REST API `/api/v1`: everything the pages do, for automation. Every route requires an
+//! administrator's session or an API token; the OpenAPI document is generated from these
+//! handlers, so it cannot forget one.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use safegpt_core::{SettingsPatch, Source, Status};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::AppState;
+use super::actions::{self, IntegrationView, UserPage};
+use super::auth::{ApiAdmin, authenticate};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use crate::views::{AuditView, RunDetailView, RunView, SettingsView, TestResultView, TokenView, UserView};
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("sgpt_…").build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("safegpt_session"))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SafeGPT Directory API",
+        version = "1",
+        description = "The user directory of SafeGPT and its Azure User Sync. Authenticate with an API token \
+                       (`Authorization: Bearer sgpt_…`) or an administrator's session; a session's writes must \
+                       send its CSRF token as `X-CSRF-Token`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."
+    ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = [])),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "settings", description = "Azure User Sync settings, connection test and preview"),
+        (name = "runs", description = "Sync runs"),
+        (name = "users", description = "The user directory"),
+        (name = "admin", description = "Integrations, audit log and API tokens")
+    )
+)]
+struct ApiDoc;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(test_connection))
+        .routes(routes!(preview))
+        .routes(routes!(start_sync))
+        .routes(routes!(list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(confirm_run))
+        .routes(routes!(cancel_run))
+        .routes(routes!(list_users))
+        .routes(routes!(get_user))
+        .routes(routes!(enable_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(list_audit))
+        .routes(routes!(list_integrations))
+        .routes(routes!(set_integration))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+        .fallback(api_not_found)
+}
+
+async fn api_not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no API route {} {}; see /api/v1/openapi.json", req.method(), req.uri().path()))
+}
+
+/// Guards the OpenAPI document and the API browser.
+pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match authenticate(&state, req.headers()).await {
+        Ok(Some(_)) => next.run(req).await,
+        Ok(None) => ApiError::unauthorized().into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A JSON body whose errors name the field at fault.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid",
+                "send the body as JSON with 'Content-Type: application/json'",
+            )
+            .with_field("body"));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.body_text()).with_field("body"))?;
+        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(deserializer).map(ApiJson).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let field = if path == "." {
+                // Unknown fields are reported at the root: name them from the message.
+                inner.to_string().split('`').nth(1).unwrap_or("body").to_owned()
+            } else {
+                path
+            };
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{field}: {inner}")).with_field(field)
+        })
+    }
+}
+
+/// Query parameters whose errors name the parameter at fault.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize(deserializer).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let field =
+                if path == "." { inner.to_string().split('`').nth(1).unwrap_or("query").to_owned() } else { path };
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{field}: {inner}")).with_field(field)
+        })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+fn check_limit(limit: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid("limit", format!("limit: {n} is out of range; use 1 to {max}"))),
+    }
+}
+
+// ---------------------------------------------------------------- settings
+
+/// The settings to change; fields left out keep their value.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    pub active: Option<bool>,
+    /// GUID, or a verified domain such as contoso.onmicrosoft.com.
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Write-only: stored sealed, never returned. Empty or left out keeps the stored one.
+    pub client_secret: Option<String>,
+    /// Group object ids; `[]` = every user of the tenant.
+    pub group_ids: Option<Vec<String>>,
+    pub auto_disable: Option<bool>,
+    pub auto_remove: Option<bool>,
+    /// 1–3650.
+    pub remove_after_days: Option<i64>,
+    pub include_guests: Option<bool>,
+    /// `global`, `usgov` or `china`; for custom endpoints set `login_url` and `graph_url`.
+    pub cloud: Option<String>,
+    pub login_url: Option<String>,
+    pub graph_url: Option<String>,
+    /// 0 = unlimited.
+    pub seats: Option<i64>,
+    pub threshold_count: Option<i64>,
+    pub threshold_percent: Option<i64>,
+}
+
+impl SettingsUpdate {
+    fn patch(&self) -> SettingsPatch {
+        let n = |v: Option<i64>| v.map(|v| v.to_string());
+        SettingsPatch {
+            active: self.active,
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.client_id.clone(),
+            group_ids: self.group_ids.clone(),
+            auto_disable: self.auto_disable,
+            auto_remove: self.auto_remove,
+            remove_after_days: n(self.remove_after_days),
+            include_guests: self.include_guests,
+            cloud: self.cloud.clone(),
+            login_url: self.login_url.clone(),
+            graph_url: self.graph_url.clone(),
+            seats: n(self.seats),
+            threshold_count: n(self.threshold_count),
+            threshold_percent: n(self.threshold_percent),
+        }
+    }
+}
+
+/// Azure User Sync settings (the secret only as `client_secret_set`).
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings",
+    responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody)))]
+async fn get_settings(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<SettingsView>> {
+    Ok(axum::Json(actions::settings_view(&state).await?))
+}
+
+/// Changes settings. Every field is validated; when any is invalid nothing is saved and the
+/// answer names each invalid field.
+#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = SettingsUpdate,
+    responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_settings(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+    ApiJson(update): ApiJson<SettingsUpdate>,
+) -> ApiResult<axum::Json<SettingsView>> {
+    let view = actions::update_settings(&state, &update.patch(), update.client_secret.as_deref(), &who.actor).await?;
+    Ok(axum::Json(view))
+}
+
+/// Test connection: token, read users, read each group. Changes nothing.
+#[utoipa::path(post, path = "/api/v1/settings/test", tag = "settings",
+    responses((status = 200, body = TestResultView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn test_connection(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+) -> ApiResult<axum::Json<TestResultView>> {
+    Ok(axum::Json(actions::test_connection(&state, &who.actor).await?))
+}
+
+/// Preview: a dry run's plan, user by user. Changes no user; recorded as a `dry_run` run.
+#[utoipa::path(post, path = "/api/v1/settings/preview", tag = "settings",
+    responses((status = 200, body = RunDetailView), (status = 401, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn preview(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<RunDetailView>> {
+    Ok(axum::Json(actions::preview(&state, "api").await?))
+}
+
+// ---------------------------------------------------------------- runs
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncStarted {
+    pub run_id: Uuid,
+    /// Poll this for progress and the result.
+    pub url: String,
+}
+
+/// Starts a sync in the background (the rocket). 409 while one is running.
+#[utoipa::path(post, path = "/api/v1/syncs", tag = "runs",
+    responses((status = 202, body = SyncStarted), (status = 401, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn start_sync(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
+    let run_id = actions::start_sync(&state, "api").await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(SyncStarted { run_id, url: format!("/api/v1/runs/{run_id}") })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    /// How many, newest first (1–500; default 50).
+    pub limit: Option<u32>,
+}
+
+/// Sync runs, newest first.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(LimitQuery),
+    responses((status = 200, body = Vec<RunView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_runs(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<axum::Json<Vec<RunView>>> {
+    let limit = check_limit(q.limit, 50, 500)?;
+    Ok(axum::Json(state.store.runs(limit).await?.iter().map(RunView::from).collect()))
+}
+
+/// One run with every change it made (or would make), and live progress while it runs.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = RunDetailView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn get_run(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RunDetailView>> {
+    let id = actions::parse_uuid("id", &id)?;
+    Ok(axum::Json(actions::run_detail(&state, id).await?))
+}
+
+/// Confirms a run held by the deletion threshold: starts a sync that applies it.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/confirm", tag = "runs", params(("id" = String, Path, description = "Run id")),
+    responses((status = 202, body = SyncStarted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn confirm_run(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
+    let id = actions::parse_uuid("id", &id)?;
+    let run_id = actions::confirm_held(&state, id, "api", &who.actor).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(SyncStarted { run_id, url: format!("/api/v1/runs/{run_id}") })))
+}
+
+/// Cancels a run held by the deletion threshold; nothing is applied.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "Run id")),
+    responses((status = 200, body = RunView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn cancel_run(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RunView>> {
+    let id = actions::parse_uuid("id", &id)?;
+    Ok(axum::Json(actions::cancel_held(&state, id, &who.actor).await?))
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusParam {
+    Active,
+    Disabled,
+    AwaitingLicense,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceParam {
+    Entra,
+    Local,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsersQuery {
+    /// Part of the e-mail, UPN or display name (case-insensitive).
+    pub q: Option<String>,
+    pub status: Option<StatusParam>,
+    pub source: Option<SourceParam>,
+    /// 1–1000; default 100.
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+impl StatusParam {
+    pub fn status(self) -> Status {
+        match self {
+            StatusParam::Active => Status::Active,
+            StatusParam::Disabled => Status::Disabled,
+            StatusParam::AwaitingLicense => Status::AwaitingLicense,
+        }
+    }
+}
+
+impl SourceParam {
+    pub fn source(self) -> Source {
+        match self {
+            SourceParam::Entra => Source::Entra,
+            SourceParam::Local => Source::Local,
+        }
+    }
+}
+
+/// Users, oldest first, with seats used and total.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UsersQuery),
+    responses((status = 200, body = UserPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_users(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    ApiQuery(q): ApiQuery<UsersQuery>,
+) -> ApiResult<axum::Json<UserPage>> {
+    let limit = check_limit(q.limit, 100, 1000)?;
+    let page = actions::users(
+        &state,
+        q.q,
+        q.status.map(StatusParam::status),
+        q.source.map(SourceParam::source),
+        limit,
+        q.offset.unwrap_or(0),
+    )
+    .await?;
+    Ok(axum::Json(page))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn get_user(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<UserView>> {
+    let id = actions::parse_uuid("id", &id)?;
+    Ok(axum::Json(actions::user(&state, id).await?))
+}
+
+/// Enables a user (an administrator's decision).
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "users", params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn enable_user(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<UserView>> {
+    let id = actions::parse_uuid("id", &id)?;
+    Ok(axum::Json(actions::set_user_status(&state, id, true, &who.actor).await?))
+}
+
+/// Disables a user. An administrator's disable is never undone by the sync.
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn disable_user(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<UserView>> {
+    let id = actions::parse_uuid("id", &id)?;
+    Ok(axum::Json(actions::set_user_status(&state, id, false, &who.actor).await?))
+}
+
+// ---------------------------------------------------------------- admin
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(LimitQuery),
+    responses((status = 200, body = Vec<AuditView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_audit(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<axum::Json<Vec<AuditView>>> {
+    let limit = check_limit(q.limit, 50, 500)?;
+    Ok(axum::Json(state.store.audit_log(limit).await?.iter().map(AuditView::from).collect()))
+}
+
+/// The integrations of Settings → Integrations.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "admin",
+    responses((status = 200, body = Vec<IntegrationView>), (status = 401, body = ErrorBody)))]
+async fn list_integrations(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<Vec<IntegrationView>>> {
+    Ok(axum::Json(actions::integrations(&state).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationSwitch {
+    pub enabled: bool,
+}
+
+/// Switches an integration on or off (for Azure User Sync: its `active` setting).
+#[utoipa::path(put, path = "/api/v1/integrations/{key}", tag = "admin", request_body = IntegrationSwitch,
+    params(("key" = String, Path, description = "office_addin, azure_user_sync, google_search or openzaak")),
+    responses((status = 200, body = IntegrationView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_integration(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+    Path(key): Path<String>,
+    ApiJson(body): ApiJson<IntegrationSwitch>,
+) -> ApiResult<axum::Json<IntegrationView>> {
+    Ok(axum::Json(actions::switch_integration(&state, &key, body.enabled, &who.actor).await?))
+}
+
+/// API tokens (never their values).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "admin",
+    responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody)))]
+async fn list_tokens(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<Vec<TokenView>>> {
+    Ok(axum::Json(state.store.api_tokens().await?.iter().map(TokenView::from).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for, 1–100 characters.
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: TokenView,
+    /// The token itself: shown once, only its hash is stored.
+    pub value: String,
+}
+
+/// Creates an API token; its value is in this answer only.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "admin", request_body = NewToken,
+    responses((status = 201, body = CreatedToken), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_token(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+    ApiJson(body): ApiJson<NewToken>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
+    let (token, value) = state.store.create_api_token(&body.name, &who.actor, state.now()).await?;
+    Ok((StatusCode::CREATED, axum::Json(CreatedToken { token: TokenView::from(&token), value })))
+}
+
+/// Revokes an API token at once.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = TokenView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    ApiAdmin(who): ApiAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<TokenView>> {
+    let id = actions::parse_uuid("id", &id)?;
+    let token = state.store.revoke_api_token(&id.to_string(), &who.actor, state.now()).await?;
+    Ok(axum::Json(TokenView::from(&token)))
+}

@@ -1,0 +1,100 @@
+//! Runs in the background of a server, one at a time.
+//!
+//! The rocket button, the API and (later) the scheduler share one `Runner`: a second start
+//! while a run is in progress is refused with the id of the run in progress, and its live
+//! progress can be read by anyone. Across processes, the database lease of the scheduler
+//! adds the same guarantee; within one process this is the guard.
+
+use std::sync::{Arc, Mutex};
+
+use safegpt_graph::RetryPolicy;
+use safegpt_store::Store;
+use tokio::sync::watch;
+use tracing::error;
+use uuid::Uuid;
+
+use crate::{Phase, PreparedRun, Progress, ProgressSender, SyncError, SyncOutcome, SyncRequest, prepare_run};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("a sync is already running (run {0}); wait for it to finish")]
+    AlreadyRunning(Uuid),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+struct Current {
+    run_id: Uuid,
+    progress: watch::Receiver<Progress>,
+}
+
+pub struct Runner {
+    store: Arc<Store>,
+    retry: RetryPolicy,
+    /// The run in progress. A std mutex: it is never held across an await.
+    current: Mutex<Option<Current>>,
+    /// Serialises starts, so that two presses cannot both pass the check.
+    starting: tokio::sync::Mutex<()>,
+}
+
+impl Runner {
+    pub fn new(store: Arc<Store>, retry: RetryPolicy) -> Arc<Runner> {
+        Arc::new(Runner { store, retry, current: Mutex::new(None), starting: tokio::sync::Mutex::new(()) })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn running(&self) -> Option<Uuid> {
+        let current = self.current.lock().expect("runner lock");
+        current.as_ref().filter(|c| c.progress.borrow().phase != Phase::Finished).map(|c| c.run_id)
+    }
+
+    /// The id of the run in progress, if any.
+    pub fn current_run(&self) -> Option<Uuid> {
+        self.running()
+    }
+
+    /// Live progress of `run_id` while this process runs it.
+    pub fn progress(&self, run_id: Uuid) -> Option<Progress> {
+        let current = self.current.lock().expect("runner lock");
+        current.as_ref().filter(|c| c.run_id == run_id).map(|c| c.progress.borrow().clone())
+    }
+
+    /// Starts a run in the background and returns its id once it is recorded.
+    pub async fn start(self: &Arc<Self>, request: SyncRequest) -> Result<Uuid, StartError> {
+        let (prepared, tx) = self.begin(&request).await?;
+        let run_id = prepared.run_id;
+        let runner = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = prepared.execute(&runner.store, &tx).await {
+                // The run stays `running` in the store and is marked interrupted by the
+                // next start; the log says why.
+                error!(%run_id, "sync ended with an error: {e}");
+            }
+            tx.send_modify(|p| p.phase = Phase::Finished);
+        });
+        Ok(run_id)
+    }
+
+    /// Runs to the end and returns the outcome (previews); still one run at a time.
+    pub async fn run_to_end(self: &Arc<Self>, request: SyncRequest) -> Result<SyncOutcome, StartError> {
+        let (prepared, tx) = self.begin(&request).await?;
+        let result = prepared.execute(&self.store, &tx).await;
+        tx.send_modify(|p| p.phase = Phase::Finished);
+        Ok(result?)
+    }
+
+    async fn begin(&self, request: &SyncRequest) -> Result<(PreparedRun, ProgressSender), StartError> {
+        let _guard = self.starting.lock().await;
+        if let Some(run_id) = self.running() {
+            return Err(StartError::AlreadyRunning(run_id));
+        }
+        let prepared = prepare_run(&self.store, request, self.retry.clone()).await?;
+        let run_id = prepared.run_id;
+        let (tx, rx) = watch::channel(Progress { run_id: Some(run_id), ..Progress::default() });
+        *self.current.lock().expect("runner lock") = Some(Current { run_id, progress: rx });
+        Ok((prepared, tx))
+    }
+}
