@@ -64,7 +64,8 @@ pub struct GraphClient {
     pub traffic: Arc<Traffic>,
 }
 
-fn install_crypto_provider() {
+/// One rustls provider (ring) for the whole process; every HTTP client calls this first.
+pub fn install_crypto_provider() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         // Another part of the process may have installed one already; either is fine.

@@ -284,7 +284,7 @@ async fn users(store: &Store, cmd: UsersCommand) -> Result<u8, Failure> {
             let users = store.users(UserFilter { status, ..UserFilter::default() }).await?;
             if json {
                 let (settings, _) = store.settings().await?;
-                print_json(&users.iter().map(|u| UserView::new(u, &settings)).collect::<Vec<_>>());
+                print_json(&users.iter().map(|u| UserView::new(u, &settings).user).collect::<Vec<_>>());
             } else {
                 for u in &users {
                     let reason = u.disabled_reason.map(|r| format!(" ({})", r.as_str())).unwrap_or_default();

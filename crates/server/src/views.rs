@@ -11,8 +11,9 @@ use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// A user as the CLI prints it (`safegpt users list --json`): this key set is a contract.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UserView {
+pub struct UserRecordView {
     pub id: Uuid,
     /// `entra` (managed by Azure User Sync) or `local`.
     pub source: &'static str,
@@ -33,6 +34,14 @@ pub struct UserView {
     pub disabled_at: Option<OffsetDateTime>,
     /// Whether the user is in the sync's scope in Entra (always true for local users).
     pub in_scope: bool,
+}
+
+/// A user as the API serves it: the CLI's record plus when it was created and, for users
+/// waiting for removal, when the sync will remove it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    #[serde(flatten)]
+    pub user: UserRecordView,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When the sync will remove this user (disabled by the sync, automatic removal on).
@@ -45,7 +54,7 @@ impl UserView {
         let removal_due = (settings.auto_remove && u.disabled_by_sync())
             .then(|| u.disabled_at.map(|at| at + Duration::days(i64::from(settings.remove_after_days))))
             .flatten();
-        UserView {
+        let user = UserRecordView {
             id: u.id,
             source: u.source.as_str(),
             azure_object_id: u.azure_object_id.clone(),
@@ -60,9 +69,8 @@ impl UserView {
             disabled_reason: u.disabled_reason.map(|r| r.as_str()),
             disabled_at: u.disabled_at,
             in_scope: u.in_scope,
-            created_at: u.created_at,
-            removal_due,
-        }
+        };
+        UserView { user, created_at: u.created_at, removal_due }
     }
 }
 

@@ -78,11 +78,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_integration))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
-        .fallback(api_not_found)
-}
-
-async fn api_not_found(req: Request) -> ApiError {
-    ApiError::not_found(format!("no API route {} {}; see /api/v1/openapi.json", req.method(), req.uri().path()))
 }
 
 /// Guards the OpenAPI document and the API browser.

@@ -84,6 +84,20 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
+async fn not_found(req: axum::extract::Request) -> axum::response::Response {
+    let path = req.uri().path();
+    if path.starts_with("/api/") {
+        error::ApiError::not_found(format!("no API route {} {path}; see /api/v1/openapi.json", req.method()))
+            .into_response()
+    } else {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::response::Html("<!doctype html><title>Not found</title><p>Not found. <a href=\"/\">SafeGPT</a></p>"),
+        )
+            .into_response()
+    }
+}
+
 async fn security_headers(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
     let api_docs = req.uri().path().starts_with("/api/docs");
     let mut response = next.run(req).await;
@@ -122,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_router)
         .merge(docs)
         .route("/healthz", get(healthz))
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::reject_cross_site))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

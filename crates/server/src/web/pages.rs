@@ -970,7 +970,8 @@ async fn users_page(
     let users = page
         .users
         .iter()
-        .map(|u| UserRow {
+        .map(|view| (&view.user, view))
+        .map(|(u, view)| UserRow {
             id: u.id,
             email: u.email.clone(),
             name: u.display_name.clone().unwrap_or_default(),
@@ -978,8 +979,8 @@ async fn users_page(
             status: u.status,
             status_label: t.status(u.status),
             reason: u.disabled_reason.map_or("", |r| t.reason(r)),
-            since: fmt_time(u.disabled_at.unwrap_or(u.created_at)),
-            removal: u.removal_due.map(fmt_date).unwrap_or_default(),
+            since: fmt_time(u.disabled_at.unwrap_or(view.created_at)),
+            removal: view.removal_due.map(fmt_date).unwrap_or_default(),
             in_scope: u.in_scope,
         })
         .collect();

@@ -1,0 +1,539 @@
+//! The REST API and the pages' security, driven over HTTP against the real server and
+//! graph-sim, both in this process on 127.0.0.1 port 0.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use graph_sim::{GenerateSpec, SimOptions, SimServer, generate};
+use reqwest::{Method, StatusCode};
+use safegpt::web::{AppState, Server, WebConfig, auth};
+use safegpt_core::SettingsPatch;
+use safegpt_graph::RetryPolicy;
+use safegpt_store::{Sealer, Store};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const ADMIN: &str = "admin@example.org";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct TestApp {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+    sim: SimServer,
+    secret: String,
+    groups: Vec<String>,
+    state: AppState,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy { budget: Duration::from_secs(5), ..RetryPolicy::default() }
+}
+
+impl TestApp {
+    /// A configured deployment (not yet synced) with one administrator and one API token.
+    async fn spawn() -> TestApp {
+        Self::spawn_with(WebConfig::default(), true).await
+    }
+
+    async fn spawn_with(config: WebConfig, with_admin: bool) -> TestApp {
+        let tenant = generate(&GenerateSpec { users: 60, groups: 6, nesting: 2, seed: 7, ..GenerateSpec::default() });
+        let largest = safegpt::demo::largest_group(&tenant).unwrap();
+        let mut groups: Vec<String> = tenant.groups.iter().map(|g| g.id.clone()).collect();
+        groups.retain(|g| *g != largest);
+        groups.insert(0, largest);
+        let app = tenant.apps[0].clone();
+        let secret = app.secrets[0].value.clone();
+        let tenant_id = tenant.tenant_id.clone();
+        let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("safegpt.db").display());
+        let store = Store::open(&url, Sealer::from_key([7; 32])).await.unwrap();
+        let patch = SettingsPatch {
+            active: Some(true),
+            tenant_id: Some(tenant_id),
+            client_id: Some(app.client_id),
+            group_ids: Some(vec![groups[0].clone()]),
+            auto_disable: Some(true),
+            login_url: Some(sim.base_url.clone()),
+            graph_url: Some(sim.base_url.clone()),
+            ..SettingsPatch::default()
+        };
+        let now = OffsetDateTime::now_utc();
+        let settings = store.settings().await.unwrap().0.apply(&patch).unwrap();
+        store.save_settings(&settings, Some(&SecretString::from(secret.clone())), "test", now).await.unwrap();
+        let mut token = String::new();
+        if with_admin {
+            store.create_admin(ADMIN, &auth::hash_password(PASSWORD).unwrap(), "test", now).await.unwrap();
+            token = store.create_api_token("tests", "test", now).await.unwrap().1;
+        }
+        let state = AppState::new(Arc::new(store), retry(), config);
+        let server = Server::bind("127.0.0.1:0", state.clone()).await.unwrap();
+        let base = format!("http://{}", server.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        safegpt_graph::install_crypto_provider();
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestApp { base, token, client, sim, secret, groups, state, _dir: dir, _shutdown: tx }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An API call with the token; returns the status and the JSON body (Null when empty).
+    async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(&self.secret), "the client secret leaked in {path}: {text}");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.api(Method::GET, path, None).await
+    }
+
+    async fn wait_for_run(&self, run_id: &str) -> Value {
+        for _ in 0..200 {
+            let (status, detail) = self.get(&format!("/api/v1/runs/{run_id}")).await;
+            assert_eq!(status, StatusCode::OK, "{detail}");
+            if detail["run"]["status"] != "running" {
+                return detail;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {run_id} did not finish");
+    }
+
+    async fn sync(&self) -> Value {
+        let (status, started) = self.api(Method::POST, "/api/v1/syncs", None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        self.wait_for_run(started["run_id"].as_str().unwrap()).await
+    }
+
+    /// Logs in through the login form; returns the session cookie and the page CSRF token.
+    async fn login(&self) -> (String, String) {
+        let response = self
+            .client
+            .post(self.url("/login"))
+            .form(&[("email", ADMIN), ("password", PASSWORD), ("next", "/users")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()["location"], "/users");
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let page = self.client.get(self.url("/users")).header("cookie", &cookie).send().await.unwrap();
+        let html = page.text().await.unwrap();
+        let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        (cookie, csrf)
+    }
+}
+
+/// Every route of the API, as the OpenAPI document must list it.
+const ROUTES: [(&str, &str); 19] = [
+    ("get", "/api/v1/settings"),
+    ("put", "/api/v1/settings"),
+    ("post", "/api/v1/settings/test"),
+    ("post", "/api/v1/settings/preview"),
+    ("post", "/api/v1/syncs"),
+    ("get", "/api/v1/runs"),
+    ("get", "/api/v1/runs/{id}"),
+    ("post", "/api/v1/runs/{id}/confirm"),
+    ("post", "/api/v1/runs/{id}/cancel"),
+    ("get", "/api/v1/users"),
+    ("get", "/api/v1/users/{id}"),
+    ("post", "/api/v1/users/{id}/enable"),
+    ("post", "/api/v1/users/{id}/disable"),
+    ("get", "/api/v1/audit"),
+    ("get", "/api/v1/integrations"),
+    ("put", "/api/v1/integrations/{key}"),
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{id}"),
+];
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "0190c3a2-0000-7000-8000-000000000000").replace("{key}", "openzaak")
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_routes_and_every_route_refuses_strangers() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
+        .collect();
+    let expected: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, expected, "the OpenAPI document and the route list differ");
+
+    for (method, path) in ROUTES {
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        for auth in [None, Some("Bearer sgpt_not-a-token"), Some("Basic YWRtaW46YWRtaW4=")] {
+            let mut request = app.client.request(method.clone(), app.url(&concrete(path))).json(&json!({}));
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path} with {auth:?}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}");
+        }
+    }
+    for path in ["/api/v1/openapi.json", "/api/docs/"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let (status, error) = app.get("/api/v1/nonexistent").await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    // The API browser's assets are built in (nothing from a CDN) and served to administrators.
+    let docs = app.client.get(app.url("/api/docs/")).bearer_auth(&app.token).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger-ui") && !html.contains("https://"), "{html}");
+    // Pages redirect strangers to the login page; health and assets are public.
+    for page in
+        ["/settings/integrations", "/settings/integrations/azure", "/users", "/runs", "/audit", "/settings/tokens"]
+    {
+        let response = app.client.get(app.url(page)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{page}");
+        assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?next="), "{page}");
+    }
+    for public in ["/healthz", "/login", "/static/app.css", "/static/app.js"] {
+        assert_eq!(app.client.get(app.url(public)).send().await.unwrap().status(), StatusCode::OK, "{public}");
+    }
+    // A bearer token opens the API, not the pages.
+    let page = app.client.get(app.url("/users")).bearer_auth(&app.token).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn settings_are_validated_per_field_and_the_secret_is_write_only() {
+    let app = TestApp::spawn().await;
+    let (_, before) = app.get("/api/v1/settings").await;
+    assert_eq!(before["client_secret_set"], true);
+    assert!(before.get("client_secret").is_none());
+
+    let (status, error) = app
+        .api(Method::PUT, "/api/v1/settings", Some(json!({"tenant_id": "not-a-guid", "remove_after_days": 0})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["code"], "invalid");
+    assert_eq!(error["error"]["field"], "tenant_id");
+    let fields: Vec<&str> =
+        error["error"]["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["tenant_id", "remove_after_days"]);
+    let (_, after) = app.get("/api/v1/settings").await;
+    assert_eq!(after, before, "nothing is saved when a field is invalid");
+
+    for (body, field) in [
+        (json!({"group_ids": ["Sales"]}), "group_ids"),
+        (json!({"remove_after_days": "ten"}), "remove_after_days"),
+        (json!({"active": "yes"}), "active"),
+        (json!({"tenant": "x"}), "tenant"),
+        (json!({"login_url": "http://example.org"}), "login_url"),
+        (json!({"client_secret": "line\nbreak"}), "client_secret"),
+    ] {
+        let (status, error) = app.api(Method::PUT, "/api/v1/settings", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(error["error"]["field"], field, "{body}: {error}");
+    }
+    let response = app
+        .client
+        .put(app.url("/api/v1/settings"))
+        .bearer_auth(&app.token)
+        .header("content-type", "text/plain")
+        .body("active=true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let (status, saved) = app
+        .api(
+            Method::PUT,
+            "/api/v1/settings",
+            Some(json!({"remove_after_days": 30, "auto_remove": true, "client_secret": ""})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["remove_after_days"], 30);
+    assert_eq!(saved["client_secret_set"], true, "an empty secret keeps the stored one");
+    let (_, test) = app.api(Method::POST, "/api/v1/settings/test", None).await;
+    assert_eq!(test["ok"], true, "{test}");
+
+    let (status, _) =
+        app.api(Method::PUT, "/api/v1/settings", Some(json!({"client_secret": "wrong-secret-value"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, test) = app.api(Method::POST, "/api/v1/settings/test", None).await;
+    assert_eq!(test["ok"], false);
+    assert_eq!(test["checks"][0]["kind"], "secret_invalid", "{test}");
+    let (_, audit) = app.get("/api/v1/audit?limit=50").await;
+    let audit_text = audit.to_string();
+    assert!(audit_text.contains("[redacted]") && !audit_text.contains("wrong-secret-value"));
+}
+
+#[tokio::test]
+async fn preview_sync_users_and_the_single_flight_rule() {
+    let app = TestApp::spawn().await;
+    let (status, preview) = app.api(Method::POST, "/api/v1/settings/preview", None).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["run"]["status"], "dry_run");
+    let creates = preview["run"]["counts"]["created"].as_u64().unwrap();
+    assert!(creates > 0);
+    assert!(preview["changes"].as_array().unwrap().iter().all(|c| c["action"] == "create"));
+    let (_, page) = app.get("/api/v1/users").await;
+    assert_eq!(page["total"], 0, "a preview changes no user");
+
+    // Slow Graph down so that the first run is still reading when the second press comes.
+    app.sim.sim.lock().set_faults(serde_json::from_value(json!({"latencyMs": 150})).unwrap());
+    let (status, first) = app.api(Method::POST, "/api/v1/syncs", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, second) = app.api(Method::POST, "/api/v1/syncs", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{second}");
+    assert_eq!(second["error"]["code"], "already_running");
+    let (status, _) = app.api(Method::POST, "/api/v1/settings/preview", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a preview waits for its turn too");
+    let (_, running) = app.get(first["url"].as_str().unwrap().trim_start_matches(&app.base)).await;
+    assert_eq!(running["run"]["status"], "running");
+    assert!(running["progress"].is_object(), "live progress while running: {running}");
+    let done = app.wait_for_run(first["run_id"].as_str().unwrap()).await;
+    app.sim.sim.lock().set_faults(Default::default());
+    assert_eq!(done["run"]["status"], "succeeded");
+    assert_eq!(done["run"]["trigger"], "api");
+    assert_eq!(done["run"]["counts"]["created"].as_u64(), Some(creates));
+    assert!(done["run"]["duration_ms"].as_u64().unwrap() > 0);
+
+    let (_, page) = app.get("/api/v1/users?limit=5").await;
+    assert_eq!(page["total"].as_u64(), Some(creates));
+    assert_eq!(page["users"].as_array().unwrap().len(), 5);
+    let user = page["users"][0].clone();
+    let needle = user["email"].as_str().unwrap().split('@').next().unwrap().to_uppercase();
+    let (_, found) = app.get(&format!("/api/v1/users?q={needle}&source=entra&status=active")).await;
+    assert!(found["users"].as_array().unwrap().iter().any(|u| u["id"] == user["id"]), "{found}");
+    let (_, none) = app.get("/api/v1/users?source=local").await;
+    assert_eq!(none["total"], 0);
+
+    let id = user["id"].as_str().unwrap();
+    let (status, disabled) = app.api(Method::POST, &format!("/api/v1/users/{id}/disable"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((disabled["status"].as_str(), disabled["disabled_reason"].as_str()), (Some("disabled"), Some("admin")));
+    app.sync().await;
+    let (_, still) = app.get(&format!("/api/v1/users/{id}")).await;
+    assert_eq!(still["status"], "disabled", "the sync does not undo an administrator's disable");
+    let (_, enabled) = app.api(Method::POST, &format!("/api/v1/users/{id}/enable"), None).await;
+    assert_eq!(enabled["status"], "active");
+
+    for (path, field) in [
+        ("/api/v1/users?status=gone", "status"),
+        ("/api/v1/users?limit=0", "limit"),
+        ("/api/v1/users?limit=many", "limit"),
+        ("/api/v1/users?colour=red", "colour"),
+        ("/api/v1/runs?limit=501", "limit"),
+        ("/api/v1/audit?limit=-1", "limit"),
+        ("/api/v1/users/not-an-id", "id"),
+        ("/api/v1/runs/42", "id"),
+    ] {
+        let (status, error) = app.get(path).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert_eq!(error["error"]["field"], field, "{path}: {error}");
+    }
+    let (status, error) = app.get(&concrete("/api/v1/users/{id}")).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, _) = app.api(Method::POST, &concrete("/api/v1/users/{id}/enable"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, runs) = app.get("/api/v1/runs?limit=10").await;
+    assert!(runs.as_array().unwrap().len() >= 3);
+}
+
+#[tokio::test]
+async fn a_held_run_is_confirmed_or_cancelled_by_an_administrator() {
+    let app = TestApp::spawn().await;
+    app.api(Method::PUT, "/api/v1/settings", Some(json!({"threshold_count": 1, "threshold_percent": 1}))).await;
+    let first = app.sync().await;
+    let synced = first["run"]["counts"]["created"].as_u64().unwrap();
+    // Scope to a small group: most users leave the scope at once.
+    let (status, _) =
+        app.api(Method::PUT, "/api/v1/settings", Some(json!({"group_ids": [app.groups.last().unwrap()]}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let held = app.sync().await;
+    assert_eq!(held["run"]["status"], "held", "{held}");
+    assert_eq!(held["run"]["error"]["kind"], "deletion_threshold");
+    let would_disable = held["run"]["counts"]["disabled"].as_u64().unwrap();
+    assert!(would_disable > 1 && would_disable < synced);
+    let (_, page) = app.get("/api/v1/users?status=disabled").await;
+    assert_eq!(page["total"], 0, "a held run changes nobody");
+
+    let held_id = held["run"]["id"].as_str().unwrap();
+    let (status, error) =
+        app.api(Method::POST, &format!("/api/v1/runs/{}/confirm", first["run"]["id"].as_str().unwrap()), None).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "only held runs");
+    let (status, started) = app.api(Method::POST, &format!("/api/v1/runs/{held_id}/confirm"), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let applied = app.wait_for_run(started["run_id"].as_str().unwrap()).await;
+    assert_eq!(applied["run"]["status"], "succeeded");
+    assert_eq!(applied["run"]["counts"]["disabled"].as_u64(), Some(would_disable));
+    let (_, page) = app.get("/api/v1/users?status=disabled").await;
+    assert_eq!(page["total"].as_u64(), Some(would_disable));
+    let (_, resolved) = app.get(&format!("/api/v1/runs/{held_id}")).await;
+    assert_eq!(resolved["run"]["status"], "confirmed");
+    assert_eq!(resolved["run"]["resolution"]["by"], "token:tests");
+    assert_eq!(resolved["run"]["resolution"]["follow_up_run"], started["run_id"]);
+    let (status, _) = app.api(Method::POST, &format!("/api/v1/runs/{held_id}/confirm"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a decision is taken once");
+
+    // Back to the large group: everyone returns; then an empty group holds again and is cancelled.
+    app.api(Method::PUT, "/api/v1/settings", Some(json!({"group_ids": [app.groups[0].clone()]}))).await;
+    assert_eq!(app.sync().await["run"]["status"], "succeeded");
+    app.api(Method::PUT, "/api/v1/settings", Some(json!({"group_ids": [app.groups.last().unwrap()]}))).await;
+    let held = app.sync().await;
+    let held_id = held["run"]["id"].as_str().unwrap();
+    let (status, cancelled) = app.api(Method::POST, &format!("/api/v1/runs/{held_id}/cancel"), None).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let (_, page) = app.get("/api/v1/users?status=disabled").await;
+    assert_eq!(page["total"], 0, "a cancelled run changes nobody");
+}
+
+#[tokio::test]
+async fn integrations_tokens_and_audit() {
+    let app = TestApp::spawn().await;
+    let (_, list) = app.get("/api/v1/integrations").await;
+    let keys: Vec<&str> = list.as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["office_addin", "azure_user_sync", "google_search", "openzaak"]);
+    assert!(list.as_array().unwrap().iter().all(|i| i["license"] == "included"));
+    let (status, openzaak) =
+        app.api(Method::PUT, "/api/v1/integrations/openzaak", Some(json!({"enabled": true}))).await;
+    assert_eq!((status, openzaak["enabled"].as_bool()), (StatusCode::OK, Some(true)));
+    assert!(openzaak["updated_at"].is_string());
+    let (_, azure) =
+        app.api(Method::PUT, "/api/v1/integrations/azure_user_sync", Some(json!({"enabled": false}))).await;
+    assert_eq!(azure["enabled"], false);
+    let (status, error) = app.api(Method::POST, "/api/v1/syncs", None).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("inactive")));
+    let (status, _) = app.api(Method::PUT, "/api/v1/integrations/teams", Some(json!({"enabled": true}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, error) = app.api(Method::PUT, "/api/v1/integrations/openzaak", Some(json!({"enabled": "on"}))).await;
+    assert_eq!((status, error["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("enabled")));
+
+    let (status, error) = app.api(Method::POST, "/api/v1/tokens", Some(json!({"name": "  "}))).await;
+    assert_eq!((status, error["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
+    let (status, created) = app.api(Method::POST, "/api/v1/tokens", Some(json!({"name": "backup job"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let value = created["value"].as_str().unwrap();
+    assert!(value.starts_with("sgpt_") && value.len() > 40);
+    let as_new = |path: &str| app.client.get(app.url(path)).bearer_auth(value).send();
+    assert_eq!(as_new("/api/v1/settings").await.unwrap().status(), StatusCode::OK);
+    let (_, tokens) = app.get("/api/v1/tokens").await;
+    assert!(!tokens.to_string().contains(value), "token values are never listed");
+    let id = created["token"]["id"].as_str().unwrap();
+    let (status, revoked) = app.api(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].is_string());
+    assert_eq!(as_new("/api/v1/settings").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = app.api(Method::DELETE, &concrete("/api/v1/tokens/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, audit) = app.get("/api/v1/audit").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for expected in ["integration.switched", "settings.updated", "token.created", "token.revoked"] {
+        assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
+    }
+    assert_eq!(audit[0]["actor"], "token:tests");
+}
+
+#[tokio::test]
+async fn sessions_csrf_and_login_throttling() {
+    let app = TestApp::spawn().await;
+    let (cookie, csrf) = app.login().await;
+    let with_cookie = |method: Method, path: &str| app.client.request(method, app.url(path)).header("cookie", &cookie);
+
+    assert_eq!(with_cookie(Method::GET, "/api/v1/settings").send().await.unwrap().status(), StatusCode::OK);
+    let body = json!({"seats": 10});
+    let response = with_cookie(Method::PUT, "/api/v1/settings").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "a session's API write needs its CSRF token");
+    let response =
+        with_cookie(Method::PUT, "/api/v1/settings").header("x-csrf-token", &csrf).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // A form without the token, or from another site, changes nothing.
+    let response = with_cookie(Method::POST, "/settings/integrations/openzaak/switch")
+        .form(&[("enabled", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = with_cookie(Method::POST, "/settings/integrations/openzaak/switch")
+        .header("origin", "https://evil.example")
+        .form(&[("enabled", "true"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (_, list) = app.get("/api/v1/integrations").await;
+    assert_eq!(list[3]["enabled"], false);
+    let response = with_cookie(Method::POST, "/settings/integrations/openzaak/switch")
+        .header("origin", app.base.as_str())
+        .form(&[("enabled", "true"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, list) = app.get("/api/v1/integrations").await;
+    assert_eq!(list[3]["enabled"], true);
+
+    // Logging out ends the session on the server, not only in the browser.
+    let response = with_cookie(Method::POST, "/logout").form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(with_cookie(Method::GET, "/api/v1/settings").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let attempt = |password: &'static str| {
+        app.client.post(app.url("/login")).form(&[("email", ADMIN), ("password", password)]).send()
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong password!").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = attempt(PASSWORD).await.unwrap();
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits after 5 failures");
+    let unknown = app.client.post(app.url("/login")).form(&[("email", "nobody@example.org"), ("password", "x")]);
+    assert_eq!(unknown.send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "the address is throttled too");
+}
+
+#[tokio::test]
+async fn without_an_administrator_only_the_setup_link_opens_the_door() {
+    let config = WebConfig { public_url: Some("https://safegpt.example.org".into()), ..WebConfig::default() };
+    let app = TestApp::spawn_with(config, false).await;
+    *app.state.setup_token.lock().unwrap() = Some("one-time-token".into());
+    let response = app.client.get(app.url("/setup?token=guess")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let form = [("token", "one-time-token"), ("email", ADMIN), ("password", "short")];
+    let response = app.client.post(app.url("/setup")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "passwords have at least 12 characters");
+    let form = [("token", "one-time-token"), ("email", ADMIN), ("password", PASSWORD)];
+    let response = app.client.post(app.url("/setup")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "behind https the session cookie is Secure: {cookie}");
+    let response = app.client.post(app.url("/setup")).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "the link works once");
+    assert_eq!(app.state.store.admin_count().await.unwrap(), 1);
+}
