@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs every test: formatting, lints, the Rust test suite
-# (unit, property and integration tests against graph-sim on 127.0.0.1) and the conformance
-# test of Microsoft's Python SDK against graph-sim. `.ci/run` calls exactly this.
+# (unit, property and integration tests against graph-sim on 127.0.0.1), the conformance
+# test of Microsoft's Python SDK against graph-sim, and the browser tests of the admin UI in
+# Debian's Chromium. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,8 +10,13 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "Toolchain"
 cargo --version
-if ! python3 -m venv --help >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+missing=()
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+    step "Debian packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 step "Python venv with Microsoft's SDK (msal, azure-identity, msgraph-sdk)"
@@ -33,5 +39,14 @@ step "Microsoft SDK conformance against graph-sim"
 cargo build --locked -p graph-sim --bin graph-sim
 # CA-bundle variables would override MSAL's transport settings (graph-wire.md §5.7).
 env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE "$VENV/bin/python" tests/sdk-conformance/conformance.py target/debug/graph-sim
+
+step "Browser tests: the seed's steps 4-5 in Chromium (playwright-core, no downloaded browser)"
+cargo build --locked -p safegpt --bin safegpt
+(
+    cd tests/browser
+    npm ci --no-audit --no-fund --loglevel=error
+    CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 seed.test.js
+)
+echo "Screenshots: tests/browser/screenshots/"
 
 step "All tests passed"

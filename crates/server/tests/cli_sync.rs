@@ -662,3 +662,47 @@ async fn the_secret_is_only_ever_stored_sealed() {
     assert!(audit.contains("[redacted]"));
     env.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn administrators_and_api_tokens_from_the_command_line() {
+    let env = Env::new().await;
+    let short = env
+        .run_with_stdin(&["admin", "create", "--email", "admin@example.org", "--password-stdin"], Some("short\n"))
+        .await;
+    assert_eq!(short.code, 2, "{}", short.stderr);
+    assert!(short.stderr.contains("password: use at least 12 characters"), "{}", short.stderr);
+    let created = env
+        .run_with_stdin(
+            &["admin", "create", "--email", "admin@example.org", "--password-stdin"],
+            Some("a long password\n"),
+        )
+        .await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let again = env
+        .run_with_stdin(
+            &["admin", "create", "--email", "ADMIN@example.org", "--password-stdin"],
+            Some("a long password\n"),
+        )
+        .await;
+    assert_eq!(again.code, 2, "e-mail addresses are unique regardless of case: {}", again.stderr);
+
+    let token = env.run(&["tokens", "create", "--name", "ci"]).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let value = token.stdout.trim_end();
+    assert!(value.starts_with("sgpt_") && !value.contains(char::is_whitespace), "the token alone: {:?}", token.stdout);
+    assert_eq!(token.stdout.lines().count(), 1);
+    let list = env.run(&["tokens", "list", "--json"]).await.json();
+    assert_eq!(list[0]["name"], "ci");
+    assert!(list[0]["revoked_at"].is_null());
+    assert!(!list.to_string().contains(value), "the list never shows token values");
+    let db = std::fs::read(env.dir.path().join("safegpt.db")).unwrap();
+    assert!(!db.windows(value.len()).any(|w| w == value.as_bytes()), "only a hash of the token is stored");
+    let id = list[0]["id"].as_str().unwrap();
+    assert_eq!(env.run(&["tokens", "revoke", id]).await.code, 0);
+    assert!(env.run(&["tokens", "list", "--json"]).await.json()[0]["revoked_at"].is_string());
+    let missing = env.run(&["tokens", "revoke", "0190c3a2-0000-7000-8000-000000000000"]).await;
+    assert_eq!(missing.code, 2);
+    let empty = env.run(&["tokens", "create", "--name", " "]).await;
+    assert_eq!(empty.code, 2, "{}", empty.stderr);
+    assert!(empty.stderr.contains("name:"), "{}", empty.stderr);
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quick start: builds safegpt and graph-sim, serves a generated tenant (a few hundred users in
+# The CLI walkthrough: builds safegpt and graph-sim, serves a generated tenant (a few hundred users in
 # nested groups, with guests and disabled accounts) on 127.0.0.1, configures Azure User Sync
 # against it, tests the connection, previews and runs a sync, and lists the directory.
 # Everything stays on this machine; the data lives in ./safegpt-demo (removed first).
