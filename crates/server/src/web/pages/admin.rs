@@ -1,0 +1,127 @@
+//! The audit log and API tokens.
+
+use super::*;
+
+pub(super) struct AuditRow {
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub(super) struct AuditPage {
+    t: &'static Texts,
+    f: Frame,
+    entries: Vec<AuditRow>,
+}
+
+pub(super) async fn audit_page(
+    State(state): State<AppState>,
+    PageAdmin(who): PageAdmin,
+    headers: HeaderMap,
+) -> Response {
+    let (t, f) = frame(&headers, Some(&who), "/audit", "audit", texts_for(&headers).audit_title);
+    let entries = match state.store.audit_log(500).await {
+        Ok(e) => e,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let entries = entries
+        .into_iter()
+        .map(|e| AuditRow {
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target.unwrap_or_default(),
+            details: serde_json::to_string_pretty(&e.details).unwrap_or_default(),
+        })
+        .collect();
+    render(StatusCode::OK, AuditPage { t, f, entries })
+}
+
+pub(super) struct TokenRow {
+    id: Uuid,
+    name: String,
+    created: String,
+    last_used: String,
+    revoked: String,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+pub(super) struct TokensPage {
+    t: &'static Texts,
+    f: Frame,
+    csrf: String,
+    tokens: Vec<TokenRow>,
+    created: Option<String>,
+    error: Option<String>,
+}
+
+pub(super) async fn render_tokens(
+    state: &AppState,
+    headers: &HeaderMap,
+    who: &Principal,
+    status: StatusCode,
+    created: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let (t, f) = frame(headers, Some(who), "/settings/tokens", "tokens", texts_for(headers).tokens_title);
+    let tokens = match state.store.api_tokens().await {
+        Ok(tokens) => tokens,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let tokens = tokens
+        .iter()
+        .map(|tok| TokenRow {
+            id: tok.id,
+            name: tok.name.clone(),
+            created: format!("{} ({})", fmt_time(tok.created_at), tok.created_by),
+            last_used: tok.last_used_at.map_or_else(|| t.never.to_owned(), fmt_time),
+            revoked: tok.revoked_at.map(fmt_time).unwrap_or_default(),
+        })
+        .collect();
+    render(status, TokensPage { t, csrf: f.csrf.clone().unwrap_or_default(), f, tokens, created, error })
+}
+
+pub(super) async fn tokens_page(
+    State(state): State<AppState>,
+    PageAdmin(who): PageAdmin,
+    headers: HeaderMap,
+) -> Response {
+    render_tokens(&state, &headers, &who, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct TokenForm {
+    name: String,
+}
+
+pub(super) async fn token_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(who, form): CsrfForm<TokenForm>,
+) -> Response {
+    match state.store.create_api_token(&form.name, &who.actor, state.now()).await {
+        Ok((_, value)) => render_tokens(&state, &headers, &who, StatusCode::CREATED, Some(value), None).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            render_tokens(&state, &headers, &who, e.status, None, Some(e.detail.message)).await
+        }
+    }
+}
+
+pub(super) async fn token_revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
+) -> Response {
+    match state.store.revoke_api_token(&id, &who.actor, state.now()).await {
+        Ok(_) => see_other("/settings/tokens"),
+        Err(e) => error_page(&headers, &who, ApiError::from(e), "/settings/tokens"),
+    }
+}

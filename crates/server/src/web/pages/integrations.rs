@@ -1,0 +1,335 @@
+//! Settings > Integrations and the Azure User Sync form: save, test connection, preview, rocket.
+
+use super::*;
+
+pub(super) struct IntegrationRow {
+    key: &'static str,
+    name: &'static str,
+    description: &'static str,
+    enabled: bool,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "integrations.html")]
+pub(super) struct IntegrationsPage {
+    t: &'static Texts,
+    f: Frame,
+    csrf: String,
+    rows: Vec<IntegrationRow>,
+    notice: Option<Notice>,
+}
+
+pub(super) async fn render_integrations(
+    state: &AppState,
+    headers: &HeaderMap,
+    who: &Principal,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> Response {
+    let (t, f) = frame(headers, Some(who), "/settings/integrations", "integrations", texts_for(headers).integrations);
+    let integrations = match actions::integrations(state).await {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let rows = integrations
+        .into_iter()
+        .map(|i| IntegrationRow {
+            key: i.key,
+            name: i.name,
+            description: match i.key {
+                "office_addin" => t.desc_office_addin,
+                "azure_user_sync" => t.desc_azure_user_sync,
+                "google_search" => t.desc_google_search,
+                _ => t.desc_openzaak,
+            },
+            enabled: i.enabled,
+            updated: i.updated_at.map_or_else(|| t.not_available.to_owned(), fmt_time),
+        })
+        .collect();
+    render(status, IntegrationsPage { t, csrf: f.csrf.clone().unwrap_or_default(), f, rows, notice })
+}
+
+pub(super) async fn integrations_page(
+    State(state): State<AppState>,
+    PageAdmin(who): PageAdmin,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let t = texts_for(&headers);
+    let run = q.get("run").and_then(|r| Uuid::parse_str(r).ok());
+    let notice = match q.get("notice").map(String::as_str) {
+        Some("saved") => Some(Notice { class: "ok", text: t.notice_saved.into(), run: None }),
+        Some("switched") => Some(Notice { class: "ok", text: t.notice_switched.into(), run: None }),
+        Some("already_running") => Some(Notice { class: "warn", text: t.notice_already_running.into(), run }),
+        _ => None,
+    };
+    render_integrations(&state, &headers, &who, StatusCode::OK, notice).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct SwitchForm {
+    enabled: String,
+}
+
+pub(super) async fn switch_integration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    CsrfForm(who, form): CsrfForm<SwitchForm>,
+) -> Response {
+    match actions::switch_integration(&state, &key, form.enabled == "true", &who.actor).await {
+        Ok(_) => see_other("/settings/integrations?notice=switched"),
+        Err(e) => {
+            let notice = Notice { class: "bad", text: e.detail.message.clone(), run: None };
+            render_integrations(&state, &headers, &who, e.status, Some(notice)).await
+        }
+    }
+}
+
+pub(super) async fn azure_sync(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
+) -> Response {
+    match actions::start_sync(&state, "manual").await {
+        Ok(run_id) => see_other(&format!("/runs/{run_id}")),
+        Err(e) if e.detail.code == "already_running" => {
+            let running = state.runner.current_run().map(|id| format!("&run={id}")).unwrap_or_default();
+            see_other(&format!("/settings/integrations?notice=already_running{running}"))
+        }
+        Err(e) => {
+            let notice = Notice { class: "bad", text: e.detail.message.clone(), run: None };
+            render_integrations(&state, &headers, &who, e.status, Some(notice)).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Azure User Sync form
+
+/// The form as posted. Unchecked boxes are absent.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct AzureForm {
+    active: Option<String>,
+    tenant_id: String,
+    client_id: String,
+    client_secret: String,
+    group_ids: String,
+    auto_disable: Option<String>,
+    auto_remove: Option<String>,
+    remove_after_days: String,
+    include_guests: Option<String>,
+    seats: String,
+    threshold_count: String,
+    threshold_percent: String,
+    cloud: String,
+    login_url: String,
+    graph_url: String,
+}
+
+/// What the form shows (never the secret).
+pub(super) struct AzureValues {
+    active: bool,
+    tenant_id: String,
+    client_id: String,
+    group_ids: String,
+    auto_disable: bool,
+    auto_remove: bool,
+    remove_after_days: String,
+    include_guests: bool,
+    seats: String,
+    threshold_count: String,
+    threshold_percent: String,
+    cloud: String,
+    login_url: String,
+    graph_url: String,
+}
+
+pub struct FieldErrors(Vec<(String, String)>);
+
+impl FieldErrors {
+    pub fn get(&self, field: &str) -> &str {
+        self.0.iter().find(|(f, _)| f == field).map_or("", |(_, m)| m.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "azure.html")]
+pub(super) struct AzurePage {
+    t: &'static Texts,
+    f: Frame,
+    csrf: String,
+    v: AzureValues,
+    secret_set: bool,
+    errors: FieldErrors,
+    advanced_open: bool,
+}
+
+const ADVANCED_FIELDS: [&str; 7] =
+    ["include_guests", "seats", "threshold_count", "threshold_percent", "cloud", "login_url", "graph_url"];
+
+pub(super) fn azure_page_for(
+    headers: &HeaderMap,
+    who: &Principal,
+    v: AzureValues,
+    secret_set: bool,
+    errors: FieldErrors,
+) -> AzurePage {
+    let (t, f) = frame(headers, Some(who), "/settings/integrations/azure", "integrations", "Azure User Sync");
+    let advanced_open = errors.0.iter().any(|(field, _)| ADVANCED_FIELDS.contains(&field.as_str()));
+    AzurePage { t, csrf: f.csrf.clone().unwrap_or_default(), f, v, secret_set, errors, advanced_open }
+}
+
+pub(super) async fn azure_page(
+    State(state): State<AppState>,
+    PageAdmin(who): PageAdmin,
+    headers: HeaderMap,
+) -> Response {
+    let s = match actions::settings_view(&state).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let custom = s.cloud == "custom";
+    let v = AzureValues {
+        active: s.active,
+        tenant_id: s.tenant_id.unwrap_or_default(),
+        client_id: s.client_id.unwrap_or_default(),
+        group_ids: s.group_ids.join("\n"),
+        auto_disable: s.auto_disable,
+        auto_remove: s.auto_remove,
+        remove_after_days: s.remove_after_days.to_string(),
+        include_guests: s.include_guests,
+        seats: s.seats.total.to_string(),
+        threshold_count: s.threshold_count.to_string(),
+        threshold_percent: s.threshold_percent.to_string(),
+        cloud: s.cloud.to_owned(),
+        login_url: if custom { s.login_url } else { String::new() },
+        graph_url: if custom { s.graph_url } else { String::new() },
+    };
+    render(StatusCode::OK, azure_page_for(&headers, &who, v, s.client_secret_set, FieldErrors(Vec::new())))
+}
+
+pub(super) async fn azure_save(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(who, form): CsrfForm<AzureForm>,
+) -> Response {
+    let custom = form.cloud == "custom";
+    let patch = SettingsPatch {
+        active: Some(form.active.is_some()),
+        tenant_id: Some(form.tenant_id.clone()),
+        client_id: Some(form.client_id.clone()),
+        group_ids: Some(vec![form.group_ids.clone()]),
+        auto_disable: Some(form.auto_disable.is_some()),
+        auto_remove: Some(form.auto_remove.is_some()),
+        remove_after_days: Some(form.remove_after_days.clone()),
+        include_guests: Some(form.include_guests.is_some()),
+        cloud: (!custom).then(|| form.cloud.clone()),
+        login_url: custom.then(|| form.login_url.clone()),
+        graph_url: custom.then(|| form.graph_url.clone()),
+        seats: Some(form.seats.clone()),
+        threshold_count: Some(form.threshold_count.clone()),
+        threshold_percent: Some(form.threshold_percent.clone()),
+    };
+    match actions::update_settings(&state, &patch, Some(&form.client_secret), &who.actor).await {
+        Ok(_) => see_other("/settings/integrations?notice=saved"),
+        Err(e) if !e.detail.errors.is_empty() || e.detail.field.is_some() => {
+            let mut errors: Vec<(String, String)> =
+                e.detail.errors.iter().map(|m| (m.field.clone(), m.message.clone())).collect();
+            if errors.is_empty() {
+                errors.push((e.detail.field.clone().unwrap_or_default(), e.detail.message.clone()));
+            }
+            let secret_set = state.store.settings().await.map(|(_, set)| set).unwrap_or(false);
+            let v = AzureValues {
+                active: form.active.is_some(),
+                tenant_id: form.tenant_id,
+                client_id: form.client_id,
+                group_ids: form.group_ids,
+                auto_disable: form.auto_disable.is_some(),
+                auto_remove: form.auto_remove.is_some(),
+                remove_after_days: form.remove_after_days,
+                include_guests: form.include_guests.is_some(),
+                seats: form.seats,
+                threshold_count: form.threshold_count,
+                threshold_percent: form.threshold_percent,
+                cloud: form.cloud,
+                login_url: form.login_url,
+                graph_url: form.graph_url,
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, azure_page_for(&headers, &who, v, secret_set, FieldErrors(errors)))
+        }
+        Err(e) => error_page(&headers, &who, e, "/settings/integrations/azure"),
+    }
+}
+
+pub(super) struct CheckRow {
+    name: String,
+    ok: bool,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "test.html")]
+pub(super) struct TestPage {
+    t: &'static Texts,
+    f: Frame,
+    ok: bool,
+    checks: Vec<CheckRow>,
+    error: Option<String>,
+}
+
+pub(super) async fn azure_test(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
+) -> Response {
+    let (t, f) =
+        frame(&headers, Some(&who), "/settings/integrations/azure", "integrations", texts_for(&headers).test_title);
+    match actions::test_connection(&state, &who.actor).await {
+        Ok(result) => {
+            let checks =
+                result.checks.into_iter().map(|c| CheckRow { name: c.name, ok: c.ok, message: c.message }).collect();
+            render(StatusCode::OK, TestPage { t, f, ok: result.ok, checks, error: None })
+        }
+        Err(e) => render(e.status, TestPage { t, f, ok: false, checks: Vec::new(), error: Some(e.detail.message) }),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "preview.html")]
+pub(super) struct PreviewPage {
+    t: &'static Texts,
+    f: Frame,
+    summary: String,
+    changes: Vec<ChangeRow>,
+    error: Option<String>,
+}
+
+pub(super) async fn azure_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
+) -> Response {
+    let (t, f) =
+        frame(&headers, Some(&who), "/settings/integrations/azure", "integrations", texts_for(&headers).preview_title);
+    match actions::preview(&state, "manual").await {
+        Ok(detail) => {
+            let failed = detail.run.error.as_ref().map(|e| e.message.clone());
+            let summary = summary(t, &detail.run.counts);
+            render(
+                StatusCode::OK,
+                PreviewPage { t, f, summary, changes: change_rows(t, &detail.changes), error: failed },
+            )
+        }
+        Err(e) => render(
+            e.status,
+            PreviewPage { t, f, summary: String::new(), changes: Vec::new(), error: Some(e.detail.message) },
+        ),
+    }
+}

@@ -1,0 +1,203 @@
+//! Login, logout, the one-time setup link and the language switch.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub(super) struct LoginPage {
+    t: &'static Texts,
+    f: Frame,
+    error: Option<String>,
+    next: String,
+    email: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct LoginQuery {
+    next: String,
+}
+
+pub(super) async fn login_page(headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+    let (t, f) = frame(&headers, None, "/login", "", texts_for(&headers).log_in);
+    render(StatusCode::OK, LoginPage { t, f, error: None, next: q.next, email: String::new() })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+pub(super) fn session_cookie(state: &AppState, value: &str) -> HeaderValue {
+    let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{secure}"))
+        .expect("cookie values are URL-safe")
+}
+
+/// argon2 costs ~50 ms of CPU and 19 MiB: at most two at a time.
+pub(super) fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(2))
+}
+
+/// Verifies on the blocking pool. An unknown e-mail is checked against a dummy hash so that
+/// the answer takes as long as for a known one.
+pub(super) async fn verify_login(phc: Option<String>, password: String) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let Ok(_permit) = hashing_permits().acquire().await else { return false };
+    tokio::task::spawn_blocking(move || {
+        let known = phc.is_some();
+        let phc = phc.unwrap_or_else(|| {
+            DUMMY.get_or_init(|| auth::hash_password("dummy password for timing").unwrap_or_default()).clone()
+        });
+        auth::verify_password(&password, &phc) && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let t = Lang::from_headers(&headers).texts();
+    let keys = [format!("email:{}", form.email.trim().to_lowercase()), format!("ip:{}", peer.ip())];
+    let now = Instant::now();
+    let page = |status: StatusCode, error: String| {
+        let (t, f) = frame(&headers, None, "/login", "", t.log_in);
+        render(status, LoginPage { t, f, error: Some(error), next: form.next.clone(), email: form.email.clone() })
+    };
+    if let Some(wait) = keys.iter().filter_map(|k| state.throttle.locked_for(k, now)).max() {
+        return page(StatusCode::TOO_MANY_REQUESTS, format!("{} {}", t.login_throttled, wait.as_secs() + 1));
+    }
+    let admin = match state.store.admin_by_email(&form.email).await {
+        Ok(a) => a,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if !verify_login(admin.as_ref().map(|a| a.password_hash.clone()), form.password.clone()).await {
+        for k in &keys {
+            state.throttle.failed(k, now);
+        }
+        tracing::warn!(client = %peer.ip(), "failed administrator login");
+        return page(StatusCode::UNAUTHORIZED, t.login_failed.to_owned());
+    }
+    let admin = admin.expect("verified logins have an administrator");
+    for k in &keys {
+        state.throttle.succeeded(k);
+    }
+    let cookie = match state.store.create_session(admin.id, state.now(), state.config.session_lifetime).await {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut response = see_other(local_path(&form.next));
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &cookie));
+    response
+}
+
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(_, NoFields {}): CsrfForm<NoFields>,
+) -> Response {
+    if let Some(cookie) = auth::cookie_value(&headers, SESSION_COOKIE)
+        && let Err(e) = state.store.delete_session(cookie).await
+    {
+        return ApiError::from(e).into_response();
+    }
+    let mut response = see_other("/login");
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("safegpt_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    response
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub(super) struct SetupPage {
+    t: &'static Texts,
+    f: Frame,
+    valid: bool,
+    error: Option<String>,
+    token: String,
+    email: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct SetupForm {
+    token: String,
+    email: String,
+    password: String,
+}
+
+pub(super) async fn setup_token_valid(state: &AppState, token: &str) -> bool {
+    let expected = state.setup_token.lock().expect("setup lock").clone();
+    expected.is_some_and(|e| auth::constant_time_eq(&e, token)) && state.store.admin_count().await.unwrap_or(1) == 0
+}
+
+pub(super) async fn setup_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(form): Query<SetupForm>,
+) -> Response {
+    let valid = setup_token_valid(&state, &form.token).await;
+    let (t, f) = frame(&headers, None, "/setup", "", texts_for(&headers).setup_title);
+    let status = if valid { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    render(status, SetupPage { t, f, valid, error: None, token: form.token, email: String::new() })
+}
+
+pub(super) async fn setup(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SetupForm>) -> Response {
+    let (t, f) = frame(&headers, None, "/setup", "", texts_for(&headers).setup_title);
+    if !setup_token_valid(&state, &form.token).await {
+        return render(
+            StatusCode::NOT_FOUND,
+            SetupPage { t, f, valid: false, error: None, token: String::new(), email: form.email },
+        );
+    }
+    let fail = |t, f, error: String, form: SetupForm| {
+        render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            SetupPage { t, f, valid: true, error: Some(error), token: form.token, email: form.email },
+        )
+    };
+    if let Err(e) = auth::check_new_password(&form.password) {
+        return fail(t, f, e, form);
+    }
+    let phc = match auth::hash_password(&form.password) {
+        Ok(p) => p,
+        Err(e) => return ApiError::internal(&e).into_response(),
+    };
+    let admin = match state.store.create_admin(&form.email, &phc, "setup", state.now()).await {
+        Ok(a) => a,
+        Err(e) => return fail(t, f, ApiError::from(e).detail.message, form),
+    };
+    state.setup_token.lock().expect("setup lock").take();
+    let cookie = match state.store.create_session(admin.id, state.now(), state.config.session_lifetime).await {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut response = see_other("/settings/integrations");
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &cookie));
+    response
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct LangQuery {
+    to: String,
+    back: String,
+}
+
+pub(super) async fn switch_language(Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::parse(&q.to).unwrap_or(Lang::En);
+    let mut response = see_other(local_path(&q.back));
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ascii cookie"));
+    response
+}
