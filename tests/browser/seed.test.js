@@ -21,7 +21,7 @@ const SAFEGPT = process.env.SAFEGPT_BIN || path.join(ROOT, "target/debug/safegpt
 const GRAPH_SIM = process.env.GRAPH_SIM_BIN || path.join(ROOT, "target/debug/graph-sim");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const SHOTS = process.env.SHOTS || path.join(__dirname, "screenshots");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run"];
 const ADMIN = "admin@example.org";
 const PASSWORD = "correct horse battery staple";
