@@ -7,5 +7,5 @@ pub mod settings;
 pub mod user;
 
 pub use planner::{Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Seats, Snapshot, plan};
-pub use settings::{Cloud, FieldError, InvalidSettings, Settings, SettingsPatch};
+pub use settings::{Cloud, FieldError, InvalidSettings, SecretWarning, Settings, SettingsPatch};
 pub use user::{DisabledReason, LocalUser, Profile, RemoteUser, Source, Status, UserType};

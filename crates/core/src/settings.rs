@@ -77,6 +77,91 @@ pub struct Settings {
     /// `threshold_percent` of the synced users is held for confirmation.
     pub threshold_count: u32,
     pub threshold_percent: u32,
+    /// How often the server's scheduler runs the sync, in seconds.
+    #[serde(default = "default_interval")]
+    pub sync_interval_secs: u32,
+    /// When the client secret expires (`YYYY-MM-DD`), for warnings ahead of it.
+    #[serde(default)]
+    pub secret_expires: Option<String>,
+}
+
+fn default_interval() -> u32 {
+    DEFAULT_INTERVAL_SECS
+}
+
+/// The scheduler's default: every 15 minutes.
+pub const DEFAULT_INTERVAL_SECS: u32 = 15 * 60;
+/// Shorter intervals would mostly hammer Graph.
+pub const MIN_INTERVAL_SECS: u32 = 10;
+const MAX_INTERVAL_SECS: u32 = 7 * 24 * 3600;
+
+/// A warning that the client secret expires soon or has expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SecretWarning {
+    pub expires: time::Date,
+    /// Negative once expired.
+    pub days_left: i64,
+    /// The step reached: 30, 14, 7 or 1 day(s) ahead, or 0 when expired.
+    pub step: u32,
+}
+
+impl SecretWarning {
+    pub fn expired(&self) -> bool {
+        self.days_left < 0
+    }
+
+    pub fn describe(&self) -> String {
+        if self.expired() {
+            format!(
+                "The client secret expired on {}. Create a new one in Entra (App registrations > your app > \
+                 Certificates & secrets > New client secret) and enter its Value and expiry date in SafeGPT.",
+                self.expires
+            )
+        } else {
+            format!(
+                "The client secret expires in {} day(s), on {}. Create a new one in Entra (App registrations > \
+                 your app > Certificates & secrets > New client secret) and enter its Value and expiry date in SafeGPT.",
+                self.days_left, self.expires
+            )
+        }
+    }
+}
+
+/// Warnings start 30 days ahead and step up at 14, 7 and 1 day(s).
+const SECRET_WARNING_STEPS: [u32; 4] = [30, 14, 7, 1];
+
+impl Settings {
+    /// The secret's expiry date, when set.
+    pub fn secret_expiry(&self) -> Option<time::Date> {
+        self.secret_expires.as_deref().and_then(parse_date)
+    }
+
+    /// The warning due on `today`, if any.
+    pub fn secret_warning(&self, today: time::Date) -> Option<SecretWarning> {
+        let expires = self.secret_expiry()?;
+        let days_left = (expires - today).whole_days();
+        let step = if days_left < 0 {
+            0
+        } else {
+            *SECRET_WARNING_STEPS.iter().rev().find(|&&step| days_left <= i64::from(step))?
+        };
+        Some(SecretWarning { expires, days_left, step })
+    }
+}
+
+fn parse_date(raw: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw.trim(), &format).ok()
+}
+
+/// `15m`, `1h 30m`, `90s`, `900` (seconds).
+fn parse_interval(raw: &str) -> Option<u32> {
+    let raw = raw.trim();
+    let secs = match raw.parse::<u64>() {
+        Ok(secs) => secs,
+        Err(_) => humantime::parse_duration(raw).ok()?.as_secs(),
+    };
+    u32::try_from(secs).ok()
 }
 
 impl Default for Settings {
@@ -94,6 +179,8 @@ impl Default for Settings {
             seats: 0,
             threshold_count: DEFAULT_THRESHOLD_COUNT,
             threshold_percent: DEFAULT_THRESHOLD_PERCENT,
+            sync_interval_secs: DEFAULT_INTERVAL_SECS,
+            secret_expires: None,
         }
     }
 }
@@ -118,6 +205,21 @@ pub struct SettingsPatch {
     pub seats: Option<String>,
     pub threshold_count: Option<String>,
     pub threshold_percent: Option<String>,
+    /// humantime, e.g. `15m`; at least 10 s.
+    pub interval: Option<String>,
+    /// `YYYY-MM-DD`; empty clears it.
+    pub secret_expires: Option<String>,
+}
+
+impl SettingsPatch {
+    /// A new secret replaces the old one and with it its expiry date: unless this edit gives
+    /// the new date, the old date is cleared rather than warning about a secret that is gone.
+    pub fn with_new_secret(mut self) -> Self {
+        if self.secret_expires.is_none() {
+            self.secret_expires = Some(String::new());
+        }
+        self
+    }
 }
 
 /// One invalid field, named as in the form and the CLI.
@@ -287,6 +389,32 @@ impl Settings {
             }
         }
 
+        if let Some(raw) = &patch.interval {
+            match parse_interval(raw) {
+                Some(secs) if (MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&secs) => next.sync_interval_secs = secs,
+                _ => fail(
+                    "interval",
+                    format!("'{}' is not an interval from 10s to 7 days; write it like 15m, 1h or 90s", raw.trim()),
+                ),
+            }
+        }
+        if let Some(raw) = &patch.secret_expires {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                next.secret_expires = None;
+            } else if let Some(date) = parse_date(raw) {
+                next.secret_expires = Some(date.to_string());
+            } else {
+                fail(
+                    "secret_expires",
+                    format!(
+                        "'{raw}' is not a date like 2028-11-29; copy the \"Expires\" date of the client secret \
+                         from Entra (Certificates & secrets)"
+                    ),
+                );
+            }
+        }
+
         if errors.is_empty() { Ok(next) } else { Err(InvalidSettings(errors)) }
     }
 
@@ -441,5 +569,53 @@ mod tests {
         let s = Settings { group_ids: vec!["f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2".into()], ..Settings::default() };
         let s = s.apply(&SettingsPatch { group_ids: Some(vec![]), ..patch() }).unwrap();
         assert!(s.group_ids.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod schedule_and_expiry_tests {
+    use time::macros::date;
+
+    use super::*;
+
+    fn patch(interval: &str) -> SettingsPatch {
+        SettingsPatch { interval: Some(interval.into()), ..SettingsPatch::default() }
+    }
+
+    #[test]
+    fn intervals_are_humantime_and_at_least_ten_seconds() {
+        let s = Settings::default();
+        assert_eq!(s.sync_interval_secs, 900, "the default is 15 minutes");
+        assert_eq!(s.apply(&patch("15m")).unwrap().sync_interval_secs, 900);
+        assert_eq!(s.apply(&patch("1h 30m")).unwrap().sync_interval_secs, 5400);
+        assert_eq!(s.apply(&patch("10s")).unwrap().sync_interval_secs, 10);
+        assert_eq!(s.apply(&patch("600")).unwrap().sync_interval_secs, 600);
+        for bad in ["9s", "0", "soon", "-5m", "30d"] {
+            let err = s.apply(&patch(bad)).unwrap_err();
+            assert_eq!(err.0[0].field, "interval", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_secret_warning_steps_at_30_14_7_and_1_days_and_after_expiry() {
+        let s = Settings::default()
+            .apply(&SettingsPatch { secret_expires: Some("2028-11-29".into()), ..SettingsPatch::default() })
+            .unwrap();
+        assert_eq!(s.secret_expires.as_deref(), Some("2028-11-29"));
+        let step = |today| s.secret_warning(today).map(|w| (w.days_left, w.step));
+        assert_eq!(step(date!(2028 - 10 - 29)), None, "31 days ahead: no warning yet");
+        assert_eq!(step(date!(2028 - 10 - 30)), Some((30, 30)));
+        assert_eq!(step(date!(2028 - 11 - 15)), Some((14, 14)));
+        assert_eq!(step(date!(2028 - 11 - 20)), Some((9, 14)));
+        assert_eq!(step(date!(2028 - 11 - 22)), Some((7, 7)));
+        assert_eq!(step(date!(2028 - 11 - 28)), Some((1, 1)));
+        assert_eq!(step(date!(2028 - 11 - 29)), Some((0, 1)), "the last day still works");
+        let expired = s.secret_warning(date!(2028 - 11 - 30)).unwrap();
+        assert!(expired.expired() && expired.step == 0);
+        assert!(expired.describe().contains("expired on 2028-11-29"));
+        let bad = SettingsPatch { secret_expires: Some("29/11/2026".into()), ..SettingsPatch::default() };
+        assert_eq!(s.apply(&bad).unwrap_err().0[0].field, "secret_expires");
+        let cleared = SettingsPatch::default().with_new_secret();
+        assert_eq!(s.apply(&cleared).unwrap().secret_expires, None, "a new secret clears the old expiry date");
     }
 }

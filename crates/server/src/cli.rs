@@ -13,6 +13,8 @@ pub mod exit {
     pub const INVALID: u8 = 2;
     /// The sync was held by the deletion threshold; nothing was changed.
     pub const HELD: u8 = 3;
+    /// Another sync is running (in this or another process); nothing was changed.
+    pub const ALREADY_RUNNING: u8 = 4;
 }
 
 #[derive(Parser)]
@@ -177,6 +179,13 @@ pub struct ConfigureArgs {
     /// …and more than this percentage of the synced users.
     #[arg(long, value_name = "PCT", allow_hyphen_values = true)]
     pub threshold_percent: Option<String>,
+    /// How often `safegpt serve` runs the sync, e.g. 15m, 1h, 90s (at least 10s; default 15m).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub interval: Option<String>,
+    /// When the client secret expires (YYYY-MM-DD), for warnings 30, 14, 7 and 1 day(s) ahead;
+    /// an empty value clears it.
+    #[arg(long, value_name = "YYYY-MM-DD", allow_hyphen_values = true)]
+    pub secret_expires: Option<String>,
 }
 
 #[derive(Args)]

@@ -158,7 +158,10 @@ async fn configure(store: &Store, args: ConfigureArgs) -> Result<u8, Failure> {
         seats: args.seats,
         threshold_count: args.threshold_count,
         threshold_percent: args.threshold_percent,
+        interval: args.interval,
+        secret_expires: args.secret_expires,
     };
+    let patch = if secret.is_some() { patch.with_new_secret() } else { patch };
     let (current, _) = store.settings().await?;
     let next = current.apply(&patch).map_err(|invalid| {
         Failure::invalid(invalid.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("\n"))
@@ -170,7 +173,8 @@ async fn configure(store: &Store, args: ConfigureArgs) -> Result<u8, Failure> {
 
 async fn show(store: &Store, json: bool) -> Result<u8, Failure> {
     let (settings, secret_set) = store.settings().await?;
-    let view = SettingsView::new(&settings, secret_set, store.seats_used().await?);
+    let view =
+        SettingsView::new(&settings, secret_set, store.seats_used().await?, store.next_run_at().await?, wall_clock());
     if json {
         print_json(&view);
     } else {
@@ -210,13 +214,24 @@ async fn sync(store: &Store, args: SyncArgs) -> Result<u8, Failure> {
         })?,
     };
     let request = SyncRequest {
-        trigger: "cli".into(),
         dry_run: args.dry_run,
         confirm_mass_changes: args.confirm_mass_changes,
-        now,
+        ..SyncRequest::new("cli", now)
     };
     let outcome = match safegpt_sync::run_sync(store, &request, retry_policy()?).await {
         Ok(o) => o,
+        Err(e @ SyncError::AlreadyRunning { .. }) => {
+            let SyncError::AlreadyRunning { run_id } = &e else { unreachable!() };
+            if args.json {
+                print_json(
+                    &json!({"run_id": run_id, "status": "already_running", "counts": safegpt_core::Counts::default(),
+                                   "error": {"kind": e.kind(), "message": e.to_string()}}),
+                );
+            } else {
+                eprintln!("safegpt: {e}");
+            }
+            return Ok(exit::ALREADY_RUNNING);
+        }
         Err(e @ (SyncError::NotConfigured(_) | SyncError::Inactive)) => {
             if args.json {
                 print_json(&json!({"run_id": null, "status": "failed", "counts": safegpt_core::Counts::default(),

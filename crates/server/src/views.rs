@@ -102,10 +102,35 @@ pub struct SettingsView {
     pub seats: SeatsView,
     pub threshold_count: u32,
     pub threshold_percent: u32,
+    /// How often `safegpt serve` runs the sync, e.g. `15m`.
+    pub interval: String,
+    pub interval_secs: u32,
+    /// `YYYY-MM-DD`, when set.
+    pub secret_expires: Option<String>,
+    /// Set from 30 days before the secret expires.
+    pub secret_warning: Option<SecretWarningView>,
+    /// When the scheduler starts the next sync (while active).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_run_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SecretWarningView {
+    /// Negative once expired.
+    pub days_left: i64,
+    /// 30, 14, 7 or 1 day(s) ahead; 0 when expired.
+    pub step: u32,
+    pub message: String,
 }
 
 impl SettingsView {
-    pub fn new(s: &Settings, secret_set: bool, seats_used: u64) -> Self {
+    pub fn new(
+        s: &Settings,
+        secret_set: bool,
+        seats_used: u64,
+        next_run_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Self {
         SettingsView {
             active: s.active,
             tenant_id: s.tenant_id.clone(),
@@ -122,6 +147,16 @@ impl SettingsView {
             seats: SeatsView { used: seats_used, total: s.seats },
             threshold_count: s.threshold_count,
             threshold_percent: s.threshold_percent,
+            interval: humantime::format_duration(std::time::Duration::from_secs(u64::from(s.sync_interval_secs)))
+                .to_string(),
+            interval_secs: s.sync_interval_secs,
+            secret_expires: s.secret_expires.clone(),
+            secret_warning: s.secret_warning(now.date()).map(|w| SecretWarningView {
+                days_left: w.days_left,
+                step: w.step,
+                message: w.describe(),
+            }),
+            next_run_at: next_run_at.filter(|_| s.active),
         }
     }
 
@@ -155,7 +190,22 @@ impl SettingsView {
                 "  Deletion threshold:                             hold runs that disable more than {} users and more than {} %",
                 self.threshold_count, self.threshold_percent
             ),
+            format!("  Sync interval:                                  {}", self.interval),
+            format!(
+                "  Next sync:                                      {}",
+                self.next_run_at.map_or_else(
+                    || if self.active { "when `safegpt serve` runs".to_owned() } else { "(not active)".to_owned() },
+                    |at| at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                )
+            ),
+            format!(
+                "  Client secret expires:                          {}",
+                self.secret_expires.clone().unwrap_or_else(|| "(not set)".into())
+            ),
         ]
+        .into_iter()
+        .chain(self.secret_warning.as_ref().map(|w| format!("\nWARNING: {}", w.message)))
+        .collect::<Vec<_>>()
         .join("\n")
     }
 }

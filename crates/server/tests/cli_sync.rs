@@ -706,3 +706,87 @@ async fn administrators_and_api_tokens_from_the_command_line() {
     assert_eq!(empty.code, 2, "{}", empty.stderr);
     assert!(empty.stderr.contains("name:"), "{}", empty.stderr);
 }
+
+async fn open_store(env: &Env) -> safegpt_store::Store {
+    let sealer = safegpt_store::Sealer::load(None, env.dir.path()).unwrap();
+    let url = format!("sqlite://{}", env.dir.path().join("safegpt.db").display());
+    safegpt_store::Store::open(&url, sealer).await.unwrap()
+}
+
+#[tokio::test]
+async fn two_syncs_at_once_one_runs_and_the_other_exits_4() {
+    let env = Env::new().await;
+    env.configure(&[]).await;
+    // Slow Graph down so that the two processes overlap.
+    env.sim.sim.lock().set_faults(serde_json::from_value(json!({"latencyMs": 300})).unwrap());
+    let (a, b) = tokio::join!(env.run(&["sync", "--json"]), env.run(&["sync", "--json"]));
+    let mut codes = [a.code, b.code];
+    codes.sort();
+    assert_eq!(codes, [0, 4], "{}\n{}\n{}\n{}", a.stdout, a.stderr, b.stdout, b.stderr);
+    let refused = if a.code == 4 { a.json() } else { b.json() };
+    assert_eq!(refused["status"], "already_running");
+    assert_eq!(refused["error"]["kind"], "already_running");
+    let runs = env.run(&["runs", "list", "--json"]).await.json();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "the refused sync recorded no run");
+    assert_eq!(runs[0]["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_dead_process_expires_and_its_run_is_recorded_interrupted() {
+    let env = Env::new().await;
+    env.configure(&[]).await;
+    let store = open_store(&env).await;
+    let now = time::OffsetDateTime::now_utc();
+    let minute = time::Duration::minutes(1);
+    // A live holder elsewhere: refused.
+    store.acquire_lease("other-process", now, minute).await.unwrap().unwrap();
+    let refused = env.run(&["sync", "--json"]).await;
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    store.release_lease("other-process").await.unwrap();
+    // A holder that died mid-run two minutes ago: its lease expired a minute ago.
+    store.acquire_lease("dead-process", now - 2 * minute, minute).await.unwrap().unwrap();
+    let dead_run = store.start_run("schedule", false, now - 2 * minute).await.unwrap();
+    let run = env.run(&["sync", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (old, _) = store.run(&dead_run.to_string()).await.unwrap();
+    assert_eq!(old.status, safegpt_store::RunStatus::Interrupted);
+    assert!(store.lease_holder().await.unwrap().is_none(), "the lease is released after the run");
+}
+
+#[tokio::test]
+async fn an_expired_secret_fails_the_run_with_the_fix_and_warnings_come_ahead() {
+    let env = Env::new().await;
+    env.configure(&[]).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let yesterday = (today - time::Duration::days(1)).to_string();
+    let configured = env.run(&["azure", "configure", "--secret-expires", &yesterday]).await;
+    assert_eq!(configured.code, 0, "{}", configured.stderr);
+    let shown = env.run(&["azure", "show", "--json"]).await.json();
+    assert_eq!(shown["secret_expires"], yesterday.as_str());
+    assert_eq!(shown["secret_warning"]["days_left"], -1);
+    let text = env.run(&["azure", "show"]).await;
+    assert!(text.stdout.contains("WARNING: The client secret expired on"), "{}", text.stdout);
+    let (code, out) = env.sync(&[]).await;
+    assert_eq!(code, 1);
+    assert_eq!(out["error"]["kind"], "secret_expired");
+    assert!(out["error"]["message"].as_str().unwrap().contains("New client secret"), "{out}");
+    assert_eq!(env.users().await.len(), 0, "nothing changed");
+
+    let soon = (today + time::Duration::days(10)).to_string();
+    env.run(&["azure", "configure", "--secret-expires", &soon]).await;
+    let shown = env.run(&["azure", "show", "--json"]).await.json();
+    assert_eq!(
+        (shown["secret_warning"]["days_left"].as_i64(), shown["secret_warning"]["step"].as_u64()),
+        (Some(10), Some(14))
+    );
+    let (code, _) = env.sync(&[]).await;
+    assert_eq!(code, 0, "a secret that still works syncs, with a warning in the log");
+    let bad = env.run(&["azure", "configure", "--secret-expires", "29/11/2026"]).await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("secret_expires:"), "{}", bad.stderr);
+    let interval = env.run(&["azure", "configure", "--interval", "5s"]).await;
+    assert_eq!(interval.code, 2);
+    assert!(interval.stderr.contains("interval:"), "{}", interval.stderr);
+    env.run(&["azure", "configure", "--interval", "1h"]).await;
+    assert_eq!(env.run(&["azure", "show", "--json"]).await.json()["interval"], "1h");
+}

@@ -37,7 +37,8 @@ fn retry() -> RetryPolicy {
 impl TestApp {
     /// A configured deployment (not yet synced) with one administrator and one API token.
     async fn spawn() -> TestApp {
-        Self::spawn_with(WebConfig::default(), true).await
+        // The scheduler would plan runs behind the tests' backs; the scheduler test turns it on.
+        Self::spawn_with(WebConfig { scheduler: false, ..WebConfig::default() }, true).await
     }
 
     async fn spawn_with(config: WebConfig, with_admin: bool) -> TestApp {
@@ -508,6 +509,12 @@ async fn sessions_csrf_and_login_throttling() {
     let (_, list) = app.get("/api/v1/integrations").await;
     assert_eq!(list[3]["enabled"], true);
 
+    // Ahead of the secret's expiry, every page carries the warning.
+    let soon = (OffsetDateTime::now_utc().date() + time::Duration::days(5)).to_string();
+    app.api(Method::PUT, "/api/v1/settings", Some(json!({"secret_expires": soon}))).await;
+    let page = with_cookie(Method::GET, "/runs").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"banner\"") && page.contains("expires in 5 day(s)"), "{page}");
+
     // Logging out ends the session on the server, not only in the browser.
     let response = with_cookie(Method::POST, "/logout").form(&[("csrf", csrf.as_str())]).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -527,7 +534,8 @@ async fn sessions_csrf_and_login_throttling() {
 
 #[tokio::test]
 async fn without_an_administrator_only_the_setup_link_opens_the_door() {
-    let config = WebConfig { public_url: Some("https://safegpt.example.org".into()), ..WebConfig::default() };
+    let config =
+        WebConfig { public_url: Some("https://safegpt.example.org".into()), scheduler: false, ..WebConfig::default() };
     let app = TestApp::spawn_with(config, false).await;
     *app.state.setup_token.lock().unwrap() = Some("one-time-token".into());
     let response = app.client.get(app.url("/setup?token=guess")).send().await.unwrap();
@@ -543,4 +551,52 @@ async fn without_an_administrator_only_the_setup_link_opens_the_door() {
     let response = app.client.post(app.url("/setup")).form(&form).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND, "the link works once");
     assert_eq!(app.state.store.admin_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_scheduler_runs_the_sync_when_due_and_plans_the_next_run() {
+    let app = TestApp::spawn_with(WebConfig::default(), true).await;
+    let next_run_at = || async {
+        let (_, settings) = app.get("/api/v1/settings").await;
+        settings["next_run_at"]
+            .as_str()
+            .map(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap())
+    };
+    let mut planned = None;
+    for _ in 0..50 {
+        planned = next_run_at().await;
+        if planned.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let planned = planned.expect("the scheduler plans the first run once the integration is active");
+    let ahead = planned - OffsetDateTime::now_utc();
+    assert!(ahead > time::Duration::minutes(14) && ahead < time::Duration::minutes(16), "{ahead}");
+    let (_, runs) = app.get("/api/v1/runs").await;
+    assert_eq!(runs.as_array().unwrap().len(), 0, "activation alone does not sync at once");
+
+    app.state.store.set_next_run_at(OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
+    let mut scheduled = None;
+    for _ in 0..100 {
+        let (_, runs) = app.get("/api/v1/runs").await;
+        if let Some(run) = runs.as_array().unwrap().iter().find(|r| r["status"] != "running") {
+            scheduled = Some(run.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let run = scheduled.expect("the due run started within a few seconds");
+    assert_eq!((run["trigger"].as_str(), run["status"].as_str()), (Some("schedule"), Some("succeeded")));
+    let ahead = next_run_at().await.unwrap() - OffsetDateTime::now_utc();
+    assert!(ahead > time::Duration::minutes(14), "the next run is an interval later: {ahead}");
+
+    // Switched off: a due time starts nothing.
+    app.api(Method::PUT, "/api/v1/settings", Some(json!({"active": false}))).await;
+    app.state.store.set_next_run_at(OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let (_, runs) = app.get("/api/v1/runs").await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "no scheduled run while inactive");
+    let (_, settings) = app.get("/api/v1/settings").await;
+    assert!(settings["next_run_at"].is_null(), "no next run is shown while inactive");
 }

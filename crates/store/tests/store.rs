@@ -157,3 +157,48 @@ async fn local_accounts_and_admin_decisions() {
     let kinds: Vec<String> = store.events(0, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["user.created", "user.disabled", "user.enabled"]);
 }
+
+#[tokio::test]
+async fn one_lease_holder_at_a_time_and_a_dead_holders_lease_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir).await;
+    // A second process on the same database file.
+    let b = open(&dir).await;
+    let ttl = Duration::seconds(60);
+    assert_eq!(a.acquire_lease("a", NOW, ttl).await.unwrap(), Ok(()));
+    let run = Uuid::now_v7();
+    assert!(a.renew_lease("a", Some(run), NOW, ttl).await.unwrap());
+    let held = b.acquire_lease("b", NOW + Duration::seconds(30), ttl).await.unwrap().unwrap_err();
+    assert_eq!((held.holder.as_str(), held.run_id), ("a", Some(run)), "b is told who runs what");
+    assert_eq!(
+        a.acquire_lease("a", NOW + Duration::seconds(1), ttl).await.unwrap(),
+        Ok(()),
+        "re-entrant for its holder"
+    );
+    assert!(!b.renew_lease("b", None, NOW, ttl).await.unwrap(), "only the holder renews");
+
+    // a dies without releasing: after its lease expires, b takes over.
+    assert!(b.acquire_lease("b", NOW + Duration::seconds(61), ttl).await.unwrap().is_err(), "renewed at +1 s");
+    assert_eq!(b.acquire_lease("b", NOW + Duration::seconds(62), ttl).await.unwrap(), Ok(()));
+    assert!(!a.renew_lease("a", Some(run), NOW + Duration::seconds(63), ttl).await.unwrap(), "a lost it");
+    b.release_lease("a").await.unwrap();
+    assert!(
+        a.acquire_lease("a", NOW + Duration::seconds(64), ttl).await.unwrap().is_err(),
+        "only b releases b's lease"
+    );
+    b.release_lease("b").await.unwrap();
+    assert_eq!(a.acquire_lease("a", NOW + Duration::seconds(64), ttl).await.unwrap(), Ok(()));
+}
+
+#[tokio::test]
+async fn a_scheduled_turn_is_claimed_by_exactly_one_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (open(&dir).await, open(&dir).await);
+    assert_eq!(a.next_run_at().await.unwrap(), None);
+    a.set_next_run_at(NOW).await.unwrap();
+    assert_eq!(b.next_run_at().await.unwrap(), Some(NOW));
+    let next = NOW + Duration::minutes(15);
+    let (ca, cb) = tokio::join!(a.claim_scheduled_run(NOW, next), b.claim_scheduled_run(NOW, next));
+    assert_eq!([ca.unwrap(), cb.unwrap()].iter().filter(|c| **c).count(), 1);
+    assert_eq!(a.next_run_at().await.unwrap(), Some(next));
+}

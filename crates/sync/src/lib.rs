@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 mod runner;
+pub mod scheduler;
 pub use runner::{Runner, StartError};
 use uuid::Uuid;
 
@@ -27,6 +28,13 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Client(GraphError),
+    /// Another run holds the organisation's lease (in this or another process).
+    #[error("a sync is already running{}; wait for it to finish", .run_id.map(|id| format!(" (run {id})")).unwrap_or_default())]
+    AlreadyRunning { run_id: Option<Uuid> },
+    /// This process lost the lease while it worked (it stalled longer than the lease's
+    /// lifetime); the run stops before applying anything and is recorded as interrupted.
+    #[error("the sync lost its lease (the process stalled for longer than {0:?}); nothing was applied")]
+    LeaseLost(std::time::Duration),
 }
 
 impl SyncError {
@@ -36,6 +44,8 @@ impl SyncError {
             SyncError::Inactive => "inactive",
             SyncError::Store(_) => "store",
             SyncError::Client(_) => "client",
+            SyncError::AlreadyRunning { .. } => "already_running",
+            SyncError::LeaseLost(_) => "lease_lost",
         }
     }
 }
@@ -48,7 +58,42 @@ pub struct SyncRequest {
     pub dry_run: bool,
     /// Apply even when the deletion threshold would hold the run.
     pub confirm_mass_changes: bool,
+    /// The time the run acts at: planning (removal after N days) and records use it.
     pub now: OffsetDateTime,
+    pub lease: LeaseSettings,
+}
+
+impl SyncRequest {
+    pub fn new(trigger: &str, now: OffsetDateTime) -> Self {
+        SyncRequest {
+            trigger: trigger.to_owned(),
+            dry_run: false,
+            confirm_mass_changes: false,
+            now,
+            lease: LeaseSettings::default(),
+        }
+    }
+}
+
+/// The single-flight lease shared by every process on one database. It runs on the real
+/// clock (not on `now`, which may be a time a test or a preview travels to).
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseSettings {
+    pub clock: fn() -> OffsetDateTime,
+    /// A holder that stops renewing for this long is considered dead.
+    pub ttl: std::time::Duration,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        LeaseSettings { clock: OffsetDateTime::now_utc, ttl: std::time::Duration::from_secs(60) }
+    }
+}
+
+/// This process, as a lease holder.
+pub fn process_holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| format!("pid-{}-{}", std::process::id(), Uuid::now_v7()))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,20 +202,69 @@ pub async fn prepare_run(store: &Store, request: &SyncRequest, retry: RetryPolic
         return Err(SyncError::Inactive);
     }
     let client = client_for(store, &settings, retry).await?;
-    let run_id = store.start_run(&request.trigger, request.dry_run, request.now).await?;
+    let lease = request.lease;
+    let ttl = time::Duration::try_from(lease.ttl).unwrap_or(time::Duration::MINUTE);
+    if let Err(holder) = store.acquire_lease(process_holder(), (lease.clock)(), ttl).await? {
+        return Err(SyncError::AlreadyRunning { run_id: holder.run_id });
+    }
+    // Under the lease, a run still marked `running` belongs to a holder that died: start_run
+    // records it as interrupted.
+    let run_id = match store.start_run(&request.trigger, request.dry_run, request.now).await {
+        Ok(id) => id,
+        Err(e) => {
+            store.release_lease(process_holder()).await.ok();
+            return Err(e.into());
+        }
+    };
+    store.renew_lease(process_holder(), Some(run_id), (lease.clock)(), ttl).await?;
     info!(%run_id, trigger = %request.trigger, dry_run = request.dry_run, "sync started");
     Ok(PreparedRun { run_id, request: request.clone(), settings, client })
 }
 
 impl PreparedRun {
-    /// Read → plan → apply (or record, for dry runs and held runs).
+    /// Read → plan → apply (or record, for dry runs and held runs), renewing the lease while
+    /// it works and releasing it at the end.
     pub async fn execute(self, store: &Store, progress: &ProgressSender) -> Result<SyncOutcome, SyncError> {
+        let lease = self.request.lease;
+        let run_id = self.run_id;
+        let ttl = time::Duration::try_from(lease.ttl).unwrap_or(time::Duration::MINUTE);
+        let work = self.work(store, progress);
+        tokio::pin!(work);
+        let mut heartbeat = tokio::time::interval(lease.ttl / 4);
+        heartbeat.tick().await;
+        let result = loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = heartbeat.tick() => {
+                    if !store.renew_lease(process_holder(), Some(run_id), (lease.clock)(), ttl).await.unwrap_or(false) {
+                        warn!(%run_id, "the sync lost its lease; stopping before it applies anything");
+                        break Err(SyncError::LeaseLost(lease.ttl));
+                    }
+                }
+            }
+        };
+        store.release_lease(process_holder()).await.ok();
+        result
+    }
+
+    async fn work(self, store: &Store, progress: &ProgressSender) -> Result<SyncOutcome, SyncError> {
         let PreparedRun { run_id, request, settings, client } = self;
         // Durations are real (a monotonic clock), anchored at the `now` the caller passed.
         let started = std::time::Instant::now();
         let finished_at = || request.now + started.elapsed();
         progress.send_modify(|p| p.run_id = Some(run_id));
-        let snapshot = read_snapshot(&client, &settings, run_id, progress).await;
+        let secret_warning = settings.secret_warning(request.now.date());
+        if let Some(w) = secret_warning {
+            warn!(%run_id, days_left = w.days_left, "{}", w.describe());
+        }
+        let snapshot = match secret_warning.filter(|w| w.expired()) {
+            // The administrator told us when the secret expires: fail at once with the fix
+            // rather than asking Entra with a secret known to be dead.
+            Some(w) => {
+                Err(GraphError::new(safegpt_graph::ErrorKind::SecretExpired, w.describe(), "secret_expires setting"))
+            }
+            None => read_snapshot(&client, &settings, run_id, progress).await,
+        };
         let totals = |users_read: usize| RunTotals {
             users_read: users_read as u64,
             graph_requests: client.traffic.requests.load(Ordering::Relaxed),

@@ -26,7 +26,8 @@ pub fn parse_uuid(field: &str, raw: &str) -> ApiResult<Uuid> {
 
 pub async fn settings_view(state: &AppState) -> ApiResult<SettingsView> {
     let (settings, secret_set) = state.store.settings().await?;
-    Ok(SettingsView::new(&settings, secret_set, state.store.seats_used().await?))
+    let next_run_at = state.store.next_run_at().await?;
+    Ok(SettingsView::new(&settings, secret_set, state.store.seats_used().await?, next_run_at, state.now()))
 }
 
 /// Validates every field, then saves; nothing is saved when any field is invalid. An empty
@@ -39,7 +40,8 @@ pub async fn update_settings(
 ) -> ApiResult<SettingsView> {
     let (current, _) = state.store.settings().await?;
     let secret = secret.filter(|s| !s.trim().is_empty());
-    let mut next = current.apply(patch);
+    let patch = if secret.is_some() { patch.clone().with_new_secret() } else { patch.clone() };
+    let mut next = current.apply(&patch);
     if let Some(s) = secret
         && s.chars().any(char::is_control)
     {
@@ -74,14 +76,13 @@ pub async fn test_connection(state: &AppState, actor: &str) -> ApiResult<TestRes
 
 /// A dry run to its end: the plan, user by user. It counts as a run (one at a time).
 pub async fn preview(state: &AppState, trigger: &str) -> ApiResult<RunDetailView> {
-    let request = SyncRequest { trigger: trigger.into(), dry_run: true, confirm_mass_changes: false, now: state.now() };
+    let request = SyncRequest { dry_run: true, ..SyncRequest::new(trigger, state.now()) };
     let outcome = state.runner.run_to_end(request).await?;
     run_detail(state, outcome.run_id).await
 }
 
 pub async fn start_sync(state: &AppState, trigger: &str) -> ApiResult<Uuid> {
-    let request =
-        SyncRequest { trigger: trigger.into(), dry_run: false, confirm_mass_changes: false, now: state.now() };
+    let request = SyncRequest::new(trigger, state.now());
     Ok(state.runner.start(request).await?)
 }
 
@@ -110,7 +111,7 @@ async fn held_run(state: &AppState, run_id: Uuid) -> ApiResult<()> {
 /// even above the deletion threshold. Returns the id of that run.
 pub async fn confirm_held(state: &AppState, run_id: Uuid, trigger: &str, actor: &str) -> ApiResult<Uuid> {
     held_run(state, run_id).await?;
-    let request = SyncRequest { trigger: trigger.into(), dry_run: false, confirm_mass_changes: true, now: state.now() };
+    let request = SyncRequest { confirm_mass_changes: true, ..SyncRequest::new(trigger, state.now()) };
     let follow_up = state.runner.start(request).await?;
     state.store.resolve_held(run_id, RunStatus::Confirmed, actor, Some(follow_up), state.now()).await?;
     Ok(follow_up)

@@ -185,6 +185,10 @@ pub struct SettingsUpdate {
     pub seats: Option<i64>,
     pub threshold_count: Option<i64>,
     pub threshold_percent: Option<i64>,
+    /// How often the server runs the sync: `15m`, `1h`, `90s` (at least 10 s).
+    pub interval: Option<String>,
+    /// When the client secret expires, `YYYY-MM-DD`; `""` clears it.
+    pub secret_expires: Option<String>,
 }
 
 impl SettingsUpdate {
@@ -205,6 +209,8 @@ impl SettingsUpdate {
             seats: n(self.seats),
             threshold_count: n(self.threshold_count),
             threshold_percent: n(self.threshold_percent),
+            interval: self.interval.clone(),
+            secret_expires: self.secret_expires.clone(),
         }
     }
 }

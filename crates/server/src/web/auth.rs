@@ -38,6 +38,8 @@ pub struct Principal {
     pub email: Option<String>,
     /// The session's CSRF token; `None` for API tokens.
     pub csrf: Option<String>,
+    /// A warning every page shows this administrator (the client secret expires soon).
+    pub banner: Option<String>,
 }
 
 pub fn hash_password(password: &str) -> Result<String, String> {
@@ -79,7 +81,12 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Optio
             return Ok(None);
         };
         let token = state.store.authenticate_api_token(token, now).await?;
-        return Ok(token.map(|t| Principal { actor: format!("token:{}", t.name), email: None, csrf: None }));
+        return Ok(token.map(|t| Principal {
+            actor: format!("token:{}", t.name),
+            email: None,
+            csrf: None,
+            banner: None,
+        }));
     }
     let Some(cookie) = cookie_value(headers, SESSION_COOKIE) else { return Ok(None) };
     let session = state.store.session(cookie, now, state.config.session_lifetime).await?;
@@ -87,6 +94,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Optio
         actor: format!("admin:{}", s.email),
         email: Some(s.email),
         csrf: Some(s.csrf_token),
+        banner: None,
     }))
 }
 
@@ -134,7 +142,12 @@ impl FromRequestParts<AppState> for PageAdmin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match authenticate(state, &parts.headers).await {
-            Ok(Some(p)) if p.csrf.is_some() => Ok(PageAdmin(p)),
+            Ok(Some(mut p)) if p.csrf.is_some() => {
+                if let Ok((settings, _)) = state.store.settings().await {
+                    p.banner = settings.secret_warning(state.now().date()).map(|w| w.describe());
+                }
+                Ok(PageAdmin(p))
+            }
             // Pages are for browsers: a bearer token does not open them.
             Ok(_) => Err(login_redirect(parts)),
             Err(e) => Err(e.into_response()),

@@ -154,6 +154,10 @@ impl From<SyncError> for ApiError {
             .with_field("active"),
             SyncError::Store(e) => e.into(),
             SyncError::Client(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.kind.as_str(), e.message),
+            e @ SyncError::AlreadyRunning { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_running", e.to_string())
+            }
+            e @ SyncError::LeaseLost(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "lease_lost", e.to_string()),
         }
     }
 }

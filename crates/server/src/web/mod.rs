@@ -33,11 +33,13 @@ pub struct WebConfig {
     /// `https` URL makes session cookies `Secure`; its origin is trusted for form posts.
     pub public_url: Option<String>,
     pub session_lifetime: time::Duration,
+    /// Run the sync on the schedule of the settings (off only in tests that drive it).
+    pub scheduler: bool,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { public_url: None, session_lifetime: time::Duration::hours(8) }
+        WebConfig { public_url: None, session_lifetime: time::Duration::hours(8), scheduler: true }
     }
 }
 
@@ -162,9 +164,16 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves (and runs the scheduler) until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let scheduler = self.state.config.scheduler.then(|| {
+            tokio::spawn(safegpt_sync::scheduler::run(Arc::clone(&self.state.runner), OffsetDateTime::now_utc))
+        });
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        if let Some(task) = scheduler {
+            task.abort();
+        }
+        served
     }
 }

@@ -127,6 +127,8 @@ pub(super) struct AzureForm {
     cloud: String,
     login_url: String,
     graph_url: String,
+    interval: String,
+    secret_expires: String,
 }
 
 /// What the form shows (never the secret).
@@ -145,6 +147,8 @@ pub(super) struct AzureValues {
     cloud: String,
     login_url: String,
     graph_url: String,
+    interval: String,
+    secret_expires: String,
 }
 
 pub struct FieldErrors(Vec<(String, String)>);
@@ -171,8 +175,17 @@ pub(super) struct AzurePage {
     advanced_open: bool,
 }
 
-const ADVANCED_FIELDS: [&str; 7] =
-    ["include_guests", "seats", "threshold_count", "threshold_percent", "cloud", "login_url", "graph_url"];
+const ADVANCED_FIELDS: [&str; 9] = [
+    "include_guests",
+    "seats",
+    "threshold_count",
+    "threshold_percent",
+    "cloud",
+    "login_url",
+    "graph_url",
+    "interval",
+    "secret_expires",
+];
 
 pub(super) fn azure_page_for(
     headers: &HeaderMap,
@@ -211,6 +224,8 @@ pub(super) async fn azure_page(
         cloud: s.cloud.to_owned(),
         login_url: if custom { s.login_url } else { String::new() },
         graph_url: if custom { s.graph_url } else { String::new() },
+        interval: s.interval,
+        secret_expires: s.secret_expires.unwrap_or_default(),
     };
     render(StatusCode::OK, azure_page_for(&headers, &who, v, s.client_secret_set, FieldErrors(Vec::new())))
 }
@@ -236,6 +251,8 @@ pub(super) async fn azure_save(
         seats: Some(form.seats.clone()),
         threshold_count: Some(form.threshold_count.clone()),
         threshold_percent: Some(form.threshold_percent.clone()),
+        interval: Some(form.interval.clone()),
+        secret_expires: Some(form.secret_expires.clone()),
     };
     match actions::update_settings(&state, &patch, Some(&form.client_secret), &who.actor).await {
         Ok(_) => see_other("/settings/integrations?notice=saved"),
@@ -261,6 +278,8 @@ pub(super) async fn azure_save(
                 cloud: form.cloud,
                 login_url: form.login_url,
                 graph_url: form.graph_url,
+                interval: form.interval,
+                secret_expires: form.secret_expires,
             };
             render(StatusCode::UNPROCESSABLE_ENTITY, azure_page_for(&headers, &who, v, secret_set, FieldErrors(errors)))
         }

@@ -115,6 +115,7 @@ pub struct Frame {
     pub csrf: Option<String>,
     pub email: String,
     pub path_encoded: String,
+    pub banner: Option<String>,
 }
 
 fn frame(
@@ -131,6 +132,7 @@ fn frame(
         csrf: who.and_then(|p| p.csrf.clone()),
         email: who.and_then(|p| p.email.clone()).unwrap_or_default(),
         path_encoded: url_encode(path),
+        banner: who.and_then(|p| p.banner.clone()),
     };
     (t, f)
 }
