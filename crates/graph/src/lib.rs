@@ -50,6 +50,29 @@ pub struct Traffic {
     pub throttled: AtomicU64,
 }
 
+/// Requests of every client of this process, for `/metrics`: by HTTP status (`error` for
+/// a transport failure) and how many were throttled (429).
+#[derive(Debug, Default)]
+pub struct ProcessTraffic {
+    by_status: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    pub throttled: AtomicU64,
+}
+
+impl ProcessTraffic {
+    pub fn get() -> &'static ProcessTraffic {
+        static STATS: std::sync::OnceLock<ProcessTraffic> = std::sync::OnceLock::new();
+        STATS.get_or_init(ProcessTraffic::default)
+    }
+
+    fn record(&self, status: &str) {
+        *self.by_status.lock().expect("traffic lock").entry(status.to_owned()).or_default() += 1;
+    }
+
+    pub fn by_status(&self) -> Vec<(String, u64)> {
+        self.by_status.lock().expect("traffic lock").iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+}
+
 struct CachedToken {
     value: SecretString,
     refresh_at: Instant,
@@ -117,10 +140,10 @@ impl GraphClient {
             ("grant_type", "client_credentials"),
         ];
         let started = Instant::now();
-        let response = self.http.post(&url).form(&form).send().await.map_err(retry::Attempt::transport)?;
+        let response = self.http.post(&url).form(&form).send().await.map_err(|e| self.transport_failed(e))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(retry::Attempt::transport)?;
-        self.count(body.len());
+        let body = response.bytes().await.map_err(|e| self.transport_failed(e))?;
+        self.count(status, body.len());
         if status == 200 {
             let token: wire::TokenResponse = serde_json::from_slice(&body).map_err(|e| {
                 retry::Attempt::Fatal(GraphError::new(
@@ -142,9 +165,15 @@ impl GraphClient {
         }
     }
 
-    fn count(&self, bytes: usize) {
+    fn count(&self, status: u16, bytes: usize) {
         self.traffic.requests.fetch_add(1, Ordering::Relaxed);
         self.traffic.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        ProcessTraffic::get().record(&status.to_string());
+    }
+
+    fn transport_failed(&self, e: reqwest::Error) -> retry::Attempt {
+        ProcessTraffic::get().record("error");
+        retry::Attempt::transport(e)
     }
 
     /// GETs one Graph page and parses it, retrying transient failures and refreshing the
@@ -176,13 +205,13 @@ impl GraphClient {
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(retry::Attempt::transport)?;
+            .map_err(|e| self.transport_failed(e))?;
         let status = response.status().as_u16();
         let retry_after =
             response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(retry::parse_retry_after);
         let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
-        let body = response.bytes().await.map_err(retry::Attempt::transport)?;
-        self.count(body.len());
+        let body = response.bytes().await.map_err(|e| self.transport_failed(e))?;
+        self.count(status, body.len());
         if status == 200 {
             return serde_json::from_slice(&body).map_err(|e| {
                 retry::Attempt::Fatal(GraphError::new(
@@ -198,6 +227,7 @@ impl GraphClient {
         } else if matches!(status, 429 | 500 | 502 | 503 | 504) {
             if status == 429 {
                 self.traffic.throttled.fetch_add(1, Ordering::Relaxed);
+                ProcessTraffic::get().throttled.fetch_add(1, Ordering::Relaxed);
             }
             Err(retry::Attempt::Retry(error, retry_after.flatten()))
         } else {

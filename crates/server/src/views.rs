@@ -4,7 +4,7 @@
 //! purpose and the OpenAPI schemas describe exactly what is sent.
 
 use safegpt_core::{Counts, LocalUser, Settings};
-use safegpt_store::{ApiToken, AuditEntry, RunChange, RunRecord, RunStatus};
+use safegpt_store::{ApiToken, AuditEntry, Event, RunChange, RunRecord, RunStatus};
 use safegpt_sync::{Check, Phase, Progress};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -438,4 +438,36 @@ impl From<&ApiToken> for TokenView {
             revoked_at: t.revoked_at,
         }
     }
+}
+
+/// One change of the directory, for services that follow it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventView {
+    /// The cursor: strictly increasing.
+    pub seq: i64,
+    pub at: String,
+    /// `user.created`, `user.updated`, `user.enabled`, `user.disabled` or `user.removed`.
+    pub kind: String,
+    pub user_id: String,
+    /// `{"user_id", "azure_object_id", "email", "status", "changed": [field…], "reason"}`.
+    pub payload: serde_json::Value,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> Self {
+        EventView {
+            seq: e.seq,
+            at: e.at.clone(),
+            kind: e.kind.clone(),
+            user_id: e.user_id.clone(),
+            payload: e.payload.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventPage {
+    pub events: Vec<EventView>,
+    /// Pass as `after` to read on; equals the request's `after` when nothing is new.
+    pub next_cursor: i64,
 }

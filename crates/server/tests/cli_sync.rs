@@ -128,8 +128,13 @@ impl Env {
     }
 
     async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        self.run_with_env(args, stdin, &[]).await
+    }
+
+    async fn run_with_env(&self, args: &[&str], stdin: Option<&str>, vars: &[(&str, &str)]) -> Run {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_safegpt"))
             .args(args)
+            .envs(vars.iter().copied())
             .env("SAFEGPT_DATA_DIR", self.dir.path())
             .env_remove("SAFEGPT_DATABASE_URL")
             .env_remove("SAFEGPT_MASTER_KEY")
@@ -789,4 +794,28 @@ async fn an_expired_secret_fails_the_run_with_the_fix_and_warnings_come_ahead() 
     assert!(interval.stderr.contains("interval:"), "{}", interval.stderr);
     env.run(&["azure", "configure", "--interval", "1h"]).await;
     assert_eq!(env.run(&["azure", "show", "--json"]).await.json()["interval"], "1h");
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_run_id_on_every_line_of_a_run() {
+    let env = Env::new().await;
+    env.configure(&["--group-id", STAFF]).await;
+    let run = env.run_with_env(&["sync", "--json"], None, &[("SAFEGPT_LOG_FORMAT", "json")]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run_id = run.json()["run_id"].as_str().unwrap().to_owned();
+    let lines: Vec<Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    let of_run: Vec<&Value> =
+        lines.iter().filter(|l| l["target"].as_str().unwrap_or("").starts_with("safegpt_sync")).collect();
+    assert!(of_run.len() >= 4, "{}", run.stderr);
+    for line in of_run {
+        let id = line["fields"]["run_id"].as_str().or(line["span"]["run_id"].as_str());
+        assert_eq!(id, Some(run_id.as_str()), "{line}");
+    }
+    let bad = env.run_with_env(&["runs", "list"], None, &[("SAFEGPT_LOG_FORMAT", "yaml")]).await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("SAFEGPT_LOG_FORMAT"), "{}", bad.stderr);
 }

@@ -146,7 +146,7 @@ impl TestApp {
 }
 
 /// Every route of the API, as the OpenAPI document must list it.
-const ROUTES: [(&str, &str); 19] = [
+const ROUTES: [(&str, &str); 20] = [
     ("get", "/api/v1/settings"),
     ("put", "/api/v1/settings"),
     ("post", "/api/v1/settings/test"),
@@ -166,6 +166,7 @@ const ROUTES: [(&str, &str); 19] = [
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
+    ("get", "/api/v1/events"),
 ];
 
 fn concrete(path: &str) -> String {
@@ -599,4 +600,76 @@ async fn the_scheduler_runs_the_sync_when_due_and_plans_the_next_run() {
     assert_eq!(runs.as_array().unwrap().len(), 1, "no scheduled run while inactive");
     let (_, settings) = app.get("/api/v1/settings").await;
     assert!(settings["next_run_at"].is_null(), "no next run is shown while inactive");
+}
+
+#[tokio::test]
+async fn events_follow_the_directory_in_order_and_metrics_describe_it() {
+    let app = TestApp::spawn().await;
+    let (_, empty) = app.get("/api/v1/events").await;
+    assert_eq!((empty["events"].as_array().unwrap().len(), empty["next_cursor"].as_i64()), (0, Some(0)));
+    let created = app.sync().await["run"]["counts"]["created"].as_u64().unwrap();
+
+    // Read the outbox in pages of 7, as a follower would.
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    loop {
+        let (status, page) = app.get(&format!("/api/v1/events?after={cursor}&limit=7")).await;
+        assert_eq!(status, StatusCode::OK);
+        let events = page["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            assert_eq!(page["next_cursor"].as_i64(), Some(cursor), "an empty page keeps the cursor");
+            break;
+        }
+        assert!(events.len() <= 7);
+        cursor = page["next_cursor"].as_i64().unwrap();
+        assert_eq!(cursor, events.last().unwrap()["seq"].as_i64().unwrap());
+        seen.extend(events);
+    }
+    assert_eq!(seen.len() as u64, created);
+    assert!(seen.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()), "in order");
+    assert!(seen.iter().all(|e| e["kind"] == "user.created" && e["payload"]["user_id"] == e["user_id"]));
+
+    let user = seen[0]["user_id"].as_str().unwrap().to_owned();
+    app.api(Method::POST, &format!("/api/v1/users/{user}/disable"), None).await;
+    let (_, page) = app.get(&format!("/api/v1/events?after={cursor}")).await;
+    let event = &page["events"][0];
+    assert_eq!((event["kind"].as_str(), event["user_id"].as_str()), (Some("user.disabled"), Some(user.as_str())));
+    assert!(event["payload"]["changed"].as_array().unwrap().iter().any(|f| f == "status"), "{event}");
+    for (path, field) in
+        [("/api/v1/events?after=-1", "after"), ("/api/v1/events?limit=0", "limit"), ("/api/v1/events?after=x", "after")]
+    {
+        let (status, error) = app.get(path).await;
+        assert_eq!(
+            (status, error["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{path}"
+        );
+    }
+
+    // Metrics: the directory as Prometheus sees it.
+    app.api(Method::PUT, "/api/v1/settings", Some(json!({"seats": 500, "secret_expires": "2099-01-01"}))).await;
+    assert_eq!(app.client.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let response = app.client.get(app.url("/metrics")).bearer_auth(&app.token).send().await.unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+    let value = |line_start: &str| -> f64 {
+        let line =
+            text.lines().find(|l| l.starts_with(line_start)).unwrap_or_else(|| panic!("{line_start} in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("safegpt_sync_runs_total{status=\"succeeded\"}"), 1.0);
+    assert_eq!(value("safegpt_sync_run_duration_seconds_count"), 1.0);
+    assert_eq!(value("safegpt_sync_run_duration_seconds_bucket{le=\"+Inf\"}"), 1.0);
+    assert_eq!(value("safegpt_users{status=\"active\"}"), (created - 1) as f64);
+    assert_eq!(value("safegpt_users{status=\"disabled\"}"), 1.0);
+    assert_eq!(value("safegpt_seats_used"), created as f64);
+    assert_eq!(value("safegpt_seats_total"), 500.0);
+    assert!(value("safegpt_graph_requests_total{status=\"200\"}") >= 3.0);
+    assert!(value("safegpt_secret_expiry_seconds") > 365.0 * 86400.0);
+    let last = value("safegpt_last_successful_sync_timestamp_seconds");
+    assert!((OffsetDateTime::now_utc().unix_timestamp() as f64 - last).abs() < 60.0);
+    assert!(!text.contains(&app.secret));
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK, "readiness is public, like health");
 }

@@ -128,3 +128,61 @@ impl Store {
         Ok(claimed == 1)
     }
 }
+
+/// What `/metrics` reads from the database: shared by every instance, so the numbers agree
+/// whichever instance is scraped.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryStats {
+    /// Runs by status, all time.
+    pub runs_by_status: Vec<(String, u64)>,
+    /// Durations in seconds of the most recent finished runs.
+    pub run_durations: Vec<f64>,
+    pub users_by_status: Vec<(String, u64)>,
+    pub last_success: Option<OffsetDateTime>,
+}
+
+impl Store {
+    /// For `/readyz`: the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn directory_stats(&self) -> Result<DirectoryStats> {
+        let count = |rows: Vec<(String, i64)>| rows.into_iter().map(|(k, n)| (k, n.max(0) as u64)).collect();
+        let runs: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM sync_runs WHERE org_id = $1 GROUP BY status ORDER BY status")
+                .bind(&self.org)
+                .fetch_all(&self.pool)
+                .await?;
+        let users: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM users WHERE org_id = $1 GROUP BY status ORDER BY status")
+                .bind(&self.org)
+                .fetch_all(&self.pool)
+                .await?;
+        let times: Vec<(String, String)> = sqlx::query_as(
+            "SELECT started_at, finished_at FROM sync_runs WHERE org_id = $1 AND finished_at IS NOT NULL
+             ORDER BY started_at DESC LIMIT 10000",
+        )
+        .bind(&self.org)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut run_durations = Vec::with_capacity(times.len());
+        for (started, finished) in times {
+            run_durations.push((parse_ts(&finished)? - parse_ts(&started)?).as_seconds_f64().max(0.0));
+        }
+        let last: Option<(String,)> = sqlx::query_as(
+            "SELECT finished_at FROM sync_runs WHERE org_id = $1 AND status = 'succeeded' AND finished_at IS NOT NULL
+             ORDER BY finished_at DESC LIMIT 1",
+        )
+        .bind(&self.org)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(DirectoryStats {
+            runs_by_status: count(runs),
+            run_durations,
+            users_by_status: count(users),
+            last_success: last.map(|(at,)| parse_ts(&at)).transpose()?,
+        })
+    }
+}

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub use admin::{API_TOKEN_PREFIX, Admin, ApiToken, IntegrationSwitch, Session, random_token, token_hash};
-pub use lease::LeaseHolder;
+pub use lease::{DirectoryStats, LeaseHolder};
 pub use runs::{AuditEntry, Event, Resolution, RunChange, RunError, RunRecord, RunStatus, RunTotals};
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};
 pub use users::UserFilter;

@@ -11,7 +11,7 @@ use safegpt_graph::{Credentials, Endpoints, GraphClient, GraphError, RetryPolicy
 use safegpt_store::{RunError, RunStatus, RunTotals, Store, StoreError, UserFilter};
 use serde::Serialize;
 use time::OffsetDateTime;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 mod runner;
 pub mod scheduler;
@@ -228,7 +228,8 @@ impl PreparedRun {
         let lease = self.request.lease;
         let run_id = self.run_id;
         let ttl = time::Duration::try_from(lease.ttl).unwrap_or(time::Duration::MINUTE);
-        let work = self.work(store, progress);
+        // Every log line of the run, in this task, carries its id.
+        let work = self.work(store, progress).instrument(tracing::info_span!("sync", %run_id));
         tokio::pin!(work);
         let mut heartbeat = tokio::time::interval(lease.ttl / 4);
         heartbeat.tick().await;

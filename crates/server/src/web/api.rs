@@ -20,7 +20,9 @@ use super::AppState;
 use super::actions::{self, IntegrationView, UserPage};
 use super::auth::{ApiAdmin, authenticate};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use crate::views::{AuditView, RunDetailView, RunView, SettingsView, TestResultView, TokenView, UserView};
+use crate::views::{
+    AuditView, EventPage, EventView, RunDetailView, RunView, SettingsView, TestResultView, TokenView, UserView,
+};
 
 struct SecuritySchemes;
 
@@ -54,7 +56,8 @@ impl Modify for SecuritySchemes {
         (name = "settings", description = "Azure User Sync settings, connection test and preview"),
         (name = "runs", description = "Sync runs"),
         (name = "users", description = "The user directory"),
-        (name = "admin", description = "Integrations, audit log and API tokens")
+        (name = "admin", description = "Integrations, audit log and API tokens"),
+        (name = "events", description = "The directory's changes, in order, for services that follow it")
     )
 )]
 struct ApiDoc;
@@ -78,6 +81,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_integration))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+        .routes(routes!(list_events))
 }
 
 /// Guards the OpenAPI document and the API browser.
@@ -525,4 +529,33 @@ async fn revoke_token(
     let id = actions::parse_uuid("id", &id)?;
     let token = state.store.revoke_api_token(&id.to_string(), &who.actor, state.now()).await?;
     Ok(axum::Json(TokenView::from(&token)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// The `next_cursor` of the previous page; 0 (the default) reads from the start.
+    pub after: Option<i64>,
+    /// 1–1000; default 100.
+    pub limit: Option<u32>,
+}
+
+/// The outbox of directory changes (user created, updated, enabled, disabled, removed), oldest
+/// first, with the user's id and the changed fields.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
+    responses((status = 200, body = EventPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_events(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> ApiResult<axum::Json<EventPage>> {
+    let limit = check_limit(q.limit, 100, 1000)?;
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::invalid("after", format!("after: {after} is not a cursor; use 0 or a next_cursor")));
+    }
+    let events: Vec<EventView> = state.store.events(after, limit).await?.iter().map(EventView::from).collect();
+    let next_cursor = events.last().map_or(after, |e| e.seq);
+    Ok(axum::Json(EventPage { events, next_cursor }))
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod i18n;
+pub mod metrics;
 pub mod pages;
 
 use std::net::SocketAddr;
@@ -138,6 +139,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api_router)
         .merge(docs)
         .route("/healthz", get(healthz))
+        .route("/readyz", get(metrics::readyz))
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::reject_cross_site))
         .layer(middleware::from_fn(security_headers))
