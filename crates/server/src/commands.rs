@@ -53,6 +53,19 @@ pub fn retry_policy() -> Result<RetryPolicy, Failure> {
     Ok(policy)
 }
 
+/// The sync lease's lifetime from `SAFEGPT_LEASE_TTL_SECS` (default 60): how long a dead
+/// process blocks the next sync.
+pub fn lease_settings() -> Result<safegpt_sync::LeaseSettings, Failure> {
+    let mut lease = safegpt_sync::LeaseSettings::default();
+    if let Ok(raw) = std::env::var("SAFEGPT_LEASE_TTL_SECS") {
+        let secs: u64 = raw.trim().parse().ok().filter(|s| (2..=3600).contains(s)).ok_or_else(|| {
+            Failure::invalid(format!("SAFEGPT_LEASE_TTL_SECS: '{raw}' is not a whole number of seconds from 2 to 3600"))
+        })?;
+        lease.ttl = Duration::from_secs(secs);
+    }
+    Ok(lease)
+}
+
 fn wall_clock() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -216,6 +229,7 @@ async fn sync(store: &Store, args: SyncArgs) -> Result<u8, Failure> {
     let request = SyncRequest {
         dry_run: args.dry_run,
         confirm_mass_changes: args.confirm_mass_changes,
+        lease: lease_settings()?,
         ..SyncRequest::new("cli", now)
     };
     let outcome = match safegpt_sync::run_sync(store, &request, retry_policy()?).await {

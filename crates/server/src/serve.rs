@@ -8,7 +8,7 @@ use tracing::warn;
 
 use crate::Failure;
 use crate::cli::{ServeArgs, exit};
-use crate::commands::retry_policy;
+use crate::commands::{lease_settings, retry_policy};
 use crate::web::{AppState, Server, WebConfig};
 
 pub async fn shutdown_signal() {
@@ -33,7 +33,7 @@ pub async fn shutdown_signal() {
 /// on stderr, so the server never runs open to whoever comes first without the link.
 pub async fn bind(store: Store, listen: &str, config: WebConfig) -> Result<Server, Failure> {
     let store = Arc::new(store);
-    let state = AppState::new(Arc::clone(&store), retry_policy()?, config);
+    let state = AppState::new(Arc::clone(&store), retry_policy()?, lease_settings()?, config);
     let server = Server::bind(listen, state)
         .await
         .map_err(|e| Failure::invalid(format!("--listen: cannot listen on {listen}: {e}")))?;

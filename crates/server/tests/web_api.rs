@@ -73,7 +73,7 @@ impl TestApp {
             store.create_admin(ADMIN, &auth::hash_password(PASSWORD).unwrap(), "test", now).await.unwrap();
             token = store.create_api_token("tests", "test", now).await.unwrap().1;
         }
-        let state = AppState::new(Arc::new(store), retry(), config);
+        let state = AppState::new(Arc::new(store), retry(), Default::default(), config);
         let server = Server::bind("127.0.0.1:0", state.clone()).await.unwrap();
         let base = format!("http://{}", server.local_addr());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

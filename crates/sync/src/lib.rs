@@ -231,17 +231,25 @@ impl PreparedRun {
         // Every log line of the run, in this task, carries its id.
         let work = self.work(store, progress).instrument(tracing::info_span!("sync", %run_id));
         tokio::pin!(work);
-        let mut heartbeat = tokio::time::interval(lease.ttl / 4);
-        heartbeat.tick().await;
-        let result = loop {
-            tokio::select! {
-                result = &mut work => break result,
-                _ = heartbeat.tick() => {
-                    if !store.renew_lease(process_holder(), Some(run_id), (lease.clock)(), ttl).await.unwrap_or(false) {
-                        warn!(%run_id, "the sync lost its lease; stopping before it applies anything");
-                        break Err(SyncError::LeaseLost(lease.ttl));
-                    }
+        // The heartbeat is polled beside the work, never instead of it: on SQLite a renewal
+        // waits while the apply transaction holds the write lock, and the work must go on.
+        let heartbeat = async {
+            let mut ticker = tokio::time::interval(lease.ttl / 4);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                match store.renew_lease(process_holder(), Some(run_id), (lease.clock)(), ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => warn!(%run_id, "could not renew the sync lease yet: {e}"),
                 }
+            }
+        };
+        let result = tokio::select! {
+            result = &mut work => result,
+            () = heartbeat => {
+                warn!(%run_id, "the sync lost its lease; stopping before it applies anything");
+                Err(SyncError::LeaseLost(lease.ttl))
             }
         };
         store.release_lease(process_holder()).await.ok();

@@ -13,7 +13,9 @@ use tokio::sync::watch;
 use tracing::error;
 use uuid::Uuid;
 
-use crate::{Phase, PreparedRun, Progress, ProgressSender, SyncError, SyncOutcome, SyncRequest, prepare_run};
+use crate::{
+    LeaseSettings, Phase, PreparedRun, Progress, ProgressSender, SyncError, SyncOutcome, SyncRequest, prepare_run,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -31,6 +33,7 @@ struct Current {
 pub struct Runner {
     store: Arc<Store>,
     retry: RetryPolicy,
+    lease: LeaseSettings,
     /// The run in progress. A std mutex: it is never held across an await.
     current: Mutex<Option<Current>>,
     /// Serialises starts, so that two presses cannot both pass the check.
@@ -38,8 +41,8 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(store: Arc<Store>, retry: RetryPolicy) -> Arc<Runner> {
-        Arc::new(Runner { store, retry, current: Mutex::new(None), starting: tokio::sync::Mutex::new(()) })
+    pub fn new(store: Arc<Store>, retry: RetryPolicy, lease: LeaseSettings) -> Arc<Runner> {
+        Arc::new(Runner { store, retry, lease, current: Mutex::new(None), starting: tokio::sync::Mutex::new(()) })
     }
 
     pub fn store(&self) -> &Store {
@@ -91,7 +94,8 @@ impl Runner {
         if let Some(run_id) = self.running() {
             return Err(StartError::AlreadyRunning(run_id));
         }
-        let prepared = prepare_run(&self.store, request, self.retry.clone()).await?;
+        let request = SyncRequest { lease: self.lease, ..request.clone() };
+        let prepared = prepare_run(&self.store, &request, self.retry.clone()).await?;
         let run_id = prepared.run_id;
         let (tx, rx) = watch::channel(Progress { run_id: Some(run_id), ..Progress::default() });
         *self.current.lock().expect("runner lock") = Some(Current { run_id, progress: rx });

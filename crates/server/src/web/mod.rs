@@ -21,7 +21,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use safegpt_graph::RetryPolicy;
 use safegpt_store::Store;
-use safegpt_sync::Runner;
+use safegpt_sync::{LeaseSettings, Runner};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
@@ -62,9 +62,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, retry: RetryPolicy, config: WebConfig) -> AppState {
+    pub fn new(store: Arc<Store>, retry: RetryPolicy, lease: LeaseSettings, config: WebConfig) -> AppState {
         AppState {
-            runner: Runner::new(Arc::clone(&store), retry.clone()),
+            runner: Runner::new(Arc::clone(&store), retry.clone(), lease),
             retry,
             store,
             config: Arc::new(config),
