@@ -196,6 +196,9 @@ fn respond(sim: &Sim, request: &Request) -> Response {
     };
     let fault = sim.lock().fire_rule(&request.path, &decode(&path_and_query));
     if let Some(rule) = fault {
+        if rule.reset {
+            return connection_reset(&request.request_id);
+        }
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = rule.body.clone().unwrap_or_else(|| default_error_for(rule.status, &request.request_id));
         let mut response = json_response(status, &body, GRAPH_CONTENT_TYPE, &request.request_id);
@@ -220,6 +223,21 @@ fn respond(sim: &Sim, request: &Request) -> Response {
         )
         .into_response(&request.request_id),
     }
+}
+
+/// A 200 whose body breaks off after its first bytes: the client sees the connection end
+/// in the middle of the answer, as when a proxy or load balancer resets it.
+fn connection_reset(request_id: &str) -> Response {
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![
+        Ok(b"{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#users\",\"value\":[".as_slice()),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by fault injection")),
+    ];
+    let mut response = Response::new(axum::body::Body::from_stream(futures_util::stream::iter(chunks)));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(GRAPH_CONTENT_TYPE));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("request-id", id);
+    }
+    response
 }
 
 /// Route name for statistics: ids replaced by `{id}`, delta spellings folded.

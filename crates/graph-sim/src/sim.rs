@@ -58,12 +58,20 @@ pub struct FaultRule {
     pub skip: u64,
     /// How many matching requests fail (after `skip`).
     pub count: u64,
+    #[serde(default = "default_fault_status")]
     pub status: u16,
+    /// Cut the connection in the middle of a 200 answer instead of answering `status`.
+    #[serde(default)]
+    pub reset: bool,
     /// Body to send; a Graph error body for `status` when absent.
     #[serde(default)]
     pub body: Option<serde_json::Value>,
     #[serde(default)]
     pub retry_after: Option<String>,
+}
+
+fn default_fault_status() -> u16 {
+    500
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

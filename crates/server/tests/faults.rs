@@ -1,0 +1,183 @@
+//! Microsoft Graph misbehaving, through graph-sim's fault injection. For every fault the sync
+//! either ends with exactly the directory of a fault-free run, or fails and changes nobody.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use graph_sim::{Faults, GenerateSpec, SimOptions, SimServer, generate};
+use safegpt_core::SettingsPatch;
+use safegpt_graph::RetryPolicy;
+use safegpt_store::{RunStatus, Sealer, Store, UserFilter};
+use safegpt_sync::{SyncRequest, run_sync};
+use secrecy::SecretString;
+use serde_json::json;
+use time::OffsetDateTime;
+
+type Directory = BTreeSet<(String, String, String, Option<String>)>;
+
+/// A deployment synced once against a fresh tenant, which then changes: users deleted,
+/// renamed and removed from the scope group, so that a wrong read would disable people.
+struct Case {
+    sim: SimServer,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+impl Case {
+    async fn new() -> Case {
+        let tenant = generate(&GenerateSpec { users: 450, groups: 6, nesting: 2, seed: 11, ..GenerateSpec::default() });
+        let group = safegpt::demo::largest_group(&tenant).unwrap();
+        let app = tenant.apps[0].clone();
+        let tenant_id = tenant.tenant_id.clone();
+        let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&format!("sqlite://{}", dir.path().join("db.sqlite").display()), Sealer::from_key([1; 32]))
+                .await
+                .unwrap();
+        let patch = SettingsPatch {
+            active: Some(true),
+            tenant_id: Some(tenant_id),
+            client_id: Some(app.client_id.clone()),
+            group_ids: Some(vec![group.clone()]),
+            auto_disable: Some(true),
+            threshold_count: Some("100000".into()),
+            login_url: Some(sim.base_url.clone()),
+            graph_url: Some(sim.base_url.clone()),
+            ..SettingsPatch::default()
+        };
+        let settings = store.settings().await.unwrap().0.apply(&patch).unwrap();
+        let secret = SecretString::from(app.secrets[0].value.clone());
+        store.save_settings(&settings, Some(&secret), "test", OffsetDateTime::now_utc()).await.unwrap();
+        let case = Case { sim, store, _dir: dir };
+        assert_eq!(case.sync(RetryPolicy::default()).await, RunStatus::Succeeded);
+
+        let mut state = case.sim.sim.lock();
+        let ids: Vec<String> = state.dir.users.keys().cloned().collect();
+        for id in ids.iter().step_by(15) {
+            state.dir.delete_user(id);
+        }
+        for id in ids.iter().skip(3).step_by(20) {
+            let mut record = state.dir.users.get(id).map(|u| u.record.clone()).unwrap();
+            record.display_name = Some(format!("Renamed {id}"));
+            state.dir.upsert_user(record);
+        }
+        let members: Vec<String> = state.dir.groups[&group].members.iter().take(10).cloned().collect();
+        for member in members {
+            state.dir.set_member(&group, &member, false);
+        }
+        drop(state);
+        case
+    }
+
+    async fn sync(&self, retry: RetryPolicy) -> RunStatus {
+        let request = SyncRequest::new("cli", OffsetDateTime::now_utc());
+        run_sync(&self.store, &request, retry).await.unwrap().status
+    }
+
+    async fn directory(&self) -> Directory {
+        let users = self.store.users(UserFilter::default()).await.unwrap();
+        users
+            .iter()
+            .map(|u| {
+                (
+                    u.azure_object_id.clone().unwrap_or_default(),
+                    u.profile.display_name.clone().unwrap_or_default(),
+                    u.status.as_str().to_owned(),
+                    u.disabled_reason.map(|r| r.as_str().to_owned()),
+                )
+            })
+            .collect()
+    }
+
+    fn inject(&self, faults: serde_json::Value) {
+        let faults: Faults = serde_json::from_value(faults).unwrap();
+        self.sim.sim.lock().set_faults(faults);
+    }
+}
+
+fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        budget: Duration::from_secs(3),
+        request_timeout: Duration::from_millis(800),
+        max_attempts: 8,
+        ..RetryPolicy::default()
+    }
+}
+
+enum Expect {
+    SameAsFaultFree,
+    FailsChangingNobody(&'static str),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_ends_in_the_fault_free_directory_or_a_failed_run_that_changed_nobody() {
+    let reference = Case::new().await;
+    assert_eq!(reference.sync(RetryPolicy::default()).await, RunStatus::Succeeded);
+    let expected = reference.directory().await;
+    assert!(expected.iter().any(|u| u.2 == "disabled"), "the change disables some users");
+
+    use Expect::*;
+    let cases: Vec<(&str, serde_json::Value, Expect)> = vec![
+        ("throttling storm, honoured", json!({"throttle": {"share": 0.5, "retryAfter": "0.05"}}), SameAsFaultFree),
+        (
+            "throttling beyond the retry budget",
+            json!({"throttle": {"share": 1.0, "retryAfter": "1"}}),
+            FailsChangingNobody("throttled"),
+        ),
+        (
+            "500 on a later page",
+            json!({"rules": [{"path": "/v1.0/users", "contains": "$skiptoken", "count": 2, "status": 500}]}),
+            SameAsFaultFree,
+        ),
+        (
+            "503 with Retry-After",
+            json!({"rules": [{"path": "/v1.0/", "count": 3, "status": 503, "retryAfter": "0.1"}]}),
+            SameAsFaultFree,
+        ),
+        (
+            "504 on every group read",
+            json!({"rules": [{"path": "/v1.0/groups", "count": 1000, "status": 504}]}),
+            FailsChangingNobody("service_error"),
+        ),
+        (
+            "connection reset mid-answer",
+            json!({"rules": [{"path": "/v1.0/users", "contains": "$skiptoken", "count": 2, "reset": true}]}),
+            SameAsFaultFree,
+        ),
+        (
+            "connection reset on every page",
+            json!({"rules": [{"path": "/v1.0/users", "count": 1000, "reset": true}]}),
+            FailsChangingNobody("unreachable"),
+        ),
+        ("answers slower than the timeout", json!({"latencyMs": 1200}), FailsChangingNobody("timeout")),
+        (
+            "the token expires in the middle of the sync",
+            json!({"tokenLifetimeSecs": 1, "latencyMs": 150}),
+            SameAsFaultFree,
+        ),
+    ];
+    for (name, faults, expect) in cases {
+        let case = Case::new().await;
+        let before = case.directory().await;
+        case.inject(faults);
+        let status = case.sync(quick_retry()).await;
+        case.inject(json!({}));
+        let after = case.directory().await;
+        let runs = case.store.runs(10).await.unwrap();
+        match expect {
+            SameAsFaultFree => {
+                assert_eq!(status, RunStatus::Succeeded, "{name}: {:?}", runs[0].error);
+                assert_eq!(after, expected, "{name}: the same directory as without the fault");
+            }
+            FailsChangingNobody(kind) => {
+                assert_eq!(status, RunStatus::Failed, "{name}");
+                assert_eq!(runs[0].error.as_ref().map(|e| e.kind.as_str()), Some(kind), "{name}: {:?}", runs[0].error);
+                assert_eq!(after, before, "{name}: a failed run changes nobody");
+                // And once Graph behaves again, the next run converges.
+                assert_eq!(case.sync(RetryPolicy::default()).await, RunStatus::Succeeded, "{name}");
+                assert_eq!(case.directory().await, expected, "{name}: converges after the fault");
+            }
+        }
+    }
+}
