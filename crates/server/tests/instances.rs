@@ -1,0 +1,185 @@
+//! Two `safegpt serve` processes on one database: both serve, one sync runs at a time (also
+//! across the two), a scheduled turn is taken by exactly one of them; and afterwards the
+//! client secret is found nowhere: not in the database files, the logs or any API answer.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use graph_sim::{GenerateSpec, SimOptions, SimServer, generate};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+struct Instance {
+    base: String,
+    child: tokio::process::Child,
+}
+
+fn command(data: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_safegpt"));
+    c.args(args)
+        .env("SAFEGPT_DATA_DIR", data)
+        .env_remove("SAFEGPT_DATABASE_URL")
+        .env_remove("SAFEGPT_MASTER_KEY")
+        .env("SAFEGPT_LEASE_TTL_SECS", "5")
+        .kill_on_drop(true);
+    c
+}
+
+async fn run(data: &Path, args: &[&str], stdin: &str) -> String {
+    let mut child = command(data, args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "safegpt {args:?} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn serve(data: &Path, log: &Path) -> Instance {
+    let mut child = command(data, &["serve", "--listen", "127.0.0.1:0"])
+        .env("SAFEGPT_LOG", "debug")
+        .env("SAFEGPT_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let base = first.strip_prefix("listening on ").unwrap().to_owned();
+    Instance { base, child }
+}
+
+struct Client {
+    http: reqwest::Client,
+    token: String,
+    /// Every answer, to search for the secret afterwards.
+    seen: std::sync::Mutex<String>,
+}
+
+impl Client {
+    async fn call(&self, method: reqwest::Method, url: String) -> (StatusCode, Value) {
+        let response = self.http.request(method, url).bearer_auth(&self.token).send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        self.seen.lock().unwrap().push_str(&text);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn wait_until_idle(&self, base: &str) -> Value {
+        for _ in 0..200 {
+            let (_, runs) = self.call(reqwest::Method::GET, format!("{base}/api/v1/runs")).await;
+            if runs.as_array().unwrap().iter().all(|r| r["status"] != "running") {
+                return runs;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("runs never finished");
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_anywhere() {
+    let tenant = generate(&GenerateSpec { users: 300, seed: 5, ..GenerateSpec::default() });
+    let (tenant_id, app) = (tenant.tenant_id.clone(), tenant.apps[0].clone());
+    let secret = app.secrets[0].value.clone();
+    let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let url = sim.base_url.clone();
+    run(
+        data.path(),
+        &[
+            "azure",
+            "configure",
+            "--active",
+            "true",
+            "--tenant-id",
+            &tenant_id,
+            "--client-id",
+            &app.client_id,
+            "--client-secret-stdin",
+            "--login-url",
+            &url,
+            "--graph-url",
+            &url,
+            "--interval",
+            "10m",
+        ],
+        &secret,
+    )
+    .await;
+    run(data.path(), &["admin", "create", "--email", "ops@example.org", "--password-stdin"], "a long password!").await;
+    let token = run(data.path(), &["tokens", "create", "--name", "ops"], "").await.trim().to_owned();
+
+    let a = serve(data.path(), &logs.path().join("a.log")).await;
+    let b = serve(data.path(), &logs.path().join("b.log")).await;
+    safegpt_graph::install_crypto_provider();
+    let client = Client { http: reqwest::Client::new(), token, seen: Default::default() };
+    use reqwest::Method as M;
+
+    // Both serve; a sync started on one is "already running" on the other.
+    sim.sim.lock().set_faults(serde_json::from_value(json!({"latencyMs": 200})).unwrap());
+    let (status, started) = client.call(M::POST, format!("{}/api/v1/syncs", a.base)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let (status, refused) = client.call(M::POST, format!("{}/api/v1/syncs", b.base)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "already_running");
+    let (status, _) = client.call(M::GET, format!("{}/api/v1/users", b.base)).await;
+    assert_eq!(status, StatusCode::OK, "b serves while a syncs");
+    let runs = client.wait_until_idle(&a.base).await;
+    sim.sim.lock().set_faults(Default::default());
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs[0]["status"], "succeeded");
+    let (_, users_a) = client.call(M::GET, format!("{}/api/v1/users?limit=1", a.base)).await;
+    let (_, users_b) = client.call(M::GET, format!("{}/api/v1/users?limit=1", b.base)).await;
+    assert!(users_a["total"].as_u64().unwrap() > 100);
+    assert_eq!(users_a["total"], users_b["total"], "one directory");
+
+    // Now b may run (the lease was released), and a is refused meanwhile.
+    sim.sim.lock().set_faults(serde_json::from_value(json!({"latencyMs": 200})).unwrap());
+    let (status, _) = client.call(M::POST, format!("{}/api/v1/syncs", b.base)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _) = client.call(M::POST, format!("{}/api/v1/settings/preview", a.base)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a preview waits for the other instance's run too");
+    client.wait_until_idle(&b.base).await;
+    sim.sim.lock().set_faults(Default::default());
+
+    // A scheduled turn that is due: exactly one instance takes it.
+    let sealer = safegpt_store::Sealer::load(None, data.path()).unwrap();
+    let store = safegpt_store::Store::open(&format!("sqlite://{}", data.path().join("safegpt.db").display()), sealer)
+        .await
+        .unwrap();
+    store.set_next_run_at(time::OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let runs = client.wait_until_idle(&a.base).await;
+    let scheduled: Vec<&Value> = runs.as_array().unwrap().iter().filter(|r| r["trigger"] == "schedule").collect();
+    assert_eq!(scheduled.len(), 1, "{runs}");
+    assert_eq!(scheduled[0]["status"], "succeeded");
+    let (_, settings) = client.call(M::GET, format!("{}/api/v1/settings", b.base)).await;
+    assert_eq!(settings["interval"], "10m");
+    assert!(settings["next_run_at"].is_string());
+    for path in ["audit", "events", "runs", "tokens", "integrations"] {
+        client.call(M::GET, format!("{}/api/v1/{path}", a.base)).await;
+    }
+    let (_, metrics) = (0, client.http.get(format!("{}/metrics", b.base)).bearer_auth(&client.token).send().await);
+    client.seen.lock().unwrap().push_str(&metrics.unwrap().text().await.unwrap());
+
+    // The secret: in no answer, no log line, no database file (WAL included).
+    drop(a.child);
+    drop(b.child);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!client.seen.lock().unwrap().contains(&secret), "an API answer held the client secret");
+    let mut searched = Vec::new();
+    for file in files_under(data.path()).into_iter().chain(files_under(logs.path())) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is in {}", file.display());
+        searched.push(file.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(searched.iter().any(|f| f.ends_with(".log")) && searched.iter().any(|f| f == "safegpt.db"), "{searched:?}");
+    let log = std::fs::read_to_string(logs.path().join("a.log")).unwrap();
+    assert!(log.lines().count() > 5, "debug logs were written");
+}
