@@ -165,8 +165,10 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
     for path in ["audit", "events", "runs", "tokens", "integrations"] {
         client.call(M::GET, format!("{}/api/v1/{path}", a.base)).await;
     }
-    let (_, metrics) = (0, client.http.get(format!("{}/metrics", b.base)).bearer_auth(&client.token).send().await);
-    client.seen.lock().unwrap().push_str(&metrics.unwrap().text().await.unwrap());
+    let metrics = client.http.get(format!("{}/metrics", b.base)).bearer_auth(&client.token).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("safegpt_sync_runs_total{status=\"succeeded\"} 3"), "{metrics}");
+    client.seen.lock().unwrap().push_str(&metrics);
 
     // The secret: in no answer, no log line, no database file (WAL included).
     drop(a.child);
