@@ -14,6 +14,7 @@ missing=()
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
     step "Debian packages: ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -25,6 +26,13 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk-conformance/requirements.txt
+
+step "Python venv with schemathesis (API fuzzing)"
+FUZZ_VENV=.venv-fuzz
+if [ ! -x "$FUZZ_VENV/bin/python" ]; then
+    python3 -m venv "$FUZZ_VENV"
+fi
+"$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/fuzz/requirements.txt
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -48,5 +56,8 @@ cargo build --locked -p safegpt --bin safegpt
     CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 seed.test.js
 )
 echo "Screenshots: tests/browser/screenshots/"
+
+step "REST API fuzzing from the OpenAPI document (schemathesis)"
+bash tests/fuzz/run.sh target/debug "$FUZZ_VENV"
 
 step "All tests passed"

@@ -51,7 +51,7 @@ impl Modify for SecuritySchemes {
     ),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, StatusParam, SourceParam)),
     tags(
         (name = "settings", description = "Azure User Sync settings, connection test and preview"),
         (name = "runs", description = "Sync runs"),
@@ -179,6 +179,7 @@ pub struct SettingsUpdate {
     pub auto_disable: Option<bool>,
     pub auto_remove: Option<bool>,
     /// 1–3650.
+    #[schema(minimum = 1, maximum = 3650)]
     pub remove_after_days: Option<i64>,
     pub include_guests: Option<bool>,
     /// `global`, `usgov` or `china`; for custom endpoints set `login_url` and `graph_url`.
@@ -186,8 +187,11 @@ pub struct SettingsUpdate {
     pub login_url: Option<String>,
     pub graph_url: Option<String>,
     /// 0 = unlimited.
+    #[schema(minimum = 0, maximum = 10000000)]
     pub seats: Option<i64>,
+    #[schema(minimum = 0, maximum = 10000000)]
     pub threshold_count: Option<i64>,
+    #[schema(minimum = 0, maximum = 100)]
     pub threshold_percent: Option<i64>,
     /// How often the server runs the sync: `15m`, `1h`, `90s` (at least 10 s).
     pub interval: Option<String>,
@@ -229,7 +233,7 @@ async fn get_settings(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<a
 /// Changes settings. Every field is validated; when any is invalid nothing is saved and the
 /// answer names each invalid field.
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = SettingsUpdate,
-    responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_settings(
     State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
@@ -280,6 +284,7 @@ async fn start_sync(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<(St
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     /// How many, newest first (1–500; default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -296,7 +301,7 @@ async fn list_runs(
 }
 
 /// One run with every change it made (or would make), and live progress while it runs.
-#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "Run id")),
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = uuid::Uuid, Path, description = "Run id")),
     responses((status = 200, body = RunDetailView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn get_run(
@@ -309,7 +314,7 @@ async fn get_run(
 }
 
 /// Confirms a run held by the deletion threshold: starts a sync that applies it.
-#[utoipa::path(post, path = "/api/v1/runs/{id}/confirm", tag = "runs", params(("id" = String, Path, description = "Run id")),
+#[utoipa::path(post, path = "/api/v1/runs/{id}/confirm", tag = "runs", params(("id" = uuid::Uuid, Path, description = "Run id")),
     responses((status = 202, body = SyncStarted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn confirm_run(
@@ -323,7 +328,7 @@ async fn confirm_run(
 }
 
 /// Cancels a run held by the deletion threshold; nothing is applied.
-#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "Run id")),
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = uuid::Uuid, Path, description = "Run id")),
     responses((status = 200, body = RunView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn cancel_run(
@@ -361,6 +366,7 @@ pub struct UsersQuery {
     pub status: Option<StatusParam>,
     pub source: Option<SourceParam>,
     /// 1–1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub offset: Option<u32>,
 }
@@ -405,7 +411,7 @@ async fn list_users(
     Ok(axum::Json(page))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn get_user(
@@ -418,7 +424,7 @@ async fn get_user(
 }
 
 /// Enables a user (an administrator's decision).
-#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "users", params(("id" = String, Path, description = "User id")),
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "users", params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn enable_user(
@@ -431,7 +437,7 @@ async fn enable_user(
 }
 
 /// Disables a user. An administrator's disable is never undone by the sync.
-#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", params(("id" = String, Path, description = "User id")),
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn disable_user(
@@ -474,7 +480,7 @@ pub struct IntegrationSwitch {
 #[utoipa::path(put, path = "/api/v1/integrations/{key}", tag = "admin", request_body = IntegrationSwitch,
     params(("key" = String, Path, description = "office_addin, azure_user_sync, google_search or openzaak")),
     responses((status = 200, body = IntegrationView), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_integration(
     State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
@@ -494,7 +500,8 @@ async fn list_tokens(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<ax
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// What the token is for, 1–100 characters.
+    /// What the token is for, 1–100 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
 }
 
@@ -507,7 +514,7 @@ pub struct CreatedToken {
 
 /// Creates an API token; its value is in this answer only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "admin", request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CreatedToken), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_token(
     State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
@@ -518,7 +525,7 @@ async fn create_token(
 }
 
 /// Revokes an API token at once.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = String, Path, description = "Token id")),
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = uuid::Uuid, Path, description = "Token id")),
     responses((status = 200, body = TokenView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn revoke_token(
@@ -536,8 +543,10 @@ async fn revoke_token(
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// The `next_cursor` of the previous page; 0 (the default) reads from the start.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// 1–1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
