@@ -123,7 +123,7 @@ impl Store {
 
     pub async fn admin_by_email(&self, email: &str) -> Result<Option<Admin>> {
         let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT id, email, password_hash FROM admins WHERE org_id = $1 AND email = $2 COLLATE NOCASE",
+            "SELECT id, email, password_hash FROM admins WHERE org_id = $1 AND lower(email) = lower($2)",
         )
         .bind(&self.org)
         .bind(email.trim())
@@ -298,13 +298,13 @@ impl Store {
     }
 
     pub async fn integration_switches(&self) -> Result<Vec<IntegrationSwitch>> {
-        let rows: Vec<(String, bool, String)> =
+        let rows: Vec<(String, i64, String)> =
             sqlx::query_as("SELECT key, enabled, updated_at FROM integrations WHERE org_id = $1")
                 .bind(&self.org)
                 .fetch_all(&self.pool)
                 .await?;
         rows.into_iter()
-            .map(|(key, enabled, at)| Ok(IntegrationSwitch { key, enabled, updated_at: parse_ts(&at)? }))
+            .map(|(key, enabled, at)| Ok(IntegrationSwitch { key, enabled: enabled != 0, updated_at: parse_ts(&at)? }))
             .collect()
     }
 
@@ -322,7 +322,7 @@ impl Store {
         )
         .bind(&self.org)
         .bind(key)
-        .bind(enabled)
+        .bind(i64::from(enabled))
         .bind(ts(now))
         .execute(&mut *tx)
         .await?;

@@ -9,16 +9,17 @@ mod admin;
 mod lease;
 mod runs;
 mod seal;
+pub mod testing;
 mod users;
 
 use std::path::Path;
-use std::str::FromStr;
 
 use safegpt_core::Settings;
 use secrecy::SecretString;
 use serde_json::json;
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::AnyPool;
+use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -45,14 +46,22 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("unsupported database URL '{0}': use sqlite://PATH (PostgreSQL support is planned)")]
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE")]
     UnsupportedUrl(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     org: String,
     sealer: Sealer,
 }
@@ -73,25 +82,60 @@ pub(crate) fn parse_ts(s: &str) -> Result<OffsetDateTime> {
 
 impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
+    ///
+    /// Both databases go through sqlx's `Any` driver: the schema keeps to types both share
+    /// (TEXT for ids and RFC 3339 times, BIGINT/INTEGER for numbers and flags), and the SQL
+    /// is written once with `$N` placeholders and `ON CONFLICT`, which both accept.
     pub async fn open(database_url: &str, sealer: Sealer) -> Result<Store> {
-        let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) else {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) =
+            database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))
+        {
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = Path::new(file).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            let url = if path.contains("mode=") {
+                format!("sqlite://{path}")
+            } else {
+                format!("sqlite://{path}{}mode=rwc", if path.contains('?') { "&" } else { "?" })
+            };
+            (Backend::Sqlite, url)
+        } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            (Backend::Postgres, database_url.to_owned())
+        } else {
             return Err(StoreError::UnsupportedUrl(database_url.to_owned()));
         };
-        if let Some(parent) = Path::new(path.split('?').next().unwrap_or(path)).parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", parent.display())))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers work beside the one writer; the busy timeout makes
+                        // writers of several processes wait for each other instead of failing.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool, org: DEFAULT_ORG.to_owned(), sealer })
+        Ok(Store { pool, backend, org: DEFAULT_ORG.to_owned(), sealer })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     fn secret_context(&self) -> String {

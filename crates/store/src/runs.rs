@@ -3,7 +3,7 @@
 use safegpt_core::{Change, ChangeReason, Counts, LocalUser, Plan};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -142,7 +142,7 @@ pub struct Event {
 struct RunRow {
     id: String,
     trigger: String,
-    dry_run: bool,
+    dry_run: i64,
     status: String,
     started_at: String,
     finished_at: Option<String>,
@@ -197,7 +197,7 @@ impl TryFrom<RunRow> for RunRecord {
                 _ => None,
             },
             trigger: r.trigger,
-            dry_run: r.dry_run,
+            dry_run: r.dry_run != 0,
         })
     }
 }
@@ -207,7 +207,7 @@ const RUN_COLUMNS: &str = "id, trigger, dry_run, status, started_at, finished_at
      resolved_by, resolved_at, follow_up_run";
 
 pub(crate) async fn insert_audit(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     org: &str,
     at: OffsetDateTime,
     actor: &str,
@@ -228,7 +228,7 @@ pub(crate) async fn insert_audit(
 }
 
 pub(crate) async fn insert_event(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     org: &str,
     at: OffsetDateTime,
     kind: &str,
@@ -265,7 +265,7 @@ fn reason_code(reason: &ChangeReason) -> String {
         .unwrap_or_default()
 }
 
-async fn insert_change(tx: &mut Transaction<'_, Sqlite>, run_id: Uuid, seq: usize, change: &Change) -> Result<()> {
+async fn insert_change(tx: &mut Transaction<'_, Any>, run_id: Uuid, seq: usize, change: &Change) -> Result<()> {
     let user = change.after.as_ref().or(change.before.as_ref()).expect("a change has a before or an after");
     sqlx::query(
         "INSERT INTO run_changes (run_id, seq, user_id, azure_object_id, email, action, reason_code, reason, fields)
@@ -306,7 +306,7 @@ impl Store {
         .bind(id.to_string())
         .bind(&self.org)
         .bind(trigger)
-        .bind(dry_run)
+        .bind(i64::from(dry_run))
         .bind(ts(now))
         .execute(&mut *tx)
         .await?;
@@ -315,7 +315,7 @@ impl Store {
     }
 
     async fn finish(
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Any>,
         run_id: Uuid,
         status: RunStatus,
         counts: &Counts,

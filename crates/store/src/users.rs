@@ -2,7 +2,7 @@
 
 use safegpt_core::{DisabledReason, LocalUser, Profile, Source, Status};
 use serde_json::json;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ pub(crate) struct UserRow {
     status: String,
     disabled_reason: Option<String>,
     disabled_at: Option<String>,
-    in_scope: bool,
+    in_scope: i64,
     created_at: String,
 }
 
@@ -45,7 +45,7 @@ impl TryFrom<UserRow> for LocalUser {
             },
             disabled_at: r.disabled_at.as_deref().map(parse_ts).transpose()?,
             created_at: parse_ts(&r.created_at)?,
-            in_scope: r.in_scope,
+            in_scope: r.in_scope != 0,
             profile: Profile {
                 email: r.email,
                 user_principal_name: r.user_principal_name,
@@ -75,16 +75,16 @@ impl UserFilter {
     fn pattern(&self) -> Option<String> {
         let needle = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
         let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        Some(format!("%{escaped}%"))
+        Some(format!("%{}%", escaped.to_lowercase()))
     }
 }
 
 const USER_FILTER_SQL: &str = "org_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR source = $3)
-     AND ($4 IS NULL OR email LIKE $4 ESCAPE '\\' OR user_principal_name LIKE $4 ESCAPE '\\'
-          OR display_name LIKE $4 ESCAPE '\\')";
+     AND ($4 IS NULL OR lower(email) LIKE $4 ESCAPE '\\' OR lower(user_principal_name) LIKE $4 ESCAPE '\\'
+          OR lower(display_name) LIKE $4 ESCAPE '\\')";
 
 pub(crate) async fn upsert_user(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     org: &str,
     u: &LocalUser,
     now: OffsetDateTime,
@@ -114,7 +114,7 @@ pub(crate) async fn upsert_user(
     .bind(u.status.as_str())
     .bind(u.disabled_reason.map(DisabledReason::as_str))
     .bind(u.disabled_at.map(ts))
-    .bind(u.in_scope)
+    .bind(i64::from(u.in_scope))
     .bind(ts(u.created_at))
     .bind(ts(now))
     .execute(&mut **tx)
@@ -122,7 +122,7 @@ pub(crate) async fn upsert_user(
     Ok(())
 }
 
-pub(crate) async fn delete_user(tx: &mut Transaction<'_, Sqlite>, org: &str, id: Uuid) -> Result<()> {
+pub(crate) async fn delete_user(tx: &mut Transaction<'_, Any>, org: &str, id: Uuid) -> Result<()> {
     sqlx::query("DELETE FROM users WHERE org_id = $1 AND id = $2")
         .bind(org)
         .bind(id.to_string())
@@ -149,7 +149,7 @@ impl Store {
             .bind(filter.status.map(Status::as_str))
             .bind(filter.source.map(Source::as_str))
             .bind(filter.pattern())
-            .bind(filter.limit.map_or(-1, i64::from))
+            .bind(filter.limit.map_or(i64::MAX, i64::from))
             .bind(i64::from(filter.offset))
             .fetch_all(&self.pool)
             .await?;
@@ -173,7 +173,7 @@ impl Store {
     /// that asks for the id.
     pub async fn find_user(&self, key: &str) -> Result<LocalUser> {
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND (id = $2 OR email = $2 COLLATE NOCASE) ORDER BY created_at"
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND (id = $2 OR lower(email) = lower($2)) ORDER BY created_at"
         );
         let mut rows: Vec<UserRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(key.trim()).fetch_all(&self.pool).await?;

@@ -12,9 +12,13 @@ use uuid::Uuid;
 const NOW: OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
 const SECRET: &str = "tki8Q~00Qlki5wkrf.plaintext-secret-value";
 
-async fn open(dir: &tempfile::TempDir) -> Store {
-    let url = format!("sqlite://{}", dir.path().join("safegpt.db").display());
-    Store::open(&url, Sealer::from_key([42; 32])).await.unwrap()
+/// A SQLite file in `dir`, or a fresh PostgreSQL database (`SAFEGPT_TEST_DATABASE_URL`).
+async fn database(dir: &tempfile::TempDir) -> String {
+    safegpt_store::testing::test_database_url(dir.path()).await
+}
+
+async fn open(url: &str) -> Store {
+    Store::open(url, Sealer::from_key([42; 32])).await.unwrap()
 }
 
 fn remote(n: u32) -> RemoteUser {
@@ -44,7 +48,8 @@ fn plan_for(local: &[safegpt_core::LocalUser], users: Vec<RemoteUser>, now: Offs
 #[tokio::test]
 async fn the_client_secret_is_sealed_and_never_in_the_database_file() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+    let url = database(&dir).await;
+    let store = open(&url).await;
     let settings = Settings::default()
         .apply(&SettingsPatch { tenant_id: Some("contoso.onmicrosoft.com".into()), ..Default::default() })
         .unwrap();
@@ -69,7 +74,6 @@ async fn the_client_secret_is_sealed_and_never_in_the_database_file() {
     }
 
     // Another master key cannot open it, and says so.
-    let url = format!("sqlite://{}", dir.path().join("safegpt.db").display());
     let other = Store::open(&url, Sealer::from_key([1; 32])).await.unwrap();
     let err = other.client_secret().await.unwrap_err();
     assert!(matches!(err, StoreError::Seal(_)), "{err}");
@@ -79,7 +83,8 @@ async fn the_client_secret_is_sealed_and_never_in_the_database_file() {
 #[tokio::test]
 async fn a_plan_is_applied_with_events_audit_and_run_record() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+    let url = database(&dir).await;
+    let store = open(&url).await;
     let run = store.start_run("cli", false, NOW).await.unwrap();
     let p = plan_for(&[], vec![remote(1), remote(2)], NOW);
     store.apply_plan(run, &p, RunTotals { users_read: 2, graph_requests: 2 }, NOW).await.unwrap();
@@ -116,7 +121,8 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
 #[tokio::test]
 async fn a_plan_that_fails_half_way_leaves_nothing_applied() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+    let url = database(&dir).await;
+    let store = open(&url).await;
     let run = store.start_run("cli", false, NOW).await.unwrap();
     // Two users with the same Entra object id violate the unique index on the second insert.
     let mut p = plan_for(&[], vec![remote(1), remote(2)], NOW);
@@ -138,7 +144,8 @@ async fn a_plan_that_fails_half_way_leaves_nothing_applied() {
 #[tokio::test]
 async fn local_accounts_and_admin_decisions() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+    let url = database(&dir).await;
+    let store = open(&url).await;
     let settings = Settings { seats: 1, ..Settings::default() };
     store.save_settings(&settings, None, "cli", NOW).await.unwrap();
     let admin = store.add_local_user("admin@example.org", "Admin", "cli", NOW).await.unwrap();
@@ -161,9 +168,10 @@ async fn local_accounts_and_admin_decisions() {
 #[tokio::test]
 async fn one_lease_holder_at_a_time_and_a_dead_holders_lease_expires() {
     let dir = tempfile::tempdir().unwrap();
-    let a = open(&dir).await;
+    let url = database(&dir).await;
+    let a = open(&url).await;
     // A second process on the same database file.
-    let b = open(&dir).await;
+    let b = open(&url).await;
     let ttl = Duration::seconds(60);
     assert_eq!(a.acquire_lease("a", NOW, ttl).await.unwrap(), Ok(()));
     let run = Uuid::now_v7();
@@ -193,7 +201,8 @@ async fn one_lease_holder_at_a_time_and_a_dead_holders_lease_expires() {
 #[tokio::test]
 async fn a_scheduled_turn_is_claimed_by_exactly_one_instance() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (open(&dir).await, open(&dir).await);
+    let url = database(&dir).await;
+    let (a, b) = (open(&url).await, open(&url).await);
     assert_eq!(a.next_run_at().await.unwrap(), None);
     a.set_next_run_at(NOW).await.unwrap();
     assert_eq!(b.next_run_at().await.unwrap(), Some(NOW));

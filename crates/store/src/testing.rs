@@ -1,0 +1,34 @@
+//! For tests of every crate: the database a test runs against.
+//!
+//! Without `SAFEGPT_TEST_DATABASE_URL` a test gets a SQLite file in its own directory. With
+//! it set to a PostgreSQL server (`postgres://USER:PASSWORD@HOST/postgres`, a role that may
+//! create databases), every call creates a fresh database there: tests run in parallel and
+//! must not see each other's rows. `scripts/test.sh` runs the suite both ways.
+
+use std::path::Path;
+
+use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
+use uuid::Uuid;
+
+pub const TEST_DATABASE_URL_ENV: &str = "SAFEGPT_TEST_DATABASE_URL";
+
+/// A database URL for one test; call it once per deployment the test needs.
+pub async fn test_database_url(dir: &Path) -> String {
+    match std::env::var(TEST_DATABASE_URL_ENV) {
+        Ok(server) if server.starts_with("postgres://") || server.starts_with("postgresql://") => {
+            sqlx::any::install_default_drivers();
+            let name = format!("safegpt_test_{}", Uuid::new_v4().simple());
+            let mut conn = AnyConnection::connect(&server)
+                .await
+                .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL_ENV}: cannot connect to {server}: {e}"));
+            conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create a test database");
+            let (base, query) = server.split_once('?').map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
+            let root = &base[..base.rfind('/').expect("a database URL has a path")];
+            match query {
+                Some(q) => format!("{root}/{name}?{q}"),
+                None => format!("{root}/{name}"),
+            }
+        }
+        _ => format!("sqlite://{}", dir.join("safegpt.db").display()),
+    }
+}
