@@ -15,6 +15,7 @@ python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     step "Debian packages: ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -34,14 +35,30 @@ if [ ! -x "$FUZZ_VENV/bin/python" ]; then
 fi
 "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/fuzz/requirements.txt
 
+step "PostgreSQL: start the cluster, a role for the tests"
+if ! pg_lsclusters -h 2>/dev/null | grep -q online; then
+    read -r PG_VERSION PG_CLUSTER _ < <(pg_lsclusters -h | head -n 1)
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start
+fi
+for _ in $(seq 50); do su postgres -c "psql -qAtc 'SELECT 1'" >/dev/null 2>&1 && break; sleep 0.2; done
+su postgres -c "psql -qAtc \"SELECT 1 FROM pg_roles WHERE rolname = 'safegpt_test'\"" | grep -q 1 ||
+    su postgres -c "psql -qc \"CREATE ROLE safegpt_test LOGIN CREATEDB PASSWORD 'safegpt_test'\""
+# Each test creates its own database there; drop those of earlier runs.
+su postgres -c "psql -qAtc \"SELECT datname FROM pg_database WHERE datname LIKE 'safegpt_test_%'\"" |
+    while read -r db; do su postgres -c "dropdb --if-exists '$db'" < /dev/null; done
+PG_TEST_URL=postgres://safegpt_test:safegpt_test@127.0.0.1:5432/postgres
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test"
+step "cargo test (SQLite)"
 cargo test --workspace --locked
+
+step "cargo test (PostgreSQL)"
+SAFEGPT_TEST_DATABASE_URL="$PG_TEST_URL" cargo test --workspace --locked
 
 step "Microsoft SDK conformance against graph-sim"
 cargo build --locked -p graph-sim --bin graph-sim

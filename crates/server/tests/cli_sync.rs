@@ -102,6 +102,8 @@ fn tenant() -> TenantFile {
 struct Env {
     sim: SimServer,
     dir: tempfile::TempDir,
+    /// SQLite in `dir`, or a fresh PostgreSQL database (`SAFEGPT_TEST_DATABASE_URL`).
+    db_url: String,
 }
 
 struct Run {
@@ -124,7 +126,9 @@ impl Env {
 
     async fn with_tenant(tenant: TenantFile) -> Env {
         let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
-        Env { sim, dir: tempfile::tempdir().unwrap() }
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = safegpt_store::testing::test_database_url(dir.path()).await;
+        Env { sim, dir, db_url }
     }
 
     async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
@@ -136,7 +140,7 @@ impl Env {
             .args(args)
             .envs(vars.iter().copied())
             .env("SAFEGPT_DATA_DIR", self.dir.path())
-            .env_remove("SAFEGPT_DATABASE_URL")
+            .env("SAFEGPT_DATABASE_URL", &self.db_url)
             .env_remove("SAFEGPT_MASTER_KEY")
             .env("SAFEGPT_GRAPH_RETRY_BUDGET_SECS", "1")
             .env("SAFEGPT_LOG", "info")
@@ -700,8 +704,10 @@ async fn administrators_and_api_tokens_from_the_command_line() {
     assert_eq!(list[0]["name"], "ci");
     assert!(list[0]["revoked_at"].is_null());
     assert!(!list.to_string().contains(value), "the list never shows token values");
-    let db = std::fs::read(env.dir.path().join("safegpt.db")).unwrap();
-    assert!(!db.windows(value.len()).any(|w| w == value.as_bytes()), "only a hash of the token is stored");
+    if env.db_url.starts_with("sqlite") {
+        let db = std::fs::read(env.dir.path().join("safegpt.db")).unwrap();
+        assert!(!db.windows(value.len()).any(|w| w == value.as_bytes()), "only a hash of the token is stored");
+    }
     let id = list[0]["id"].as_str().unwrap();
     assert_eq!(env.run(&["tokens", "revoke", id]).await.code, 0);
     assert!(env.run(&["tokens", "list", "--json"]).await.json()[0]["revoked_at"].is_string());
@@ -714,8 +720,7 @@ async fn administrators_and_api_tokens_from_the_command_line() {
 
 async fn open_store(env: &Env) -> safegpt_store::Store {
     let sealer = safegpt_store::Sealer::load(None, env.dir.path()).unwrap();
-    let url = format!("sqlite://{}", env.dir.path().join("safegpt.db").display());
-    safegpt_store::Store::open(&url, sealer).await.unwrap()
+    safegpt_store::Store::open(&env.db_url, sealer).await.unwrap()
 }
 
 #[tokio::test]

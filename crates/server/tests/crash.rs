@@ -14,11 +14,14 @@ const USERS: usize = 3000;
 
 struct Deployment {
     dir: tempfile::TempDir,
+    db_url: String,
 }
 
 impl Deployment {
     async fn new(sim: &SimServer, tenant_id: &str, client_id: &str, secret: &str) -> Deployment {
-        let d = Deployment { dir: tempfile::tempdir().unwrap() };
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = safegpt_store::testing::test_database_url(dir.path()).await;
+        let d = Deployment { dir, db_url };
         let url = sim.base_url.as_str();
         let out = d
             .command(&[
@@ -55,7 +58,7 @@ impl Deployment {
         c.args(args)
             .env("SAFEGPT_DATA_DIR", self.dir.path())
             .env("SAFEGPT_LEASE_TTL_SECS", "2")
-            .env_remove("SAFEGPT_DATABASE_URL")
+            .env("SAFEGPT_DATABASE_URL", &self.db_url)
             .env_remove("SAFEGPT_MASTER_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -82,7 +85,7 @@ impl Deployment {
 
     async fn store(&self) -> Store {
         let sealer = Sealer::load(None, self.dir.path()).unwrap();
-        Store::open(&format!("sqlite://{}", self.dir.path().join("safegpt.db").display()), sealer).await.unwrap()
+        Store::open(&self.db_url, sealer).await.unwrap()
     }
 
     /// (Entra id, e-mail, department, status) of every user.

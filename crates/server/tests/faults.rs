@@ -31,10 +31,8 @@ impl Case {
         let tenant_id = tenant.tenant_id.clone();
         let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            Store::open(&format!("sqlite://{}", dir.path().join("db.sqlite").display()), Sealer::from_key([1; 32]))
-                .await
-                .unwrap();
+        let url = safegpt_store::testing::test_database_url(dir.path()).await;
+        let store = Store::open(&url, Sealer::from_key([1; 32])).await.unwrap();
         let patch = SettingsPatch {
             active: Some(true),
             tenant_id: Some(tenant_id),

@@ -16,27 +16,27 @@ struct Instance {
     child: tokio::process::Child,
 }
 
-fn command(data: &Path, args: &[&str]) -> tokio::process::Command {
+fn command(data: &Path, db: &str, args: &[&str]) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_safegpt"));
     c.args(args)
         .env("SAFEGPT_DATA_DIR", data)
-        .env_remove("SAFEGPT_DATABASE_URL")
+        .env("SAFEGPT_DATABASE_URL", db)
         .env_remove("SAFEGPT_MASTER_KEY")
         .env("SAFEGPT_LEASE_TTL_SECS", "5")
         .kill_on_drop(true);
     c
 }
 
-async fn run(data: &Path, args: &[&str], stdin: &str) -> String {
-    let mut child = command(data, args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+async fn run(data: &Path, db: &str, args: &[&str], stdin: &str) -> String {
+    let mut child = command(data, db, args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).await.unwrap();
     let out = child.wait_with_output().await.unwrap();
     assert!(out.status.success(), "safegpt {args:?} failed");
     String::from_utf8(out.stdout).unwrap()
 }
 
-async fn serve(data: &Path, log: &Path) -> Instance {
-    let mut child = command(data, &["serve", "--listen", "127.0.0.1:0"])
+async fn serve(data: &Path, db: &str, log: &Path) -> Instance {
+    let mut child = command(data, db, &["serve", "--listen", "127.0.0.1:0"])
         .env("SAFEGPT_LOG", "debug")
         .env("SAFEGPT_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
@@ -89,9 +89,11 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
     let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
+    let db = safegpt_store::testing::test_database_url(data.path()).await;
     let url = sim.base_url.clone();
     run(
         data.path(),
+        &db,
         &[
             "azure",
             "configure",
@@ -112,11 +114,12 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
         &secret,
     )
     .await;
-    run(data.path(), &["admin", "create", "--email", "ops@example.org", "--password-stdin"], "a long password!").await;
-    let token = run(data.path(), &["tokens", "create", "--name", "ops"], "").await.trim().to_owned();
+    run(data.path(), &db, &["admin", "create", "--email", "ops@example.org", "--password-stdin"], "a long password!")
+        .await;
+    let token = run(data.path(), &db, &["tokens", "create", "--name", "ops"], "").await.trim().to_owned();
 
-    let a = serve(data.path(), &logs.path().join("a.log")).await;
-    let b = serve(data.path(), &logs.path().join("b.log")).await;
+    let a = serve(data.path(), &db, &logs.path().join("a.log")).await;
+    let b = serve(data.path(), &db, &logs.path().join("b.log")).await;
     safegpt_graph::install_crypto_provider();
     let client = Client { http: reqwest::Client::new(), token, seen: Default::default() };
     use reqwest::Method as M;
@@ -150,9 +153,7 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
 
     // A scheduled turn that is due: exactly one instance takes it.
     let sealer = safegpt_store::Sealer::load(None, data.path()).unwrap();
-    let store = safegpt_store::Store::open(&format!("sqlite://{}", data.path().join("safegpt.db").display()), sealer)
-        .await
-        .unwrap();
+    let store = safegpt_store::Store::open(&db, sealer).await.unwrap();
     store.set_next_run_at(time::OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let runs = client.wait_until_idle(&a.base).await;
@@ -181,7 +182,14 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is in {}", file.display());
         searched.push(file.file_name().unwrap().to_string_lossy().into_owned());
     }
-    assert!(searched.iter().any(|f| f.ends_with(".log")) && searched.iter().any(|f| f == "safegpt.db"), "{searched:?}");
+    assert!(searched.iter().any(|f| f.ends_with(".log")), "{searched:?}");
+    if db.starts_with("sqlite") {
+        assert!(searched.iter().any(|f| f == "safegpt.db"), "{searched:?}");
+    } else {
+        let rows = safegpt_store::testing::postgres_rows_as_text(&db).await;
+        assert!(rows.contains("v1:"), "the sealed secret is stored");
+        assert!(!rows.contains(&secret), "the secret is in a PostgreSQL table");
+    }
     let log = std::fs::read_to_string(logs.path().join("a.log")).unwrap();
     assert!(log.lines().count() > 5, "debug logs were written");
 }

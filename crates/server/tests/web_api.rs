@@ -53,7 +53,7 @@ impl TestApp {
         let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
 
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("safegpt.db").display());
+        let url = safegpt_store::testing::test_database_url(dir.path()).await;
         let store = Store::open(&url, Sealer::from_key([7; 32])).await.unwrap();
         let patch = SettingsPatch {
             active: Some(true),

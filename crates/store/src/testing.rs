@@ -32,3 +32,24 @@ pub async fn test_database_url(dir: &Path) -> String {
         _ => format!("sqlite://{}", dir.join("safegpt.db").display()),
     }
 }
+
+/// Every row of every table of a PostgreSQL database as text, to search it for what must
+/// never be stored (a SQLite database is searched as files, WAL included).
+pub async fn postgres_rows_as_text(url: &str) -> String {
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(url).await.expect("connect to the test database");
+    let tables: Vec<(String,)> = sqlx::query_as("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+        .fetch_all(&mut conn)
+        .await
+        .expect("list tables");
+    let mut text = String::new();
+    for (table,) in tables {
+        let rows: Vec<(Option<String>,)> =
+            sqlx::query_as(AssertSqlSafe(format!("SELECT string_agg(t::text, E'\\n') FROM \"{table}\" t")))
+                .fetch_all(&mut conn)
+                .await
+                .expect("read a table");
+        text.extend(rows.into_iter().filter_map(|(r,)| r));
+    }
+    text
+}
