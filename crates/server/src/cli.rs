@@ -20,6 +20,9 @@ pub mod exit {
 #[derive(Parser)]
 #[command(name = "safegpt", version, about = "SafeGPT user directory with Azure User Sync")]
 pub struct Cli {
+    /// A TOML file with operator settings (flags and SAFEGPT_* variables win over it).
+    #[arg(long, global = true, env = "SAFEGPT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Where the SQLite database and the master key live.
     #[arg(long, global = true, env = "SAFEGPT_DATA_DIR", default_value = "./safegpt-data")]
     pub data_dir: PathBuf,

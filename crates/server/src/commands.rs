@@ -40,7 +40,7 @@ pub fn retry_policy() -> Result<RetryPolicy, Failure> {
         ("SAFEGPT_GRAPH_RETRY_BUDGET_SECS", &mut policy.budget),
         ("SAFEGPT_GRAPH_TIMEOUT_SECS", &mut policy.request_timeout),
     ] {
-        if let Ok(raw) = std::env::var(var) {
+        if let Some(raw) = crate::config::setting(var) {
             let secs: f64 = raw
                 .trim()
                 .parse()
@@ -57,7 +57,7 @@ pub fn retry_policy() -> Result<RetryPolicy, Failure> {
 /// process blocks the next sync.
 pub fn lease_settings() -> Result<safegpt_sync::LeaseSettings, Failure> {
     let mut lease = safegpt_sync::LeaseSettings::default();
-    if let Ok(raw) = std::env::var("SAFEGPT_LEASE_TTL_SECS") {
+    if let Some(raw) = crate::config::setting("SAFEGPT_LEASE_TTL_SECS") {
         let secs: u64 = raw.trim().parse().ok().filter(|s| (2..=3600).contains(s)).ok_or_else(|| {
             Failure::invalid(format!("SAFEGPT_LEASE_TTL_SECS: '{raw}' is not a whole number of seconds from 2 to 3600"))
         })?;

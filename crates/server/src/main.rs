@@ -2,20 +2,27 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use safegpt::cli::{Cli, exit};
-use safegpt::commands;
+use safegpt::cli::exit;
+use safegpt::{commands, config};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match config::parse() {
+        Ok(cli) => cli,
+        Err(message) => {
+            eprintln!("safegpt: {message}");
+            return ExitCode::from(exit::INVALID);
+        }
+    };
     // Logs go to stderr so that --json output on stdout stays machine-readable.
-    let filter = EnvFilter::try_from_env("SAFEGPT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = config::setting("SAFEGPT_LOG")
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match std::env::var("SAFEGPT_LOG_FORMAT").as_deref() {
-        Ok("json") => logs.json().with_current_span(true).with_span_list(false).init(),
-        Ok("text") | Err(_) => logs.init(),
-        Ok(other) => {
+    match config::setting("SAFEGPT_LOG_FORMAT").as_deref() {
+        Some("json") => logs.json().with_current_span(true).with_span_list(false).init(),
+        Some("text") | None => logs.init(),
+        Some(other) => {
             eprintln!("safegpt: SAFEGPT_LOG_FORMAT: '{other}' is not a log format; use text or json");
             return ExitCode::from(exit::INVALID);
         }

@@ -824,3 +824,36 @@ async fn json_logs_carry_the_run_id_on_every_line_of_a_run() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("SAFEGPT_LOG_FORMAT"), "{}", bad.stderr);
 }
+
+#[tokio::test]
+async fn a_config_file_sets_what_flags_and_the_environment_leave_open() {
+    let env = Env::new().await;
+    env.configure(&[]).await;
+    let file = env.dir.path().join("safegpt.toml");
+    let other_db = env.dir.path().join("from-file.db");
+    std::fs::write(
+        &file,
+        format!("log = \"info\"\nlog_format = \"json\"\ndatabase_url = \"sqlite://{}\"\n", other_db.display()),
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let run = env.run_with_env(&["sync", "--json"], None, &[("SAFEGPT_CONFIG", config)]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.lines().count() > 2, "logs were written");
+    assert!(run.stderr.lines().all(|l| l.starts_with('{')), "the file's log format applies: {}", run.stderr);
+    assert!(!other_db.exists(), "SAFEGPT_DATABASE_URL in the environment wins over the file");
+    let flag = env
+        .run_with_env(&["--config", config, "runs", "list", "--json"], None, &[("SAFEGPT_LOG_FORMAT", "text")])
+        .await;
+    assert_eq!(flag.code, 0, "{}", flag.stderr);
+    assert!(!flag.stderr.contains("{\"timestamp\""), "the environment wins over the file: {}", flag.stderr);
+
+    std::fs::write(&file, "lease_ttl_secs = 1\n").unwrap();
+    let bad = env.run_with_env(&["sync"], None, &[("SAFEGPT_CONFIG", config)]).await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("SAFEGPT_LEASE_TTL_SECS"), "{}", bad.stderr);
+    std::fs::write(&file, "listen_port = 8080\n").unwrap();
+    let unknown = env.run_with_env(&["runs", "list"], None, &[("SAFEGPT_CONFIG", config)]).await;
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("listen_port"), "{}", unknown.stderr);
+}

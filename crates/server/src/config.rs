@@ -1,0 +1,129 @@
+//! Operator settings, in rising precedence: built-in defaults, a TOML file (`--config FILE`
+//! or `SAFEGPT_CONFIG`), `SAFEGPT_*` environment variables, command-line flags.
+//!
+//! ```toml
+//! data_dir = "/var/lib/safegpt"
+//! database_url = "postgres://safegpt@db.internal/safegpt"
+//! listen = "0.0.0.0:8080"
+//! public_url = "https://safegpt.example.org"
+//! log = "info"
+//! log_format = "json"
+//! lease_ttl_secs = 60
+//! graph_retry_budget_secs = 120
+//! graph_timeout_secs = 30
+//! ```
+//! The master key is not a file setting: give it as `SAFEGPT_MASTER_KEY` or keep
+//! `DATA_DIR/master.key`.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use serde::Deserialize;
+
+use crate::cli::{Cli, Command};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub log: Option<String>,
+    pub log_format: Option<String>,
+    pub lease_ttl_secs: Option<u64>,
+    pub graph_retry_budget_secs: Option<f64>,
+    pub graph_timeout_secs: Option<f64>,
+}
+
+impl FileConfig {
+    pub fn read(path: &Path) -> Result<FileConfig, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("--config: cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("--config: {} is not a valid configuration: {e}", path.display()))
+    }
+
+    /// The file's value for a setting named by its environment variable.
+    fn value_of(&self, env: &str) -> Option<String> {
+        match env {
+            "SAFEGPT_LOG" => self.log.clone(),
+            "SAFEGPT_LOG_FORMAT" => self.log_format.clone(),
+            "SAFEGPT_LEASE_TTL_SECS" => self.lease_ttl_secs.map(|v| v.to_string()),
+            "SAFEGPT_GRAPH_RETRY_BUDGET_SECS" => self.graph_retry_budget_secs.map(|v| v.to_string()),
+            "SAFEGPT_GRAPH_TIMEOUT_SECS" => self.graph_timeout_secs.map(|v| v.to_string()),
+            _ => None,
+        }
+    }
+}
+
+static FILE: OnceLock<FileConfig> = OnceLock::new();
+
+/// A setting read outside clap: its environment variable, else the config file.
+pub fn setting(env: &str) -> Option<String> {
+    std::env::var(env).ok().or_else(|| FILE.get().and_then(|f| f.value_of(env)))
+}
+
+fn from_default(matches: &ArgMatches, id: &str) -> bool {
+    !matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+}
+
+/// Parses the command line and fills what neither a flag nor the environment gave from the
+/// config file.
+pub fn parse() -> Result<Cli, String> {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let Some(path) = cli.config.clone() else { return Ok(cli) };
+    let file = FileConfig::read(&path)?;
+    if from_default(&matches, "data_dir")
+        && let Some(dir) = &file.data_dir
+    {
+        cli.data_dir = dir.clone();
+    }
+    if cli.database_url.is_none() {
+        cli.database_url = file.database_url.clone();
+    }
+    let sub = matches.subcommand().map(|(_, m)| m);
+    match &mut cli.command {
+        Command::Serve(args) => {
+            if sub.is_some_and(|m| from_default(m, "listen"))
+                && let Some(listen) = &file.listen
+            {
+                args.listen = listen.clone();
+            }
+            if args.public_url.is_none() {
+                args.public_url = file.public_url.clone();
+            }
+        }
+        Command::Demo(args) => {
+            if sub.is_some_and(|m| from_default(m, "listen"))
+                && let Some(listen) = &file.listen
+            {
+                args.listen = listen.clone();
+            }
+        }
+        _ => {}
+    }
+    let _ = FILE.set(file);
+    Ok(cli)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_names_its_unknown_keys_and_maps_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("safegpt.toml");
+        std::fs::write(&path, "log = \"info\"\nlease_ttl_secs = 30\ngraph_timeout_secs = 2.5\n").unwrap();
+        let file = FileConfig::read(&path).unwrap();
+        assert_eq!(file.value_of("SAFEGPT_LOG").as_deref(), Some("info"));
+        assert_eq!(file.value_of("SAFEGPT_LEASE_TTL_SECS").as_deref(), Some("30"));
+        assert_eq!(file.value_of("SAFEGPT_GRAPH_TIMEOUT_SECS").as_deref(), Some("2.5"));
+        std::fs::write(&path, "listen = \"0.0.0.0:80\"\nlisten_port = 80\n").unwrap();
+        let err = FileConfig::read(&path).unwrap_err();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+}
