@@ -74,7 +74,11 @@ cargo build --locked -p safegpt --bin safegpt
 )
 echo "Screenshots: tests/browser/screenshots/"
 
-step "REST API fuzzing from the OpenAPI document (schemathesis)"
+step "REST API fuzzing from the OpenAPI document (schemathesis), on SQLite"
 bash tests/fuzz/run.sh target/debug "$FUZZ_VENV"
+
+step "REST API fuzzing, on PostgreSQL"
+su postgres -c "dropdb --if-exists safegpt_fuzz && createdb -O safegpt_test safegpt_fuzz" < /dev/null
+SAFEGPT_DATABASE_URL="${PG_TEST_URL%/postgres}/safegpt_fuzz" bash tests/fuzz/run.sh target/debug "$FUZZ_VENV"
 
 step "All tests passed"

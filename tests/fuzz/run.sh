@@ -10,6 +10,7 @@
 # answers without the session.
 #
 # usage: tests/fuzz/run.sh BIN_DIR VENV   (BIN_DIR holds safegpt and graph-sim)
+# With SAFEGPT_DATABASE_URL set (e.g. to a PostgreSQL database) the server runs on that database.
 set -euo pipefail
 BIN=$(cd "$1" && pwd)
 VENV=$2
