@@ -6,6 +6,7 @@
 //! same API over a second concrete pool rather than a rewrite.
 
 mod admin;
+mod batch;
 mod lease;
 mod runs;
 mod seal;

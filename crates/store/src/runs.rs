@@ -7,8 +7,9 @@ use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::users::{delete_user, upsert_user};
-use crate::{Result, Store, StoreError, parse_ts, ts};
+use crate::batch::{Arg, delete_ids, insert_rows};
+use crate::users::upsert_users;
+use crate::{Backend, Result, Store, StoreError, parse_ts, ts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -265,24 +266,48 @@ fn reason_code(reason: &ChangeReason) -> String {
         .unwrap_or_default()
 }
 
-async fn insert_change(tx: &mut Transaction<'_, Any>, run_id: Uuid, seq: usize, change: &Change) -> Result<()> {
-    let user = change.after.as_ref().or(change.before.as_ref()).expect("a change has a before or an after");
-    sqlx::query(
-        "INSERT INTO run_changes (run_id, seq, user_id, azure_object_id, email, action, reason_code, reason, fields)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+const EVENT_INSERT: &str = "INSERT INTO events (org_id, at, kind, user_id, payload) VALUES";
+const AUDIT_INSERT: &str = "INSERT INTO audit_log (org_id, at, actor, action, target, details) VALUES";
+
+/// The run's list of changes (what it did, or would do).
+/// Changes applied per batch of statements.
+const APPLY_CHUNK: usize = 2000;
+
+async fn insert_changes(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    run_id: Uuid,
+    first_seq: usize,
+    changes: &[Change],
+) -> Result<()> {
+    let run = run_id.to_string();
+    let rows: Vec<Vec<Arg>> = changes
+        .iter()
+        .enumerate()
+        .map(|(seq, change)| {
+            let user = change.after.as_ref().or(change.before.as_ref()).expect("a change has a before or an after");
+            vec![
+                run.as_str().into(),
+                ((first_seq + seq) as i64).into(),
+                change.user_id.to_string().into(),
+                user.azure_object_id.clone().into(),
+                user.profile.email.clone().into(),
+                change.action.as_str().into(),
+                reason_code(&change.reason).into(),
+                change.reason.describe().into(),
+                serde_json::to_string(&change.fields).unwrap_or_default().into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        backend,
+        "INSERT INTO run_changes (run_id, seq, user_id, azure_object_id, email, action, reason_code, reason, fields) VALUES",
+        "",
+        9,
+        &rows,
     )
-    .bind(run_id.to_string())
-    .bind(seq as i64)
-    .bind(change.user_id.to_string())
-    .bind(&user.azure_object_id)
-    .bind(&user.profile.email)
-    .bind(change.action.as_str())
-    .bind(reason_code(&change.reason))
-    .bind(change.reason.describe())
-    .bind(serde_json::to_string(&change.fields).unwrap_or_default())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
 }
 
 impl Store {
@@ -351,34 +376,64 @@ impl Store {
 
     /// Applies a plan in one transaction: users, one event and one audit row per change, the
     /// run's change list and its final record. A crash leaves either all of it or none.
+    /// Rows are written with multi-row statements, a few per thousand changes.
     pub async fn apply_plan(&self, run_id: Uuid, plan: &Plan, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
-        let actor = format!("sync:{run_id}");
         let mut tx = self.pool.begin().await?;
-        for (seq, change) in plan.changes.iter().enumerate() {
-            match &change.after {
-                Some(after) => upsert_user(&mut tx, &self.org, after, now).await?,
-                None => delete_user(&mut tx, &self.org, change.user_id).await?,
-            }
-            insert_change(&mut tx, run_id, seq, change).await?;
-            let user = change.after.as_ref().or(change.before.as_ref()).expect("before or after");
-            let reason = change.reason.describe();
-            let payload = event_payload(user, &change.fields, Some(&reason));
-            insert_event(&mut tx, &self.org, now, change.action.event_kind(), change.user_id, &payload).await?;
-            insert_audit(
-                &mut tx,
-                &self.org,
-                now,
-                &actor,
-                change.action.event_kind(),
-                Some(&user.profile.email),
-                &json!({"user_id": change.user_id, "azure_object_id": user.azure_object_id,
-                        "reason": reason, "fields": change.fields}),
-            )
-            .await?;
+        // Rows are built a chunk at a time, so memory holds one chunk of them, not the run.
+        for (index, chunk) in plan.changes.chunks(APPLY_CHUNK).enumerate() {
+            self.apply_chunk(&mut tx, run_id, index * APPLY_CHUNK, chunk, now).await?;
         }
         Self::finish(&mut tx, run_id, RunStatus::Succeeded, &plan.counts, totals, None, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn apply_chunk(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        run_id: Uuid,
+        first_seq: usize,
+        changes: &[Change],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let actor = format!("sync:{run_id}");
+        let at = ts(now);
+        let mut upserts: Vec<&LocalUser> = Vec::new();
+        let mut deletes: Vec<String> = Vec::new();
+        let mut events: Vec<Vec<Arg>> = Vec::with_capacity(changes.len());
+        let mut audits: Vec<Vec<Arg>> = Vec::with_capacity(changes.len());
+        for change in changes {
+            match &change.after {
+                Some(after) => upserts.push(after),
+                None => deletes.push(change.user_id.to_string()),
+            }
+            let user = change.after.as_ref().or(change.before.as_ref()).expect("before or after");
+            let reason = change.reason.describe();
+            let payload = event_payload(user, &change.fields, Some(&reason));
+            let kind = change.action.event_kind();
+            events.push(vec![
+                self.org.as_str().into(),
+                at.clone().into(),
+                kind.into(),
+                change.user_id.to_string().into(),
+                payload.to_string().into(),
+            ]);
+            let details = json!({"user_id": change.user_id, "azure_object_id": user.azure_object_id,
+                                 "reason": reason, "fields": change.fields});
+            audits.push(vec![
+                self.org.as_str().into(),
+                at.clone().into(),
+                actor.as_str().into(),
+                kind.into(),
+                Some(user.profile.email.as_str()).into(),
+                details.to_string().into(),
+            ]);
+        }
+        upsert_users(tx, self.backend, &self.org, &upserts, now).await?;
+        delete_ids(tx, self.backend, "users", &self.org, &deletes).await?;
+        insert_changes(tx, self.backend, run_id, first_seq, changes).await?;
+        insert_rows(tx, self.backend, EVENT_INSERT, "", 5, &events).await?;
+        insert_rows(tx, self.backend, AUDIT_INSERT, "", 6, &audits).await
     }
 
     /// Records what a dry run or a held run would do, without touching users.
@@ -392,8 +447,8 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for (seq, change) in plan.changes.iter().enumerate() {
-            insert_change(&mut tx, run_id, seq, change).await?;
+        for (index, chunk) in plan.changes.chunks(APPLY_CHUNK).enumerate() {
+            insert_changes(&mut tx, self.backend, run_id, index * APPLY_CHUNK, chunk).await?;
         }
         Self::finish(&mut tx, run_id, status, &plan.counts, totals, error, now).await?;
         if status == RunStatus::Held {

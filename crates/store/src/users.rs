@@ -6,7 +6,10 @@ use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Result, Store, StoreError, parse_ts, runs, ts};
+use futures_util::TryStreamExt;
+
+use crate::batch::{Arg, insert_rows};
+use crate::{Backend, Result, Store, StoreError, parse_ts, runs, ts};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -83,52 +86,59 @@ const USER_FILTER_SQL: &str = "org_id = $1 AND ($2 IS NULL OR status = $2) AND (
      AND ($4 IS NULL OR lower(email) LIKE $4 ESCAPE '\\' OR lower(user_principal_name) LIKE $4 ESCAPE '\\'
           OR lower(display_name) LIKE $4 ESCAPE '\\')";
 
+const USER_INSERT: &str = "INSERT INTO users (id, org_id, source, azure_object_id, email, user_principal_name,
+     display_name, given_name, surname, job_title, department, status, disabled_reason, disabled_at, in_scope,
+     created_at, updated_at) VALUES";
+
+const USER_UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET source = excluded.source,
+     azure_object_id = excluded.azure_object_id, email = excluded.email,
+     user_principal_name = excluded.user_principal_name, display_name = excluded.display_name,
+     given_name = excluded.given_name, surname = excluded.surname, job_title = excluded.job_title,
+     department = excluded.department, status = excluded.status, disabled_reason = excluded.disabled_reason,
+     disabled_at = excluded.disabled_at, in_scope = excluded.in_scope, updated_at = excluded.updated_at";
+
+fn user_row(org: &str, u: &LocalUser, now: OffsetDateTime) -> Vec<Arg> {
+    vec![
+        u.id.to_string().into(),
+        org.into(),
+        u.source.as_str().into(),
+        u.azure_object_id.clone().into(),
+        u.profile.email.clone().into(),
+        u.profile.user_principal_name.clone().into(),
+        u.profile.display_name.clone().into(),
+        u.profile.given_name.clone().into(),
+        u.profile.surname.clone().into(),
+        u.profile.job_title.clone().into(),
+        u.profile.department.clone().into(),
+        u.status.as_str().into(),
+        u.disabled_reason.map(DisabledReason::as_str).into(),
+        u.disabled_at.map(ts).into(),
+        i64::from(u.in_scope).into(),
+        ts(u.created_at).into(),
+        ts(now).into(),
+    ]
+}
+
+/// Creates or updates many users with few statements.
+pub(crate) async fn upsert_users(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    org: &str,
+    users: &[&LocalUser],
+    now: OffsetDateTime,
+) -> Result<()> {
+    let rows: Vec<Vec<Arg>> = users.iter().map(|u| user_row(org, u, now)).collect();
+    insert_rows(tx, backend, USER_INSERT, USER_UPSERT_TAIL, 17, &rows).await
+}
+
 pub(crate) async fn upsert_user(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     org: &str,
     u: &LocalUser,
     now: OffsetDateTime,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO users (id, org_id, source, azure_object_id, email, user_principal_name, display_name, given_name,
-             surname, job_title, department, status, disabled_reason, disabled_at, in_scope, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-         ON CONFLICT (id) DO UPDATE SET source = excluded.source, azure_object_id = excluded.azure_object_id,
-             email = excluded.email, user_principal_name = excluded.user_principal_name,
-             display_name = excluded.display_name, given_name = excluded.given_name, surname = excluded.surname,
-             job_title = excluded.job_title, department = excluded.department, status = excluded.status,
-             disabled_reason = excluded.disabled_reason, disabled_at = excluded.disabled_at,
-             in_scope = excluded.in_scope, updated_at = excluded.updated_at",
-    )
-    .bind(u.id.to_string())
-    .bind(org)
-    .bind(u.source.as_str())
-    .bind(&u.azure_object_id)
-    .bind(&u.profile.email)
-    .bind(&u.profile.user_principal_name)
-    .bind(&u.profile.display_name)
-    .bind(&u.profile.given_name)
-    .bind(&u.profile.surname)
-    .bind(&u.profile.job_title)
-    .bind(&u.profile.department)
-    .bind(u.status.as_str())
-    .bind(u.disabled_reason.map(DisabledReason::as_str))
-    .bind(u.disabled_at.map(ts))
-    .bind(i64::from(u.in_scope))
-    .bind(ts(u.created_at))
-    .bind(ts(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub(crate) async fn delete_user(tx: &mut Transaction<'_, Any>, org: &str, id: Uuid) -> Result<()> {
-    sqlx::query("DELETE FROM users WHERE org_id = $1 AND id = $2")
-        .bind(org)
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    upsert_users(tx, backend, org, &[u], now).await
 }
 
 pub(crate) fn valid_email(email: &str) -> bool {
@@ -144,16 +154,20 @@ impl Store {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE {USER_FILTER_SQL} ORDER BY created_at, id LIMIT $5 OFFSET $6"
         );
-        let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        // Streamed: one row at a time becomes a user, so a large directory is not held twice.
+        let mut rows = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
             .bind(&self.org)
             .bind(filter.status.map(Status::as_str))
             .bind(filter.source.map(Source::as_str))
             .bind(filter.pattern())
             .bind(filter.limit.map_or(i64::MAX, i64::from))
             .bind(i64::from(filter.offset))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(LocalUser::try_from).collect()
+            .fetch(&self.pool);
+        let mut users = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            users.push(LocalUser::try_from(row)?);
+        }
+        Ok(users)
     }
 
     /// How many users match `filter` (ignoring its limit and offset).
@@ -229,7 +243,7 @@ impl Store {
             created_at: now,
         };
         let mut tx = self.pool.begin().await?;
-        upsert_user(&mut tx, &self.org, &user, now).await?;
+        upsert_user(&mut tx, self.backend, &self.org, &user, now).await?;
         let payload = runs::event_payload(&user, &[], None);
         runs::insert_event(&mut tx, &self.org, now, "user.created", user.id, &payload).await?;
         runs::insert_audit(&mut tx, &self.org, now, actor, "user.created", Some(email), &json!({"source": "local"}))
@@ -277,7 +291,7 @@ impl Store {
         }
         let kind = if enable { "user.enabled" } else { "user.disabled" };
         let mut tx = self.pool.begin().await?;
-        upsert_user(&mut tx, &self.org, &after, now).await?;
+        upsert_user(&mut tx, self.backend, &self.org, &after, now).await?;
         let payload = runs::event_payload(&after, &["status", "disabled_reason"], Some("admin"));
         runs::insert_event(&mut tx, &self.org, now, kind, after.id, &payload).await?;
         runs::insert_audit(

@@ -211,3 +211,40 @@ async fn a_scheduled_turn_is_claimed_by_exactly_one_instance() {
     assert_eq!([ca.unwrap(), cb.unwrap()].iter().filter(|c| **c).count(), 1);
     assert_eq!(a.next_run_at().await.unwrap(), Some(next));
 }
+
+#[tokio::test]
+async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database(&dir).await;
+    let store = open(&url).await;
+    // More changes than one batch (2000) and more rows than one statement holds.
+    let plan = plan_for(&[], (1..=4500).map(remote).collect(), NOW);
+    assert_eq!(plan.changes.len(), 4500);
+    let run = store.start_run("cli", false, NOW).await.unwrap();
+    store.apply_plan(run, &plan, RunTotals::default(), NOW).await.unwrap();
+    assert_eq!(store.count_users(&UserFilter::default()).await.unwrap(), 4500);
+    let (record, changes) = store.run(&run.to_string()).await.unwrap();
+    assert_eq!(record.counts.created, 4500);
+    assert_eq!(changes.iter().map(|c| c.seq).collect::<Vec<_>>(), (0..4500).collect::<Vec<i64>>());
+    let events = store.events(0, 10_000).await.unwrap();
+    assert_eq!(events.len(), 4500);
+    let ids: Vec<String> = plan.changes.iter().map(|c| c.user_id.to_string()).collect();
+    assert_eq!(events.iter().map(|e| e.user_id.clone()).collect::<Vec<_>>(), ids, "events follow the plan's order");
+    assert_eq!(store.audit_log(10_000).await.unwrap().len(), 4500);
+
+    // Disabling and, 15 days later, removing them all is batched too.
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let disable = plan_for(&local, Vec::new(), NOW);
+    assert_eq!(disable.counts.disabled, 4500);
+    let run = store.start_run("cli", false, NOW).await.unwrap();
+    store.apply_plan(run, &disable, RunTotals::default(), NOW).await.unwrap();
+    let disabled = UserFilter { status: Some(Status::Disabled), ..UserFilter::default() };
+    assert_eq!(store.count_users(&disabled).await.unwrap(), 4500);
+    let later = NOW + Duration::days(15);
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let remove = plan_for(&local, Vec::new(), later);
+    assert_eq!(remove.counts.removed, 4500);
+    let run = store.start_run("cli", false, later).await.unwrap();
+    store.apply_plan(run, &remove, RunTotals::default(), later).await.unwrap();
+    assert_eq!(store.count_users(&UserFilter::default()).await.unwrap(), 0);
+}

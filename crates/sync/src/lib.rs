@@ -298,7 +298,9 @@ impl PreparedRun {
         };
         progress.send_modify(|p| p.phase = Phase::Applying);
         let local = store.users(UserFilter::default()).await?;
+        info!(%run_id, local = local.len(), "read the directory");
         let plan = plan(&local, &snapshot, &Policy::from(&settings), request.now, Uuid::now_v7);
+        info!(%run_id, changes = plan.changes.len(), "planned");
         let totals = totals(snapshot.users.len());
         let (status, error) = if request.dry_run {
             store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, finished_at()).await?;
