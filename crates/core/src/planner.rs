@@ -224,6 +224,9 @@ pub fn plan(
 
     // Final state of every user the plan looks at, with the reason of its change.
     let mut outcomes: Vec<(Option<&LocalUser>, Option<LocalUser>, ChangeReason)> = Vec::new();
+    // Synced users in scope whose record would not change: the common case at scale,
+    // counted here without copying them (they keep their seat, see assign_seats).
+    let mut unchanged_in_scope = 0;
 
     for user in local.iter().filter(|u| u.azure_object_id.is_some()) {
         let id = user.azure_object_id.as_deref().unwrap_or_default();
@@ -231,8 +234,17 @@ pub fn plan(
         match scope_of(remote, snapshot, policy) {
             Ok(()) => {
                 let remote = remote.expect("in scope implies present");
+                let profile = remote.profile();
+                if user.in_scope
+                    && user.profile == profile
+                    && !user.disabled_by_sync()
+                    && user.status != Status::AwaitingLicense
+                {
+                    unchanged_in_scope += 1;
+                    continue;
+                }
                 let mut after = user.clone();
-                after.profile = remote.profile();
+                after.profile = profile;
                 after.in_scope = true;
                 let mut reason =
                     if user.in_scope { ChangeReason::AttributesChanged } else { ChangeReason::BackInScope };
@@ -294,7 +306,7 @@ pub fn plan(
     let seats = assign_seats(local, &linked_now, &mut outcomes, &creations, policy);
 
     let mut changes = Vec::new();
-    let mut counts = Counts::default();
+    let mut counts = Counts { unchanged: unchanged_in_scope, ..Counts::default() };
     for (before, after, reason) in outcomes {
         if let Some(after) = &after
             && after.source == Source::Entra
