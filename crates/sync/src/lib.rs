@@ -84,6 +84,12 @@ pub struct LeaseSettings {
     pub ttl: std::time::Duration,
 }
 
+impl LeaseSettings {
+    fn lifetime(&self) -> time::Duration {
+        time::Duration::try_from(self.ttl).unwrap_or(time::Duration::MINUTE)
+    }
+}
+
 impl Default for LeaseSettings {
     fn default() -> Self {
         LeaseSettings { clock: OffsetDateTime::now_utc, ttl: std::time::Duration::from_secs(60) }
@@ -203,7 +209,7 @@ pub async fn prepare_run(store: &Store, request: &SyncRequest, retry: RetryPolic
     }
     let client = client_for(store, &settings, retry).await?;
     let lease = request.lease;
-    let ttl = time::Duration::try_from(lease.ttl).unwrap_or(time::Duration::MINUTE);
+    let ttl = lease.lifetime();
     if let Err(holder) = store.acquire_lease(process_holder(), (lease.clock)(), ttl).await? {
         return Err(SyncError::AlreadyRunning { run_id: holder.run_id });
     }
@@ -227,7 +233,7 @@ impl PreparedRun {
     pub async fn execute(self, store: &Store, progress: &ProgressSender) -> Result<SyncOutcome, SyncError> {
         let lease = self.request.lease;
         let run_id = self.run_id;
-        let ttl = time::Duration::try_from(lease.ttl).unwrap_or(time::Duration::MINUTE);
+        let ttl = lease.lifetime();
         // Every log line of the run, in this task, carries its id.
         let work = self.work(store, progress).instrument(tracing::info_span!("sync", %run_id));
         tokio::pin!(work);

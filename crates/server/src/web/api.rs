@@ -117,17 +117,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .await
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.body_text()).with_field("body"))?;
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(deserializer).map(ApiJson).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let field = if path == "." {
-                // Unknown fields are reported at the root: name them from the message.
-                inner.to_string().split('`').nth(1).unwrap_or("body").to_owned()
-            } else {
-                path
-            };
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{field}: {inner}")).with_field(field)
-        })
+        serde_path_to_error::deserialize(deserializer).map(ApiJson).map_err(|e| invalid_input(e, "body"))
     }
 }
 
@@ -139,19 +129,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
-        serde_path_to_error::deserialize(deserializer).map(ApiQuery).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let field =
-                if path == "." { inner.to_string().split('`').nth(1).unwrap_or("query").to_owned() } else { path };
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{field}: {inner}")).with_field(field)
-        })
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer).map(ApiQuery).map_err(|e| invalid_input(e, "query"))
     }
 }
 
-fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
-    form_urlencoded::parse(query.as_bytes())
+/// A 422 naming the field at fault. Unknown fields are reported at the root (`.`), so their
+/// name comes from the message; `whole` names the input when nothing narrower is known.
+fn invalid_input<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, whole: &str) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let field = if path == "." { inner.to_string().split('`').nth(1).unwrap_or(whole).to_owned() } else { path };
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{field}: {inner}")).with_field(field)
 }
 
 fn check_limit(limit: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
