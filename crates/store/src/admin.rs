@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::runs::insert_audit;
 use crate::{Result, Store, StoreError, parse_ts, ts, users::valid_email};
 
 /// Prefix of API tokens, so that secret scanners and people recognise them.
@@ -115,8 +114,7 @@ impl Store {
             .bind(ts(now))
             .execute(&mut *tx)
             .await?;
-        insert_audit(&mut tx, &self.org, now, actor, "admin.created", Some(email), &json!({"admin_id": admin.id}))
-            .await?;
+        self.insert_audit(&mut tx, now, actor, "admin.created", Some(email), &json!({"admin_id": admin.id})).await?;
         tx.commit().await?;
         Ok(admin)
     }
@@ -225,8 +223,7 @@ impl Store {
         .bind(ts(now))
         .execute(&mut *tx)
         .await?;
-        insert_audit(&mut tx, &self.org, now, actor, "token.created", Some(name), &json!({"token_id": token.id}))
-            .await?;
+        self.insert_audit(&mut tx, now, actor, "token.created", Some(name), &json!({"token_id": token.id})).await?;
         tx.commit().await?;
         Ok((token, value))
     }
@@ -262,16 +259,8 @@ impl Store {
             .bind(ts(now))
             .execute(&mut *tx)
             .await?;
-        insert_audit(
-            &mut tx,
-            &self.org,
-            now,
-            actor,
-            "token.revoked",
-            Some(&token.name),
-            &json!({"token_id": token.id}),
-        )
-        .await?;
+        self.insert_audit(&mut tx, now, actor, "token.revoked", Some(&token.name), &json!({"token_id": token.id}))
+            .await?;
         tx.commit().await?;
         token.revoked_at = Some(now);
         Ok(token)
@@ -326,8 +315,7 @@ impl Store {
         .bind(ts(now))
         .execute(&mut *tx)
         .await?;
-        insert_audit(&mut tx, &self.org, now, actor, "integration.switched", Some(key), &json!({"enabled": enabled}))
-            .await?;
+        self.insert_audit(&mut tx, now, actor, "integration.switched", Some(key), &json!({"enabled": enabled})).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -220,8 +220,7 @@ impl Store {
         if sealed.is_some() {
             details["client_secret"] = json!("[redacted]");
         }
-        runs::insert_audit(&mut tx, &self.org, now, actor, "settings.updated", Some("azure_user_sync"), &details)
-            .await?;
+        self.insert_audit(&mut tx, now, actor, "settings.updated", Some("azure_user_sync"), &details).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -236,7 +235,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        runs::insert_audit(&mut tx, &self.org, now, actor, action, target, details).await?;
+        self.insert_audit(&mut tx, now, actor, action, target, details).await?;
         tx.commit().await?;
         Ok(())
     }

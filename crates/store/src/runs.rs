@@ -207,44 +207,36 @@ const RUN_COLUMNS: &str = "id, trigger, dry_run, status, started_at, finished_at
      disabled, removed, unchanged, awaiting_license, users_read, graph_requests, error_kind, error_message, error_detail, \
      resolved_by, resolved_at, follow_up_run";
 
-pub(crate) async fn insert_audit(
-    tx: &mut Transaction<'_, Any>,
-    org: &str,
-    at: OffsetDateTime,
-    actor: &str,
-    action: &str,
-    target: Option<&str>,
-    details: &Value,
-) -> Result<()> {
-    sqlx::query("INSERT INTO audit_log (org_id, at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(org)
-        .bind(ts(at))
-        .bind(actor)
-        .bind(action)
-        .bind(target)
-        .bind(details.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
+impl Store {
+    /// One audit row, in the caller's transaction.
+    pub(crate) async fn insert_audit(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        at: OffsetDateTime,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        details: &Value,
+    ) -> Result<()> {
+        let org = self.org.as_str();
+        let row =
+            vec![org.into(), ts(at).into(), actor.into(), action.into(), target.into(), details.to_string().into()];
+        insert_rows(tx, self.backend, AUDIT_INSERT, "", 6, &[row]).await
+    }
 
-pub(crate) async fn insert_event(
-    tx: &mut Transaction<'_, Any>,
-    org: &str,
-    at: OffsetDateTime,
-    kind: &str,
-    user_id: Uuid,
-    payload: &Value,
-) -> Result<()> {
-    sqlx::query("INSERT INTO events (org_id, at, kind, user_id, payload) VALUES ($1, $2, $3, $4, $5)")
-        .bind(org)
-        .bind(ts(at))
-        .bind(kind)
-        .bind(user_id.to_string())
-        .bind(payload.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    /// One event of the outbox, in the caller's transaction.
+    pub(crate) async fn insert_event(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        at: OffsetDateTime,
+        kind: &str,
+        user_id: Uuid,
+        payload: &Value,
+    ) -> Result<()> {
+        let org = self.org.as_str();
+        let row = vec![org.into(), ts(at).into(), kind.into(), user_id.to_string().into(), payload.to_string().into()];
+        insert_rows(tx, self.backend, EVENT_INSERT, "", 5, &[row]).await
+    }
 }
 
 /// What the platform learns about a user change.
@@ -452,9 +444,8 @@ impl Store {
         }
         Self::finish(&mut tx, run_id, status, &plan.counts, totals, error, now).await?;
         if status == RunStatus::Held {
-            insert_audit(
+            self.insert_audit(
                 &mut tx,
-                &self.org,
                 now,
                 &format!("sync:{run_id}"),
                 "sync.held",
@@ -471,9 +462,8 @@ impl Store {
     pub async fn fail_run(&self, run_id: Uuid, error: &RunError, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         Self::finish(&mut tx, run_id, RunStatus::Failed, &Counts::default(), totals, Some(error), now).await?;
-        insert_audit(
+        self.insert_audit(
             &mut tx,
-            &self.org,
             now,
             &format!("sync:{run_id}"),
             "sync.failed",
@@ -515,9 +505,8 @@ impl Store {
             )));
         }
         let action = if outcome == RunStatus::Confirmed { "sync.confirmed" } else { "sync.cancelled" };
-        insert_audit(
+        self.insert_audit(
             &mut tx,
-            &self.org,
             now,
             actor,
             action,

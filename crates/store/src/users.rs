@@ -245,9 +245,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         upsert_user(&mut tx, self.backend, &self.org, &user, now).await?;
         let payload = runs::event_payload(&user, &[], None);
-        runs::insert_event(&mut tx, &self.org, now, "user.created", user.id, &payload).await?;
-        runs::insert_audit(&mut tx, &self.org, now, actor, "user.created", Some(email), &json!({"source": "local"}))
-            .await?;
+        self.insert_event(&mut tx, now, "user.created", user.id, &payload).await?;
+        self.insert_audit(&mut tx, now, actor, "user.created", Some(email), &json!({"source": "local"})).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -293,10 +292,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         upsert_user(&mut tx, self.backend, &self.org, &after, now).await?;
         let payload = runs::event_payload(&after, &["status", "disabled_reason"], Some("admin"));
-        runs::insert_event(&mut tx, &self.org, now, kind, after.id, &payload).await?;
-        runs::insert_audit(
+        self.insert_event(&mut tx, now, kind, after.id, &payload).await?;
+        self.insert_audit(
             &mut tx,
-            &self.org,
             now,
             actor,
             kind,
