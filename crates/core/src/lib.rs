@@ -2,10 +2,14 @@
 //! Nothing here does I/O or reads the clock.
 
 pub mod ids;
+pub mod membership;
 pub mod planner;
 pub mod settings;
 pub mod user;
 
-pub use planner::{Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Seats, Snapshot, plan};
+pub use membership::{EntraChanges, MemberKind, Membership};
+pub use planner::{
+    Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Seats, Snapshot, Untouched, plan, plan_subset,
+};
 pub use settings::{Cloud, FieldError, InvalidSettings, SecretWarning, Settings, SettingsPatch};
 pub use user::{DisabledReason, LocalUser, Profile, RemoteUser, Source, Status, UserType};

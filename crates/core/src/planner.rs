@@ -207,10 +207,38 @@ pub fn scope_of(remote: Option<&RemoteUser>, snapshot: &Snapshot, policy: &Polic
     Ok(())
 }
 
-/// Plans one sync. `new_id` supplies ids for users the plan creates.
+/// The directory users an incremental plan is not handed: Entra users no change in Entra
+/// touched, which the rules would leave as they are. Only their totals matter to the plan
+/// (seats, the deletion threshold, the count of unchanged users).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Untouched {
+    /// Entra users left out.
+    pub synced: u64,
+    /// Of all users left out, those holding a seat.
+    pub seats_held: u64,
+    /// Entra users left out that are active.
+    pub synced_active: u64,
+}
+
+/// Plans one sync over the whole directory. `new_id` supplies ids for users the plan creates.
 pub fn plan(
     local: &[LocalUser],
     snapshot: &Snapshot,
+    policy: &Policy,
+    now: OffsetDateTime,
+    new_id: impl FnMut() -> Uuid,
+) -> Plan {
+    plan_subset(local, snapshot, Untouched::default(), policy, now, new_id)
+}
+
+/// Plans one sync over part of the directory: `local` and `snapshot` hold the users that may
+/// change (every local account among them), `untouched` the totals of the rest. With
+/// `Untouched::default()` and the whole directory this is [`plan`]; an incremental run gives
+/// the users Entra reported as changed, so that its work follows the number of changes.
+pub fn plan_subset(
+    local: &[LocalUser],
+    snapshot: &Snapshot,
+    untouched: Untouched,
     policy: &Policy,
     now: OffsetDateTime,
     mut new_id: impl FnMut() -> Uuid,
@@ -303,10 +331,10 @@ pub fn plan(
         ));
     }
 
-    let seats = assign_seats(local, &linked_now, &mut outcomes, &creations, policy);
+    let seats = assign_seats(local, untouched.seats_held, &linked_now, &mut outcomes, &creations, policy);
 
     let mut changes = Vec::new();
-    let mut counts = Counts { unchanged: unchanged_in_scope, ..Counts::default() };
+    let mut counts = Counts { unchanged: unchanged_in_scope + untouched.synced, ..Counts::default() };
     for (before, after, reason) in outcomes {
         if let Some(after) = &after
             && after.source == Source::Entra
@@ -328,7 +356,8 @@ pub fn plan(
         changes.push(change);
     }
 
-    let synced_active = local.iter().filter(|u| u.source == Source::Entra && u.status == Status::Active).count() as u64;
+    let synced_active = untouched.synced_active
+        + local.iter().filter(|u| u.source == Source::Entra && u.status == Status::Active).count() as u64;
     let hold = (counts.disabled > u64::from(policy.threshold_count)
         && counts.disabled * 100 > u64::from(policy.threshold_percent) * synced_active)
         .then_some(Hold {
@@ -378,6 +407,7 @@ fn out_of_scope(
 /// Returns the seat use after the plan.
 fn assign_seats(
     local: &[LocalUser],
+    seats_held_elsewhere: u64,
     linked_now: &HashSet<Uuid>,
     outcomes: &mut [(Option<&LocalUser>, Option<LocalUser>, ChangeReason)],
     creations: &[usize],
@@ -385,10 +415,11 @@ fn assign_seats(
 ) -> Seats {
     let examined: HashSet<Uuid> = outcomes.iter().filter_map(|(b, _, _)| b.map(|u| u.id)).collect();
     // Users the plan does not touch (local accounts) keep their seats.
-    let mut used = local
-        .iter()
-        .filter(|u| !examined.contains(&u.id) && !linked_now.contains(&u.id) && u.status.holds_seat())
-        .count() as u64;
+    let mut used = seats_held_elsewhere
+        + local
+            .iter()
+            .filter(|u| !examined.contains(&u.id) && !linked_now.contains(&u.id) && u.status.holds_seat())
+            .count() as u64;
     used += outcomes.iter().filter_map(|(_, after, _)| after.as_ref()).filter(|u| u.status.holds_seat()).count() as u64;
     let total = u64::from(policy.seats);
     let seat_free = |used: &mut u64| {

@@ -80,6 +80,10 @@ pub struct Settings {
     /// How often the server's scheduler runs the sync, in seconds.
     #[serde(default = "default_interval")]
     pub sync_interval_secs: u32,
+    /// How often a sync reads every user and group instead of only the changes (a safety
+    /// net under the delta queries), in seconds.
+    #[serde(default = "default_full_interval")]
+    pub full_sync_interval_secs: u32,
     /// When the client secret expires (`YYYY-MM-DD`), for warnings ahead of it.
     #[serde(default)]
     pub secret_expires: Option<String>,
@@ -88,6 +92,15 @@ pub struct Settings {
 fn default_interval() -> u32 {
     DEFAULT_INTERVAL_SECS
 }
+
+fn default_full_interval() -> u32 {
+    DEFAULT_FULL_INTERVAL_SECS
+}
+
+/// A full read once a day by default.
+pub const DEFAULT_FULL_INTERVAL_SECS: u32 = 24 * 3600;
+/// Graph keeps directory delta tokens for 7 days; a full read must come well within that.
+const MAX_FULL_INTERVAL_SECS: u32 = 6 * 24 * 3600;
 
 /// The scheduler's default: every 15 minutes.
 pub const DEFAULT_INTERVAL_SECS: u32 = 15 * 60;
@@ -180,6 +193,7 @@ impl Default for Settings {
             threshold_count: DEFAULT_THRESHOLD_COUNT,
             threshold_percent: DEFAULT_THRESHOLD_PERCENT,
             sync_interval_secs: DEFAULT_INTERVAL_SECS,
+            full_sync_interval_secs: DEFAULT_FULL_INTERVAL_SECS,
             secret_expires: None,
         }
     }
@@ -207,6 +221,8 @@ pub struct SettingsPatch {
     pub threshold_percent: Option<String>,
     /// humantime, e.g. `15m`; at least 10 s.
     pub interval: Option<String>,
+    /// humantime, e.g. `1d`; from 10 s to 6 days.
+    pub full_sync_interval: Option<String>,
     /// `YYYY-MM-DD`; empty clears it.
     pub secret_expires: Option<String>,
 }
@@ -395,6 +411,20 @@ impl Settings {
                 _ => fail(
                     "interval",
                     format!("'{}' is not an interval from 10s to 7 days; write it like 15m, 1h or 90s", raw.trim()),
+                ),
+            }
+        }
+        if let Some(raw) = &patch.full_sync_interval {
+            match parse_interval(raw) {
+                Some(secs) if (MIN_INTERVAL_SECS..=MAX_FULL_INTERVAL_SECS).contains(&secs) => {
+                    next.full_sync_interval_secs = secs;
+                }
+                _ => fail(
+                    "full_sync_interval",
+                    format!(
+                        "'{}' is not an interval from 10s to 6 days (delta links last 7 days); write it like 1d or 12h",
+                        raw.trim()
+                    ),
                 ),
             }
         }
@@ -590,6 +620,13 @@ mod schedule_and_expiry_tests {
         assert_eq!(s.apply(&patch("1h 30m")).unwrap().sync_interval_secs, 5400);
         assert_eq!(s.apply(&patch("10s")).unwrap().sync_interval_secs, 10);
         assert_eq!(s.apply(&patch("600")).unwrap().sync_interval_secs, 600);
+        assert_eq!(s.full_sync_interval_secs, 86_400, "a full read once a day by default");
+        let full = |raw: &str| SettingsPatch { full_sync_interval: Some(raw.into()), ..SettingsPatch::default() };
+        assert_eq!(s.apply(&full("12h")).unwrap().full_sync_interval_secs, 43_200);
+        for bad in ["7d", "5s", "daily"] {
+            let err = s.apply(&full(bad)).unwrap_err();
+            assert_eq!(err.0[0].field, "full_sync_interval", "{bad}");
+        }
         for bad in ["9s", "0", "soon", "-5m", "30d"] {
             let err = s.apply(&patch(bad)).unwrap_err();
             assert_eq!(err.0[0].field, "interval", "{bad}");

@@ -76,6 +76,18 @@ impl GraphError {
     pub fn new(kind: ErrorKind, message: impl Into<String>, detail: impl Into<String>) -> Self {
         GraphError { kind, message: message.into(), detail: detail.into() }
     }
+
+    /// A configured group that Graph does not know (a 404, or absent from `groups/delta`).
+    pub fn group_not_found(id: &str, detail: impl Into<String>) -> Self {
+        GraphError::new(
+            ErrorKind::GroupNotFound,
+            format!(
+                "Group '{id}' does not exist in the tenant. In Entra open Groups, select the group and copy its \
+                 Object ID into Group Id, or clear Group Id to sync all users."
+            ),
+            detail,
+        )
+    }
 }
 
 /// What a request was for; decides how a 400/403/404 is explained.
@@ -84,7 +96,9 @@ pub enum Purpose {
     Token,
     Users,
     Group(String),
+    /// `users/delta`.
     Delta,
+    GroupsDelta,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,7 +216,7 @@ pub(crate) fn classify_graph_error(status: u16, body: &[u8], purpose: &Purpose, 
         }
         (403, _, purpose) => {
             let needed = match purpose {
-                Purpose::Group(_) => "Group.Read.All",
+                Purpose::Group(_) | Purpose::GroupsDelta => "Group.Read.All",
                 _ => "User.Read.All",
             };
             (
@@ -213,13 +227,7 @@ pub(crate) fn classify_graph_error(status: u16, body: &[u8], purpose: &Purpose, 
                 ),
             )
         }
-        (404, _, Purpose::Group(id)) => (
-            ErrorKind::GroupNotFound,
-            format!(
-                "Group '{id}' does not exist in the tenant (404 {code}). In Entra open Groups, select the group and \
-                 copy its Object ID into Group Id, or clear Group Id to sync all users."
-            ),
-        ),
+        (404, _, Purpose::Group(id)) => return GraphError::group_not_found(id, detail),
         (400, _, Purpose::Group(id)) => (
             ErrorKind::GroupIdInvalid,
             format!(

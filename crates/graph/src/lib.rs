@@ -18,7 +18,44 @@ use tokio::time::Instant;
 pub use error::{ErrorKind, GraphError, Purpose};
 pub use retry::RetryPolicy;
 use safegpt_core::RemoteUser;
-use wire::{Page, WireMember, WireUser};
+use wire::{Page, WireGroupDelta, WireMember, WireUser};
+
+/// One user in a `users/delta` round.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserDelta {
+    /// Created, changed or restored: the whole user as selected.
+    Present(RemoteUser),
+    /// Deleted (soft or hard): gone from `/users` and from every group.
+    Removed(String),
+}
+
+/// One group in a `groups/delta` round, with the direct members that changed (all of them
+/// on a first round). The same group may come again on a later page; merge, don't replace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDelta {
+    pub id: String,
+    pub removed: bool,
+    pub members: Vec<MemberDelta>,
+}
+
+/// A direct member in `members@delta`: `kind` is `None` when it left the group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberDelta {
+    pub id: String,
+    pub kind: Option<safegpt_core::MemberKind>,
+}
+
+/// Where a delta round starts.
+#[derive(Debug, Clone, Copy)]
+pub enum DeltaStart<'a> {
+    /// A first round: every object, then a delta link.
+    Initial,
+    /// The delta link a previous round ended with: only what changed since.
+    Link(&'a str),
+}
+
+/// Delta rounds ask for Graph's largest pages (the default is 100–200 objects).
+const DELTA_PREFER: &str = "odata.maxpagesize=999";
 
 /// The properties the directory stores; nothing more is requested.
 pub const USER_SELECT: &str =
@@ -178,11 +215,16 @@ impl GraphClient {
 
     /// GETs one Graph page and parses it, retrying transient failures and refreshing the
     /// token once on 401 `InvalidAuthenticationToken`.
-    async fn get<R: DeserializeOwned>(&self, url: &str, purpose: &Purpose) -> Result<R, GraphError> {
+    async fn get<R: DeserializeOwned>(
+        &self,
+        url: &str,
+        purpose: &Purpose,
+        prefer: Option<&str>,
+    ) -> Result<R, GraphError> {
         let mut refreshed = false;
         loop {
             let token = self.access_token(false).await?;
-            match retry::with_retry(&self.retry, &self.traffic, || self.try_get(url, &token, purpose)).await {
+            match retry::with_retry(&self.retry, &self.traffic, || self.try_get(url, &token, purpose, prefer)).await {
                 Err(retry::Attempt::TokenRejected(_)) if !refreshed => {
                     refreshed = true;
                     self.access_token(true).await?;
@@ -197,15 +239,13 @@ impl GraphClient {
         url: &str,
         token: &SecretString,
         purpose: &Purpose,
+        prefer: Option<&str>,
     ) -> Result<R, retry::Attempt> {
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token.expose_secret())
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| self.transport_failed(e))?;
+        let mut request = self.http.get(url).bearer_auth(token.expose_secret()).header("Accept", "application/json");
+        if let Some(prefer) = prefer {
+            request = request.header("Prefer", prefer);
+        }
+        let response = request.send().await.map_err(|e| self.transport_failed(e))?;
         let status = response.status().as_u16();
         let retry_after =
             response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(retry::parse_retry_after);
@@ -246,6 +286,26 @@ impl GraphClient {
         Pager::new(self, url, Purpose::Users, wire::user_from_wire)
     }
 
+    /// A `users/delta` round: every user on a first round, else the users created, changed
+    /// or deleted since the round that returned the link.
+    pub fn users_delta(&self, start: DeltaStart<'_>) -> Pager<'_, WireUser, UserDelta> {
+        let url = match start {
+            DeltaStart::Initial => format!("{}/v1.0/users/delta?$select={USER_SELECT}", self.endpoints.graph_url),
+            DeltaStart::Link(link) => link.to_owned(),
+        };
+        Pager { prefer: Some(DELTA_PREFER), ..Pager::new(self, url, Purpose::Delta, wire::user_delta_from_wire) }
+    }
+
+    /// A `groups/delta` round over the tenant's groups with their direct members
+    /// (`members@delta`): all of them on a first round, else the changes.
+    pub fn groups_delta(&self, start: DeltaStart<'_>) -> Pager<'_, WireGroupDelta, GroupDelta> {
+        let url = match start {
+            DeltaStart::Initial => format!("{}/v1.0/groups/delta?$select=id,members", self.endpoints.graph_url),
+            DeltaStart::Link(link) => link.to_owned(),
+        };
+        Pager { prefer: Some(DELTA_PREFER), ..Pager::new(self, url, Purpose::GroupsDelta, wire::group_delta_from_wire) }
+    }
+
     /// Ids of the users that are members of `group_id`, directly or through nested groups.
     /// Other member objects (groups, devices, service principals) are skipped.
     pub fn transitive_user_ids(&self, group_id: &str) -> Pager<'_, WireMember, String> {
@@ -259,14 +319,14 @@ impl GraphClient {
     /// Reads one user, to check that users can be read.
     pub async fn probe_users(&self) -> Result<(), GraphError> {
         let url = format!("{}/v1.0/users?$select=id&$top=1", self.endpoints.graph_url);
-        let _: Page<WireMember> = self.get(&url, &Purpose::Users).await?;
+        let _: Page<WireMember> = self.get(&url, &Purpose::Users, None).await?;
         Ok(())
     }
 
     /// Reads one group (its display name), to check that it exists and is readable.
     pub async fn group_name(&self, group_id: &str) -> Result<String, GraphError> {
         let url = format!("{}/v1.0/groups/{group_id}?$select=id,displayName", self.endpoints.graph_url);
-        let group: wire::WireGroup = self.get(&url, &Purpose::Group(group_id.to_owned())).await?;
+        let group: wire::WireGroup = self.get(&url, &Purpose::Group(group_id.to_owned()), None).await?;
         Ok(group.display_name.unwrap_or_default())
     }
 }
@@ -277,12 +337,15 @@ pub struct Pager<'a, W, T> {
     next: Option<String>,
     purpose: Purpose,
     convert: fn(W) -> Option<T>,
+    prefer: Option<&'static str>,
     pub pages: u64,
+    /// Set by the last page of a delta round.
+    pub delta_link: Option<String>,
 }
 
 impl<'a, W: DeserializeOwned, T> Pager<'a, W, T> {
     fn new(client: &'a GraphClient, first: String, purpose: Purpose, convert: fn(W) -> Option<T>) -> Self {
-        Pager { client, next: Some(first), purpose, convert, pages: 0 }
+        Pager { client, next: Some(first), purpose, convert, prefer: None, pages: 0, delta_link: None }
     }
 
     /// The next page's items, or `None` after the last page.
@@ -290,9 +353,12 @@ impl<'a, W: DeserializeOwned, T> Pager<'a, W, T> {
         let Some(url) = self.next.take() else {
             return Ok(None);
         };
-        let page: Page<W> = self.client.get(&url, &self.purpose).await?;
+        let page: Page<W> = self.client.get(&url, &self.purpose, self.prefer).await?;
         self.pages += 1;
         self.next = page.next_link;
+        if page.delta_link.is_some() {
+            self.delta_link = page.delta_link;
+        }
         Ok(Some(page.value.into_iter().filter_map(self.convert).collect()))
     }
 }

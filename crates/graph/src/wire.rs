@@ -1,6 +1,8 @@
 //! Graph's JSON shapes, as far as the sync reads them.
 
-use safegpt_core::{RemoteUser, UserType};
+use safegpt_core::{MemberKind, RemoteUser, UserType};
+
+use crate::{GroupDelta, MemberDelta, UserDelta};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +32,9 @@ pub(crate) struct Page<W> {
     pub value: Vec<W>,
     #[serde(rename = "@odata.nextLink", default)]
     pub next_link: Option<String>,
+    /// Only on the last page of a delta round: where the next round starts.
+    #[serde(rename = "@odata.deltaLink", default)]
+    pub delta_link: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +59,9 @@ pub struct WireUser {
     account_enabled: Option<bool>,
     #[serde(default)]
     user_type: Option<String>,
+    /// Delta only: the user was deleted (`changed`: soft, restorable; `deleted`: for good).
+    #[serde(rename = "@removed", default)]
+    removed: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +69,19 @@ pub struct WireMember {
     #[serde(rename = "@odata.type", default)]
     odata_type: Option<String>,
     id: String,
+    /// In `members@delta`: the member left the group (or was deleted).
+    #[serde(rename = "@removed", default)]
+    removed: Option<serde::de::IgnoredAny>,
+}
+
+/// A group in a `groups/delta` round.
+#[derive(Debug, Deserialize)]
+pub struct WireGroupDelta {
+    id: String,
+    #[serde(rename = "@removed", default)]
+    removed: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "members@delta", default)]
+    members: Vec<WireMember>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +109,32 @@ pub(crate) fn user_from_wire(w: WireUser) -> Option<RemoteUser> {
             _ => UserType::Member,
         },
     })
+}
+
+pub(crate) fn user_delta_from_wire(w: WireUser) -> Option<UserDelta> {
+    Some(if w.removed.is_some() { UserDelta::Removed(w.id) } else { UserDelta::Present(user_from_wire(w)?) })
+}
+
+fn member_kind(odata_type: Option<&str>) -> Option<MemberKind> {
+    match odata_type {
+        Some("#microsoft.graph.user") => Some(MemberKind::User),
+        Some("#microsoft.graph.group") => Some(MemberKind::Group),
+        _ => None,
+    }
+}
+
+pub(crate) fn group_delta_from_wire(w: WireGroupDelta) -> Option<GroupDelta> {
+    let members = w
+        .members
+        .into_iter()
+        .filter_map(|m| {
+            let removed = m.removed.is_some();
+            // A removed member may come without its type; it is removed whatever it was.
+            let kind = member_kind(m.odata_type.as_deref());
+            (removed || kind.is_some()).then_some(MemberDelta { id: m.id, kind: kind.filter(|_| !removed) })
+        })
+        .collect();
+    Some(GroupDelta { id: w.id, removed: w.removed.is_some(), members })
 }
 
 pub(crate) fn user_id_from_member(m: WireMember) -> Option<String> {

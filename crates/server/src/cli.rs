@@ -185,6 +185,10 @@ pub struct ConfigureArgs {
     /// How often `safegpt serve` runs the sync, e.g. 15m, 1h, 90s (at least 10s; default 15m).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub interval: Option<String>,
+    /// How often a sync reads every user and group instead of only the changes (delta),
+    /// e.g. 1d, 12h (10s to 6 days; default 1d).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub full_sync_interval: Option<String>,
     /// When the client secret expires (YYYY-MM-DD), for warnings 30, 14, 7 and 1 day(s) ahead;
     /// an empty value clears it.
     #[arg(long, value_name = "YYYY-MM-DD", allow_hyphen_values = true)]
@@ -202,6 +206,9 @@ pub struct SyncArgs {
     /// Apply a run that the deletion threshold would hold.
     #[arg(long)]
     pub confirm_mass_changes: bool,
+    /// Read every user and group from Entra instead of only what changed since the last run.
+    #[arg(long)]
+    pub full: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -172,6 +172,7 @@ async fn configure(store: &Store, args: ConfigureArgs) -> Result<u8, Failure> {
         threshold_count: args.threshold_count,
         threshold_percent: args.threshold_percent,
         interval: args.interval,
+        full_sync_interval: args.full_sync_interval,
         secret_expires: args.secret_expires,
     };
     let patch = if secret.is_some() { patch.with_new_secret() } else { patch };
@@ -229,6 +230,7 @@ async fn sync(store: &Store, args: SyncArgs) -> Result<u8, Failure> {
     let request = SyncRequest {
         dry_run: args.dry_run,
         confirm_mass_changes: args.confirm_mass_changes,
+        full_read: args.full,
         lease: lease_settings()?,
         ..SyncRequest::new("cli", now)
     };
@@ -263,6 +265,7 @@ async fn sync(store: &Store, args: SyncArgs) -> Result<u8, Failure> {
             "status": outcome.status.as_str(),
             "counts": outcome.counts,
             "error": outcome.error.as_ref().map(|e| json!({"kind": e.kind, "message": e.message})),
+            "read_mode": outcome.read_mode,
         }));
     } else {
         let c = outcome.counts;

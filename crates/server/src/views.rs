@@ -4,7 +4,7 @@
 //! purpose and the OpenAPI schemas describe exactly what is sent.
 
 use safegpt_core::{Counts, LocalUser, Settings};
-use safegpt_store::{ApiToken, AuditEntry, Event, RunChange, RunRecord, RunStatus};
+use safegpt_store::{ApiToken, AuditEntry, Event, ReadMode, RunChange, RunRecord, RunStatus};
 use safegpt_sync::{Check, Phase, Progress};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -105,6 +105,9 @@ pub struct SettingsView {
     /// How often `safegpt serve` runs the sync, e.g. `15m`.
     pub interval: String,
     pub interval_secs: u32,
+    /// How often a sync reads every user and group instead of the changes, e.g. `1day`.
+    pub full_sync_interval: String,
+    pub full_sync_interval_secs: u32,
     /// `YYYY-MM-DD`, when set.
     pub secret_expires: Option<String>,
     /// Set from 30 days before the secret expires.
@@ -150,6 +153,11 @@ impl SettingsView {
             interval: humantime::format_duration(std::time::Duration::from_secs(u64::from(s.sync_interval_secs)))
                 .to_string(),
             interval_secs: s.sync_interval_secs,
+            full_sync_interval: humantime::format_duration(std::time::Duration::from_secs(u64::from(
+                s.full_sync_interval_secs,
+            )))
+            .to_string(),
+            full_sync_interval_secs: s.full_sync_interval_secs,
             secret_expires: s.secret_expires.clone(),
             secret_warning: s.secret_warning(now.date()).map(|w| SecretWarningView {
                 days_left: w.days_left,
@@ -267,6 +275,10 @@ pub struct RunView {
     pub counts: CountsView,
     pub users_read: u64,
     pub graph_requests: u64,
+    /// `full` (every user and group read) or `incremental` (only the changes, by delta
+    /// query); absent when the run failed before it read.
+    #[schema(value_type = Option<String>)]
+    pub read_mode: Option<ReadMode>,
     pub error: Option<RunErrorView>,
     pub resolution: Option<ResolutionView>,
 }
@@ -283,6 +295,7 @@ impl From<&RunRecord> for RunView {
             duration_ms: r.finished_at.map(|f| (f - r.started_at).whole_milliseconds().max(0) as u64),
             counts: r.counts.into(),
             users_read: r.totals.users_read,
+            read_mode: r.totals.read_mode,
             graph_requests: r.totals.graph_requests,
             error: r.error.as_ref().map(|e| RunErrorView {
                 kind: e.kind.clone(),

@@ -493,8 +493,8 @@ async fn a_failed_page_read_mid_sync_disables_nobody() {
     env.configure(&["--group-id", STAFF, "--auto-disable", "true"]).await;
     env.sync(&[]).await;
     let before = env.users().await;
-    // The scope group read fails after the users were read; then Graph is down for good.
-    let faults = json!({"rules": [{"path": format!("/v1.0/groups/{STAFF}"), "count": 1000, "status": 503, "retryAfter": "0.2"}]});
+    // The group read (groups/delta) fails after the users were read: Graph stays down.
+    let faults = json!({"rules": [{"path": "/v1.0/groups", "count": 1000, "status": 503, "retryAfter": "0.2"}]});
     env.sim.sim.lock().set_faults(serde_json::from_value(faults).unwrap());
     env.sim.sim.lock().dir.set_member(STAFF, &id(1), false);
     let (code, out) = env.sync(&[]).await;
@@ -519,7 +519,7 @@ async fn a_failed_second_page_of_users_disables_nobody() {
     assert_eq!(out["counts"]["created"], 2504);
     let faults = json!({"rules": [{"path": "/v1.0/users", "contains": "$skiptoken", "count": 1000, "status": 500}]});
     env.sim.sim.lock().set_faults(serde_json::from_value(faults).unwrap());
-    let (code, out) = env.sync(&[]).await;
+    let (code, out) = env.sync(&["--full"]).await;
     assert_eq!(
         (code, out["status"].as_str(), out["error"]["kind"].as_str()),
         (1, Some("failed"), Some("service_error"))
@@ -527,8 +527,10 @@ async fn a_failed_second_page_of_users_disables_nobody() {
     let users = env.users().await;
     assert_eq!(users.len(), 2504);
     assert!(users.iter().all(|u| u["status"] == "active" && u["in_scope"] == true));
-    // Once Graph answers again, the same run converges.
+    // Once Graph answers again, the same run converges (a full read, and an incremental one).
     env.sim.sim.lock().set_faults(Default::default());
+    let (code, out) = env.sync(&["--full"]).await;
+    assert_eq!((code, out["counts"]["unchanged"].as_u64()), (0, Some(2504)));
     let (code, out) = env.sync(&[]).await;
     assert_eq!((code, out["counts"]["unchanged"].as_u64()), (0, Some(2504)));
     env.sim.shutdown().await;

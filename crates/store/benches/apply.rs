@@ -42,7 +42,7 @@ fn apply(c: &mut Criterion) {
                 let run = rt.block_on(store.start_run("bench", false, now)).unwrap();
                 (dir, store, run)
             },
-            |(_dir, store, run)| rt.block_on(store.apply_plan(run, &plan, RunTotals::default(), now)).unwrap(),
+            |(_dir, store, run)| rt.block_on(store.apply_plan(run, &plan, None, RunTotals::default(), now)).unwrap(),
             BatchSize::PerIteration,
         )
     });

@@ -100,6 +100,45 @@ pub(crate) async fn insert_rows(
     Ok(())
 }
 
+/// How many ids one `… IN (…)` statement takes (the organisation is the first parameter).
+pub(crate) const IN_CHUNK: usize = MAX_BINDS - 1;
+
+/// `{head} org_id = $1 AND {column} IN ($2, …) {tail}` for `n` ids.
+pub(crate) fn org_and_in(backend: Backend, head: &str, column: &str, n: usize, tail: &str) -> String {
+    let mut sql = format!("{head} org_id = ");
+    placeholder(backend, &mut sql, 1);
+    let _ = write!(sql, " AND {column} IN (");
+    for i in 2..n + 2 {
+        if i > 2 {
+            sql.push_str(", ");
+        }
+        placeholder(backend, &mut sql, i);
+    }
+    sql.push_str(") ");
+    sql.push_str(tail);
+    sql
+}
+
+/// `DELETE FROM t WHERE org_id = $1 AND {column} IN (…)`, chunked.
+pub(crate) async fn delete_where_in(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    table: &str,
+    column: &str,
+    org: &str,
+    ids: &[String],
+) -> Result<()> {
+    for chunk in ids.chunks(IN_CHUNK) {
+        let sql = org_and_in(backend, &format!("DELETE FROM {table} WHERE"), column, chunk.len(), "");
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(org.to_owned());
+        for id in chunk {
+            query = query.bind(id.clone());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// `DELETE FROM t WHERE org_id = $1 AND id IN (…)`, chunked.
 pub(crate) async fn delete_ids(
     tx: &mut Transaction<'_, Any>,
@@ -108,22 +147,5 @@ pub(crate) async fn delete_ids(
     org: &str,
     ids: &[String],
 ) -> Result<()> {
-    for chunk in ids.chunks(MAX_BINDS - 1) {
-        let mut sql = format!("DELETE FROM {table} WHERE org_id = ");
-        placeholder(backend, &mut sql, 1);
-        sql.push_str(" AND id IN (");
-        for n in 2..chunk.len() + 2 {
-            if n > 2 {
-                sql.push_str(", ");
-            }
-            placeholder(backend, &mut sql, n);
-        }
-        sql.push(')');
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(org.to_owned());
-        for id in chunk {
-            query = query.bind(id.clone());
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
+    delete_where_in(tx, backend, table, "id", org, ids).await
 }

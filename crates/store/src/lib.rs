@@ -8,6 +8,7 @@
 mod admin;
 mod batch;
 mod lease;
+mod mirror;
 mod runs;
 mod seal;
 pub mod testing;
@@ -26,7 +27,8 @@ use time::format_description::well_known::Rfc3339;
 
 pub use admin::{API_TOKEN_PREFIX, Admin, ApiToken, IntegrationSwitch, Session, random_token, token_hash};
 pub use lease::{DirectoryStats, LeaseHolder};
-pub use runs::{AuditEntry, Event, Resolution, RunChange, RunError, RunRecord, RunStatus, RunTotals};
+pub use mirror::{Advance, DirectoryTotals, MirrorWrite, SyncCursor};
+pub use runs::{AuditEntry, Event, ReadMode, Resolution, RunChange, RunError, RunRecord, RunStatus, RunTotals};
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};
 pub use users::UserFilter;
 

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::batch::{Arg, delete_ids, insert_rows};
+use crate::mirror::Advance;
 use crate::users::upsert_users;
 use crate::{Backend, Result, Store, StoreError, parse_ts, ts};
 
@@ -69,6 +70,34 @@ pub struct RunError {
 pub struct RunTotals {
     pub users_read: u64,
     pub graph_requests: u64,
+    /// `full` (every user and group read) or `incremental` (delta rounds); `None` when the
+    /// run failed before it read.
+    pub read_mode: Option<ReadMode>,
+}
+
+/// How a run read Entra.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMode {
+    Full,
+    Incremental,
+}
+
+impl ReadMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadMode::Full => "full",
+            ReadMode::Incremental => "incremental",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "full" => Some(ReadMode::Full),
+            "incremental" => Some(ReadMode::Incremental),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -162,6 +191,7 @@ struct RunRow {
     resolved_by: Option<String>,
     resolved_at: Option<String>,
     follow_up_run: Option<String>,
+    read_mode: Option<String>,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -183,7 +213,11 @@ impl TryFrom<RunRow> for RunRecord {
                 unchanged: n(r.unchanged),
                 awaiting_license: n(r.awaiting_license),
             },
-            totals: RunTotals { users_read: n(r.users_read), graph_requests: n(r.graph_requests) },
+            totals: RunTotals {
+                users_read: n(r.users_read),
+                graph_requests: n(r.graph_requests),
+                read_mode: r.read_mode.as_deref().and_then(ReadMode::parse),
+            },
             error: r.error_kind.map(|kind| RunError {
                 kind,
                 message: r.error_message.unwrap_or_default(),
@@ -205,7 +239,7 @@ impl TryFrom<RunRow> for RunRecord {
 
 const RUN_COLUMNS: &str = "id, trigger, dry_run, status, started_at, finished_at, created, updated, enabled, \
      disabled, removed, unchanged, awaiting_license, users_read, graph_requests, error_kind, error_message, error_detail, \
-     resolved_by, resolved_at, follow_up_run";
+     resolved_by, resolved_at, follow_up_run, read_mode";
 
 impl Store {
     /// One audit row, in the caller's transaction.
@@ -343,7 +377,8 @@ impl Store {
         sqlx::query(
             "UPDATE sync_runs SET status = $2, finished_at = $3, created = $4, updated = $5, enabled = $6,
                  disabled = $7, removed = $8, unchanged = $9, awaiting_license = $10, users_read = $11,
-                 graph_requests = $12, error_kind = $13, error_message = $14, error_detail = $15
+                 graph_requests = $12, error_kind = $13, error_message = $14, error_detail = $15,
+                 read_mode = $16
              WHERE id = $1",
         )
         .bind(run_id.to_string())
@@ -361,16 +396,28 @@ impl Store {
         .bind(error.map(|e| e.kind.as_str()))
         .bind(error.map(|e| e.message.as_str()))
         .bind(error.and_then(|e| e.detail.as_deref()))
+        .bind(totals.read_mode.map(ReadMode::as_str))
         .execute(&mut **tx)
         .await?;
         Ok(())
     }
 
     /// Applies a plan in one transaction: users, one event and one audit row per change, the
-    /// run's change list and its final record. A crash leaves either all of it or none.
+    /// run's change list, its final record and (with `advance`) the copy of Entra and the
+    /// delta cursor it was planned from. A crash leaves either all of it or none.
     /// Rows are written with multi-row statements, a few per thousand changes.
-    pub async fn apply_plan(&self, run_id: Uuid, plan: &Plan, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
+    pub async fn apply_plan(
+        &self,
+        run_id: Uuid,
+        plan: &Plan,
+        advance: Option<&Advance<'_>>,
+        totals: RunTotals,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        if let Some(advance) = advance {
+            self.write_advance(&mut tx, advance).await?;
+        }
         // Rows are built a chunk at a time, so memory holds one chunk of them, not the run.
         for (index, chunk) in plan.changes.chunks(APPLY_CHUNK).enumerate() {
             self.apply_chunk(&mut tx, run_id, index * APPLY_CHUNK, chunk, now).await?;

@@ -30,7 +30,7 @@ pub(crate) struct UserRow {
     created_at: String,
 }
 
-const USER_COLUMNS: &str = "id, source, azure_object_id, email, user_principal_name, display_name, given_name, \
+pub(crate) const USER_COLUMNS: &str = "id, source, azure_object_id, email, user_principal_name, display_name, given_name, \
      surname, job_title, department, status, disabled_reason, disabled_at, in_scope, created_at";
 
 impl TryFrom<UserRow> for LocalUser {

@@ -87,7 +87,10 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     let store = open(&url).await;
     let run = store.start_run("cli", false, NOW).await.unwrap();
     let p = plan_for(&[], vec![remote(1), remote(2)], NOW);
-    store.apply_plan(run, &p, RunTotals { users_read: 2, graph_requests: 2 }, NOW).await.unwrap();
+    store
+        .apply_plan(run, &p, None, RunTotals { users_read: 2, graph_requests: 2, read_mode: None }, NOW)
+        .await
+        .unwrap();
 
     let users = store.users(UserFilter::default()).await.unwrap();
     assert_eq!(users.len(), 2);
@@ -103,13 +106,13 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     // User 2 leaves: disabled; 14 days later: removed, and the event says so.
     let run = store.start_run("cli", false, NOW).await.unwrap();
     let p = plan_for(&users, vec![remote(1)], NOW + Duration::hours(1));
-    store.apply_plan(run, &p, RunTotals::default(), NOW).await.unwrap();
+    store.apply_plan(run, &p, None, RunTotals::default(), NOW).await.unwrap();
     let gone = store.find_user("u2@contoso.com").await.unwrap();
     assert_eq!((gone.status, gone.disabled_reason), (Status::Disabled, Some(DisabledReason::DeletedInEntra)));
     let local = store.users(UserFilter::default()).await.unwrap();
     let later = NOW + Duration::days(15);
     let run = store.start_run("cli", false, later).await.unwrap();
-    store.apply_plan(run, &plan_for(&local, vec![remote(1)], later), RunTotals::default(), later).await.unwrap();
+    store.apply_plan(run, &plan_for(&local, vec![remote(1)], later), None, RunTotals::default(), later).await.unwrap();
     assert!(matches!(store.find_user("u2@contoso.com").await, Err(StoreError::NotFound(_))));
     let kinds: Vec<String> = store.events(2, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["user.disabled", "user.removed"]);
@@ -130,7 +133,7 @@ async fn a_plan_that_fails_half_way_leaves_nothing_applied() {
     twin.user_id = Uuid::now_v7();
     twin.after.as_mut().unwrap().id = twin.user_id;
     p.changes.push(twin);
-    assert!(store.apply_plan(run, &p, RunTotals::default(), NOW).await.is_err());
+    assert!(store.apply_plan(run, &p, None, RunTotals::default(), NOW).await.is_err());
     assert!(store.users(UserFilter::default()).await.unwrap().is_empty());
     assert!(store.events(0, 10).await.unwrap().is_empty());
     assert_eq!(store.run(&run.to_string()).await.unwrap().0.status, RunStatus::Running);
@@ -221,7 +224,7 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let plan = plan_for(&[], (1..=4500).map(remote).collect(), NOW);
     assert_eq!(plan.changes.len(), 4500);
     let run = store.start_run("cli", false, NOW).await.unwrap();
-    store.apply_plan(run, &plan, RunTotals::default(), NOW).await.unwrap();
+    store.apply_plan(run, &plan, None, RunTotals::default(), NOW).await.unwrap();
     assert_eq!(store.count_users(&UserFilter::default()).await.unwrap(), 4500);
     let (record, changes) = store.run(&run.to_string()).await.unwrap();
     assert_eq!(record.counts.created, 4500);
@@ -237,7 +240,7 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let disable = plan_for(&local, Vec::new(), NOW);
     assert_eq!(disable.counts.disabled, 4500);
     let run = store.start_run("cli", false, NOW).await.unwrap();
-    store.apply_plan(run, &disable, RunTotals::default(), NOW).await.unwrap();
+    store.apply_plan(run, &disable, None, RunTotals::default(), NOW).await.unwrap();
     let disabled = UserFilter { status: Some(Status::Disabled), ..UserFilter::default() };
     assert_eq!(store.count_users(&disabled).await.unwrap(), 4500);
     let later = NOW + Duration::days(15);
@@ -245,6 +248,6 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let remove = plan_for(&local, Vec::new(), later);
     assert_eq!(remove.counts.removed, 4500);
     let run = store.start_run("cli", false, later).await.unwrap();
-    store.apply_plan(run, &remove, RunTotals::default(), later).await.unwrap();
+    store.apply_plan(run, &remove, None, RunTotals::default(), later).await.unwrap();
     assert_eq!(store.count_users(&UserFilter::default()).await.unwrap(), 0);
 }

@@ -3,18 +3,22 @@
 //! The engine is the only place that talks to Graph and then writes users. It never reads
 //! the clock: callers pass `now`, so "remove after 14 days" can be tested and previewed.
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, RemoteUser, Settings, Snapshot, plan};
-use safegpt_graph::{Credentials, Endpoints, GraphClient, GraphError, RetryPolicy};
-use safegpt_store::{RunError, RunStatus, RunTotals, Store, StoreError, UserFilter};
+use safegpt_core::membership::users_in_scope;
+use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Settings, Snapshot, plan, plan_subset};
+use safegpt_graph::{Credentials, Endpoints, ErrorKind, GraphClient, GraphError, RetryPolicy};
+use safegpt_store::{
+    Advance, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor, UserFilter,
+};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::{Instrument, info, warn};
 
+mod read;
 mod runner;
 pub mod scheduler;
+mod subset;
 pub use runner::{Runner, StartError};
 use uuid::Uuid;
 
@@ -58,6 +62,8 @@ pub struct SyncRequest {
     pub dry_run: bool,
     /// Apply even when the deletion threshold would hold the run.
     pub confirm_mass_changes: bool,
+    /// Read every user and group instead of following the delta links.
+    pub full_read: bool,
     /// The time the run acts at: planning (removal after N days) and records use it.
     pub now: OffsetDateTime,
     pub lease: LeaseSettings,
@@ -69,6 +75,7 @@ impl SyncRequest {
             trigger: trigger.to_owned(),
             dry_run: false,
             confirm_mass_changes: false,
+            full_read: false,
             now,
             lease: LeaseSettings::default(),
         }
@@ -112,6 +119,8 @@ pub struct SyncOutcome {
     pub hold: Option<Hold>,
     #[serde(skip)]
     pub plan: Option<Plan>,
+    /// How the run read Entra; `None` when it failed before it read.
+    pub read_mode: Option<ReadMode>,
 }
 
 fn endpoints(cloud: &Cloud) -> Endpoints {
@@ -153,39 +162,6 @@ pub struct Progress {
 }
 
 pub type ProgressSender = tokio::sync::watch::Sender<Progress>;
-
-/// Reads every user and, when scoped, every transitive member of every group. Any failure
-/// ends the read: a partial snapshot is never returned.
-pub async fn read_snapshot(
-    client: &GraphClient,
-    settings: &Settings,
-    run_id: Uuid,
-    progress: &ProgressSender,
-) -> Result<Snapshot, GraphError> {
-    let mut users: Vec<RemoteUser> = Vec::new();
-    let mut pager = client.users();
-    progress.send_modify(|p| p.phase = Phase::ReadingUsers);
-    while let Some(page) = pager.next_page().await? {
-        users.extend(page);
-        progress.send_modify(|p| {
-            p.pages_read += 1;
-            p.users_read = users.len() as u64;
-        });
-        info!(%run_id, pages = pager.pages, users = users.len(), "read users page");
-    }
-    progress.send_modify(|p| p.phase = Phase::ReadingGroups);
-    let mut group_members = HashSet::new();
-    for group in &settings.group_ids {
-        let mut pager = client.transitive_user_ids(group);
-        while let Some(page) = pager.next_page().await? {
-            group_members.extend(page);
-            progress.send_modify(|p| p.pages_read += 1);
-        }
-        progress.send_modify(|p| p.groups_read += 1);
-        info!(%run_id, group = %group, pages = pager.pages, members = group_members.len(), "read group members");
-    }
-    Ok(Snapshot { users, group_members, complete: true })
-}
 
 fn run_error(e: &GraphError) -> RunError {
     RunError { kind: e.kind.as_str().to_owned(), message: e.message.clone(), detail: Some(e.detail.clone()) }
@@ -272,58 +248,189 @@ impl PreparedRun {
         if let Some(w) = secret_warning {
             warn!(%run_id, days_left = w.days_left, "{}", w.describe());
         }
-        let snapshot = match secret_warning.filter(|w| w.expired()) {
+        let policy = Policy::from(&settings);
+        let scope = scope_key(&settings, &policy);
+        let read = match secret_warning.filter(|w| w.expired()) {
             // The administrator told us when the secret expires: fail at once with the fix
             // rather than asking Entra with a secret known to be dead.
-            Some(w) => {
-                Err(GraphError::new(safegpt_graph::ErrorKind::SecretExpired, w.describe(), "secret_expires setting"))
+            Some(w) => Err(GraphError::new(ErrorKind::SecretExpired, w.describe(), "secret_expires setting")),
+            None => {
+                let cursor = store.sync_cursor().await?;
+                read_entra(&client, &settings, &cursor, &scope, &request, run_id, progress).await
             }
-            None => read_snapshot(&client, &settings, run_id, progress).await,
         };
-        let totals = |users_read: usize| RunTotals {
+        let totals = |users_read: usize, read_mode: Option<ReadMode>| RunTotals {
             users_read: users_read as u64,
             graph_requests: client.traffic.requests.load(Ordering::Relaxed),
+            read_mode,
         };
-        let finished = |p: &mut Progress| p.phase = Phase::Finished;
-        let snapshot = match snapshot {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(%run_id, kind = e.kind.as_str(), detail = %e.detail, "sync failed: {}", e.message);
-                let error = run_error(&e);
-                store.fail_run(run_id, &error, totals(0), finished_at()).await?;
-                progress.send_modify(finished);
-                return Ok(SyncOutcome {
-                    run_id,
-                    status: RunStatus::Failed,
-                    counts: Counts::default(),
-                    error: Some(error),
-                    hold: None,
-                    plan: None,
-                });
-            }
+        let fail = |e: GraphError, totals: RunTotals| async move {
+            warn!(%run_id, kind = e.kind.as_str(), detail = %e.detail, "sync failed: {}", e.message);
+            let error = run_error(&e);
+            store.fail_run(run_id, &error, totals, finished_at()).await?;
+            progress.send_modify(|p| p.phase = Phase::Finished);
+            Ok(SyncOutcome {
+                run_id,
+                status: RunStatus::Failed,
+                counts: Counts::default(),
+                error: Some(error),
+                hold: None,
+                plan: None,
+                read_mode: totals.read_mode,
+            })
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => return fail(e, totals(0, None)).await,
         };
         progress.send_modify(|p| p.phase = Phase::Applying);
-        let local = store.users(UserFilter::default()).await?;
-        info!(%run_id, local = local.len(), "read the directory");
-        let plan = plan(&local, &snapshot, &Policy::from(&settings), request.now, Uuid::now_v7);
+        let ending = Ending { store, run_id, request: &request, progress };
+        match read {
+            Read::Full(full) => {
+                let totals = totals(full.users.len(), Some(ReadMode::Full));
+                // Like a 404 on the group: a missing group never takes its members out of scope.
+                if let Some(missing) = settings.group_ids.iter().find(|g| full.groups.binary_search(g).is_err()) {
+                    return fail(GraphError::group_not_found(missing, "not among the tenant's groups"), totals).await;
+                }
+                let group_members = users_in_scope(&settings.group_ids, &full.memberships);
+                let snapshot = Snapshot { users: full.users, group_members, complete: true };
+                let local = store.users(UserFilter::default()).await?;
+                info!(%run_id, local = local.len(), "read the directory");
+                let plan = plan(&local, &snapshot, &policy, request.now, Uuid::now_v7);
+                drop(local);
+                let advance = Advance {
+                    mirror: MirrorWrite::Replace {
+                        users: &snapshot.users,
+                        groups: &full.groups,
+                        memberships: &full.memberships,
+                    },
+                    users_delta_link: &full.users_link,
+                    groups_delta_link: &full.groups_link,
+                    full_read_at: Some(request.now),
+                    scope: &scope,
+                };
+                ending.conclude(plan, &advance, totals, finished_at()).await
+            }
+            Read::Incremental(delta) => {
+                let totals = totals(delta.users_read as usize, Some(ReadMode::Incremental));
+                let inputs = match subset::gather(store, &settings, &delta.changes).await? {
+                    Ok(inputs) => inputs,
+                    Err(e) => return fail(e, totals).await,
+                };
+                info!(%run_id, local = inputs.local.len(), remote = inputs.snapshot.users.len(), "read the users the changes touch");
+                let plan =
+                    plan_subset(&inputs.local, &inputs.snapshot, inputs.untouched, &policy, request.now, Uuid::now_v7);
+                let advance = Advance {
+                    mirror: MirrorWrite::Merge(&delta.changes),
+                    users_delta_link: &delta.users_link,
+                    groups_delta_link: &delta.groups_link,
+                    full_read_at: None,
+                    scope: &scope,
+                };
+                ending.conclude(plan, &advance, totals, finished_at()).await
+            }
+        }
+    }
+}
+
+/// The end of a run that read Entra and planned.
+struct Ending<'a> {
+    store: &'a Store,
+    run_id: Uuid,
+    request: &'a SyncRequest,
+    progress: &'a ProgressSender,
+}
+
+impl Ending<'_> {
+    /// Records a dry run or a held run, or applies the plan with the copy of Entra it was
+    /// made from. Only an applied run moves the delta links: after a dry, held or failed
+    /// run the next one reads the same changes again.
+    async fn conclude(
+        &self,
+        plan: Plan,
+        advance: &Advance<'_>,
+        totals: RunTotals,
+        finished_at: OffsetDateTime,
+    ) -> Result<SyncOutcome, SyncError> {
+        let Ending { store, run_id, request, progress } = *self;
         info!(%run_id, changes = plan.changes.len(), "planned");
-        let totals = totals(snapshot.users.len());
         let (status, error) = if request.dry_run {
-            store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, finished_at()).await?;
+            store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, finished_at).await?;
             (RunStatus::DryRun, None)
         } else if let (Some(hold), false) = (plan.hold, request.confirm_mass_changes) {
             let error = RunError { kind: "deletion_threshold".into(), message: hold.describe(), detail: None };
             warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
-            store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), finished_at()).await?;
+            store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), finished_at).await?;
             (RunStatus::Held, Some(error))
         } else {
-            store.apply_plan(run_id, &plan, totals, finished_at()).await?;
+            store.apply_plan(run_id, &plan, Some(advance), totals, finished_at).await?;
             (RunStatus::Succeeded, None)
         };
-        info!(%run_id, status = status.as_str(), counts = ?plan.counts, "sync finished");
-        progress.send_modify(finished);
-        Ok(SyncOutcome { run_id, status, counts: plan.counts, error, hold: plan.hold, plan: Some(plan) })
+        info!(%run_id, status = status.as_str(), read = ?totals.read_mode, counts = ?plan.counts, "sync finished");
+        progress.send_modify(|p| p.phase = Phase::Finished);
+        Ok(SyncOutcome {
+            run_id,
+            status,
+            counts: plan.counts,
+            error,
+            hold: plan.hold,
+            plan: Some(plan),
+            read_mode: totals.read_mode,
+        })
     }
+}
+
+enum Read {
+    Full(read::FullRead),
+    Incremental(read::IncrementalRead),
+}
+
+/// What the copy of Entra and the directory were last planned for. The copy holds the
+/// whole tenant whatever the scope, but the users the last plans left alone are only
+/// "as the rules leave them" for these settings; other settings need a full plan.
+fn scope_key(settings: &Settings, policy: &Policy) -> String {
+    let mut groups = settings.group_ids.clone();
+    groups.sort();
+    format!(
+        "tenant={:?} cloud={:?} groups={groups:?} policy={policy:?}",
+        settings.tenant_id.as_deref().map(str::to_ascii_lowercase),
+        settings.cloud
+    )
+}
+
+/// Follows the delta links when it can, else reads everything: on the first run, after
+/// the scope changed, when the daily full read is due or asked for, and when Graph
+/// rejects a delta link (expired, or a reset on its side).
+async fn read_entra(
+    client: &GraphClient,
+    settings: &Settings,
+    cursor: &SyncCursor,
+    scope: &str,
+    request: &SyncRequest,
+    run_id: Uuid,
+    progress: &ProgressSender,
+) -> Result<Read, GraphError> {
+    let every = time::Duration::seconds(i64::from(settings.full_sync_interval_secs));
+    let full_reason = match (&cursor.users_delta_link, &cursor.groups_delta_link, cursor.full_read_at) {
+        _ if request.full_read => Some("asked for"),
+        (None, _, _) | (_, None, _) | (_, _, None) => Some("no delta links yet"),
+        _ if cursor.scope.as_deref() != Some(scope) => Some("the settings changed"),
+        (_, _, Some(at)) if request.now - at >= every => Some("the periodic full read is due"),
+        _ => None,
+    };
+    if let (None, Some(users_link), Some(groups_link)) =
+        (full_reason, &cursor.users_delta_link, &cursor.groups_delta_link)
+    {
+        match read::read_incremental(client, users_link, groups_link, run_id, progress).await {
+            Err(e) if e.kind == ErrorKind::DeltaExpired => {
+                warn!(%run_id, detail = %e.detail, "Graph rejected the delta link; reading everything instead");
+            }
+            other => return other.map(Read::Incremental),
+        }
+    } else {
+        info!(%run_id, reason = full_reason.unwrap_or_default(), "full read");
+    }
+    read::read_full(client, run_id, progress).await.map(Read::Full)
 }
 
 /// One sync from start to end.

@@ -81,8 +81,10 @@ pub async fn preview(state: &AppState, trigger: &str) -> ApiResult<RunDetailView
     run_detail(state, outcome.run_id).await
 }
 
-pub async fn start_sync(state: &AppState, trigger: &str) -> ApiResult<Uuid> {
-    let request = SyncRequest::new(trigger, state.now());
+/// Starts a sync in the background; `full_read` reads every user and group instead of the
+/// changes since the last run.
+pub async fn start_sync(state: &AppState, trigger: &str, full_read: bool) -> ApiResult<Uuid> {
+    let request = SyncRequest { full_read, ..SyncRequest::new(trigger, state.now()) };
     Ok(state.runner.start(request).await?)
 }
 

@@ -184,6 +184,8 @@ pub struct SettingsUpdate {
     pub threshold_percent: Option<i64>,
     /// How often the server runs the sync: `15m`, `1h`, `90s` (at least 10 s).
     pub interval: Option<String>,
+    /// How often a sync reads everything instead of the changes (delta): `1d`, `12h` (10 s to 6 days).
+    pub full_sync_interval: Option<String>,
     /// When the client secret expires, `YYYY-MM-DD`; `""` clears it.
     pub secret_expires: Option<String>,
 }
@@ -207,6 +209,7 @@ impl SettingsUpdate {
             threshold_count: n(self.threshold_count),
             threshold_percent: n(self.threshold_percent),
             interval: self.interval.clone(),
+            full_sync_interval: self.full_sync_interval.clone(),
             secret_expires: self.secret_expires.clone(),
         }
     }
@@ -259,12 +262,24 @@ pub struct SyncStarted {
     pub url: String,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SyncQuery {
+    /// Read every user and group instead of only the changes since the last run.
+    pub full: Option<bool>,
+}
+
 /// Starts a sync in the background (the rocket). 409 while one is running.
-#[utoipa::path(post, path = "/api/v1/syncs", tag = "runs",
+#[utoipa::path(post, path = "/api/v1/syncs", tag = "runs", params(SyncQuery),
     responses((status = 202, body = SyncStarted), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn start_sync(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
-    let run_id = actions::start_sync(&state, "api").await?;
+async fn start_sync(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    ApiQuery(q): ApiQuery<SyncQuery>,
+) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
+    let run_id = actions::start_sync(&state, "api", q.full.unwrap_or(false)).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(SyncStarted { run_id, url: format!("/api/v1/runs/{run_id}") })))
 }
 

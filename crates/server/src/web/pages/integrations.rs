@@ -93,7 +93,7 @@ pub(super) async fn azure_sync(
     headers: HeaderMap,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match actions::start_sync(&state, "manual").await {
+    match actions::start_sync(&state, "manual", false).await {
         Ok(run_id) => see_other(&format!("/runs/{run_id}")),
         Err(e) if e.detail.code == "already_running" => {
             let running = state.runner.current_run().map(|id| format!("&run={id}")).unwrap_or_default();
@@ -128,6 +128,8 @@ pub(super) struct AzureForm {
     login_url: String,
     graph_url: String,
     interval: String,
+    #[serde(default)]
+    full_sync_interval: String,
     secret_expires: String,
 }
 
@@ -148,6 +150,7 @@ pub(super) struct AzureValues {
     login_url: String,
     graph_url: String,
     interval: String,
+    full_sync_interval: String,
     secret_expires: String,
 }
 
@@ -175,7 +178,7 @@ pub(super) struct AzurePage {
     advanced_open: bool,
 }
 
-const ADVANCED_FIELDS: [&str; 9] = [
+const ADVANCED_FIELDS: [&str; 10] = [
     "include_guests",
     "seats",
     "threshold_count",
@@ -184,6 +187,7 @@ const ADVANCED_FIELDS: [&str; 9] = [
     "login_url",
     "graph_url",
     "interval",
+    "full_sync_interval",
     "secret_expires",
 ];
 
@@ -225,6 +229,7 @@ pub(super) async fn azure_page(
         login_url: if custom { s.login_url } else { String::new() },
         graph_url: if custom { s.graph_url } else { String::new() },
         interval: s.interval,
+        full_sync_interval: s.full_sync_interval,
         secret_expires: s.secret_expires.unwrap_or_default(),
     };
     render(StatusCode::OK, azure_page_for(&headers, &who, v, s.client_secret_set, FieldErrors(Vec::new())))
@@ -252,6 +257,7 @@ pub(super) async fn azure_save(
         threshold_count: Some(form.threshold_count.clone()),
         threshold_percent: Some(form.threshold_percent.clone()),
         interval: Some(form.interval.clone()),
+        full_sync_interval: Some(form.full_sync_interval.clone()),
         secret_expires: Some(form.secret_expires.clone()),
     };
     match actions::update_settings(&state, &patch, Some(&form.client_secret), &who.actor).await {
@@ -279,6 +285,7 @@ pub(super) async fn azure_save(
                 login_url: form.login_url,
                 graph_url: form.graph_url,
                 interval: form.interval,
+                full_sync_interval: form.full_sync_interval,
                 secret_expires: form.secret_expires,
             };
             render(StatusCode::UNPROCESSABLE_ENTITY, azure_page_for(&headers, &who, v, secret_set, FieldErrors(errors)))

@@ -1,0 +1,358 @@
+//! The sync's copy of Entra ID (users, groups, direct members) and the cursor of the delta
+//! rounds. An incremental run reads only the rows its changes touch; a run writes the copy
+//! in the transaction that applies its plan (see `Store::apply_plan`).
+
+use std::collections::HashSet;
+
+use safegpt_core::{EntraChanges, LocalUser, MemberKind, Membership, RemoteUser, UserType};
+use sqlx::{Any, AssertSqlSafe, Transaction};
+
+use time::OffsetDateTime;
+
+use crate::batch::{Arg, IN_CHUNK, delete_ids, delete_where_in, insert_rows, org_and_in};
+use crate::users::{USER_COLUMNS, UserRow};
+use crate::{Result, Store, parse_ts, ts};
+
+/// Where the next delta rounds start, and what the copy was built for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncCursor {
+    pub users_delta_link: Option<String>,
+    pub groups_delta_link: Option<String>,
+    /// When the copy was last rebuilt by a full read.
+    pub full_read_at: Option<OffsetDateTime>,
+    /// The scope settings of the last applied run (see the sync engine); another scope
+    /// needs a full read.
+    pub scope: Option<String>,
+}
+
+/// What a run writes to the copy beside its plan.
+#[derive(Debug)]
+pub enum MirrorWrite<'a> {
+    /// A full read: the copy is replaced.
+    Replace { users: &'a [RemoteUser], groups: &'a [String], memberships: &'a [Membership] },
+    /// A delta round: its changes are merged in.
+    Merge(&'a EntraChanges),
+}
+
+/// The copy and the cursor a run leaves behind when it applies.
+#[derive(Debug)]
+pub struct Advance<'a> {
+    pub mirror: MirrorWrite<'a>,
+    pub users_delta_link: &'a str,
+    pub groups_delta_link: &'a str,
+    /// Set by a full read; `None` keeps the time of the last one.
+    pub full_read_at: Option<OffsetDateTime>,
+    pub scope: &'a str,
+}
+
+/// Totals over the whole directory, for the users an incremental plan leaves out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirectoryTotals {
+    pub synced: u64,
+    pub seats_held: u64,
+    pub synced_active: u64,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntraUserRow {
+    id: String,
+    user_principal_name: String,
+    mail: Option<String>,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    surname: Option<String>,
+    job_title: Option<String>,
+    department: Option<String>,
+    account_enabled: i64,
+    user_type: String,
+}
+
+impl From<EntraUserRow> for RemoteUser {
+    fn from(r: EntraUserRow) -> RemoteUser {
+        RemoteUser {
+            id: r.id,
+            user_principal_name: r.user_principal_name,
+            mail: r.mail,
+            display_name: r.display_name,
+            given_name: r.given_name,
+            surname: r.surname,
+            job_title: r.job_title,
+            department: r.department,
+            account_enabled: r.account_enabled != 0,
+            user_type: if r.user_type == "Guest" { UserType::Guest } else { UserType::Member },
+        }
+    }
+}
+
+const ENTRA_USER_COLUMNS: &str = "id, user_principal_name, mail, display_name, given_name, surname, job_title, \
+     department, account_enabled, user_type";
+
+const ENTRA_USER_UPSERT_TAIL: &str = "ON CONFLICT (org_id, id) DO UPDATE SET
+     user_principal_name = excluded.user_principal_name, mail = excluded.mail,
+     display_name = excluded.display_name, given_name = excluded.given_name, surname = excluded.surname,
+     job_title = excluded.job_title, department = excluded.department,
+     account_enabled = excluded.account_enabled, user_type = excluded.user_type";
+
+fn entra_user_row(org: &str, u: &RemoteUser) -> Vec<Arg> {
+    vec![
+        org.into(),
+        u.id.as_str().into(),
+        u.user_principal_name.as_str().into(),
+        u.mail.as_deref().into(),
+        u.display_name.as_deref().into(),
+        u.given_name.as_deref().into(),
+        u.surname.as_deref().into(),
+        u.job_title.as_deref().into(),
+        u.department.as_deref().into(),
+        i64::from(u.account_enabled).into(),
+        (if u.user_type == UserType::Guest { "Guest" } else { "Member" }).into(),
+    ]
+}
+
+/// Rows are written a few thousand at a time so that a million-user copy is never built
+/// as one list of bound values.
+const WRITE_CHUNK: usize = 5_000;
+
+impl Store {
+    pub async fn sync_cursor(&self) -> Result<SyncCursor> {
+        #[derive(sqlx::FromRow)]
+        struct CursorRow {
+            users_delta_link: Option<String>,
+            groups_delta_link: Option<String>,
+            full_read_at: Option<String>,
+            scope: Option<String>,
+        }
+        let row: Option<CursorRow> = sqlx::query_as(
+            "SELECT users_delta_link, groups_delta_link, full_read_at, scope FROM sync_cursor WHERE org_id = $1",
+        )
+        .bind(&self.org)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(SyncCursor::default());
+        };
+        Ok(SyncCursor {
+            users_delta_link: row.users_delta_link,
+            groups_delta_link: row.groups_delta_link,
+            full_read_at: row.full_read_at.as_deref().map(parse_ts).transpose()?,
+            scope: row.scope,
+        })
+    }
+
+    /// Rows selected by `{head} org_id = $1 AND {column} IN (ids)`, chunked.
+    async fn select_in<R>(&self, head: &str, column: &str, ids: &[String]) -> Result<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = org_and_in(self.backend, head, column, chunk.len(), "");
+            let mut query = sqlx::query_as::<_, R>(AssertSqlSafe(sql)).bind(self.org.clone());
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            out.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(out)
+    }
+
+    /// The copied Entra users among `ids` (absent ones are not in the tenant).
+    pub async fn mirror_users(&self, ids: &[String]) -> Result<Vec<RemoteUser>> {
+        let head = format!("SELECT {ENTRA_USER_COLUMNS} FROM entra_users WHERE");
+        let rows: Vec<EntraUserRow> = self.select_in(&head, "id", ids).await?;
+        Ok(rows.into_iter().map(RemoteUser::from).collect())
+    }
+
+    /// Every (parent, child) edge between groups: the group tree. Small next to the users.
+    pub async fn mirror_group_edges(&self) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as("SELECT group_id, member_id FROM entra_members WHERE org_id = $1 AND kind = 'group'")
+            .bind(&self.org)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The (group, member) memberships of the given members.
+    pub async fn mirror_memberships_of(&self, member_ids: &[String]) -> Result<Vec<(String, String)>> {
+        self.select_in("SELECT group_id, member_id FROM entra_members WHERE", "member_id", member_ids).await
+    }
+
+    /// The direct user members of the given groups.
+    pub async fn mirror_user_members_of(&self, group_ids: &[String]) -> Result<Vec<String>> {
+        let rows: Vec<(String, String)> =
+            self.select_in("SELECT member_id, kind FROM entra_members WHERE", "group_id", group_ids).await?;
+        Ok(rows.into_iter().filter(|(_, kind)| kind == MemberKind::User.as_str()).map(|(id, _)| id).collect())
+    }
+
+    /// Which of `ids` are groups of the copy.
+    pub async fn mirror_groups_present(&self, ids: &[String]) -> Result<HashSet<String>> {
+        let rows: Vec<(String,)> = self.select_in("SELECT id FROM entra_groups WHERE", "id", ids).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The directory users linked to the given Entra ids.
+    pub async fn users_by_azure_ids(&self, azure_ids: &[String]) -> Result<Vec<LocalUser>> {
+        let head = format!("SELECT {USER_COLUMNS} FROM users WHERE");
+        let rows: Vec<UserRow> = self.select_in(&head, "azure_object_id", azure_ids).await?;
+        rows.into_iter().map(LocalUser::try_from).collect()
+    }
+
+    /// Users a plan must look at even when Entra reports no change for them: local accounts
+    /// (they may be linked by e-mail), users awaiting a license (a seat may be free), users
+    /// the sync disabled (their removal may be due) and active users out of scope (kept
+    /// while auto-disable was off, or enabled by an administrator: the rules may disable
+    /// them). Every other user is as the last plan left it, and planning it again with
+    /// the same Entra data changes nothing. Oldest first, as a full plan sees them.
+    pub async fn users_needing_a_look(&self) -> Result<Vec<LocalUser>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND (source = 'local' OR status = 'awaiting_license'
+                 OR (status = 'disabled' AND disabled_reason IS NOT NULL AND disabled_reason <> 'admin')
+                 OR (status = 'active' AND in_scope = 0))
+             ORDER BY created_at, id"
+        );
+        let rows: Vec<UserRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(&self.org).fetch_all(&self.pool).await?;
+        rows.into_iter().map(LocalUser::try_from).collect()
+    }
+
+    pub async fn directory_totals(&self) -> Result<DirectoryTotals> {
+        let (synced, seats_held, synced_active): (i64, i64, i64) = sqlx::query_as(
+            "SELECT
+                 COALESCE(SUM(CASE WHEN source = 'entra' THEN 1 ELSE 0 END), 0),
+                 COALESCE(SUM(CASE WHEN status IN ('active', 'disabled') THEN 1 ELSE 0 END), 0),
+                 COALESCE(SUM(CASE WHEN source = 'entra' AND status = 'active' THEN 1 ELSE 0 END), 0)
+             FROM users WHERE org_id = $1",
+        )
+        .bind(&self.org)
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |v: i64| v.max(0) as u64;
+        Ok(DirectoryTotals { synced: n(synced), seats_held: n(seats_held), synced_active: n(synced_active) })
+    }
+
+    /// Writes the copy and the cursor inside a run's transaction.
+    pub(crate) async fn write_advance(&self, tx: &mut Transaction<'_, Any>, advance: &Advance<'_>) -> Result<()> {
+        match &advance.mirror {
+            MirrorWrite::Replace { users, groups, memberships } => {
+                for table in ["entra_members", "entra_groups", "entra_users"] {
+                    sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE org_id = $1")))
+                        .bind(&self.org)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                for chunk in users.chunks(WRITE_CHUNK) {
+                    self.upsert_entra_users(tx, chunk.iter()).await?;
+                }
+                for chunk in groups.chunks(WRITE_CHUNK) {
+                    self.insert_groups(tx, chunk.iter()).await?;
+                }
+                for chunk in memberships.chunks(WRITE_CHUNK) {
+                    self.insert_memberships(tx, chunk.iter()).await?;
+                }
+            }
+            MirrorWrite::Merge(changes) => self.merge_changes(tx, changes).await?,
+        }
+        sqlx::query(
+            "INSERT INTO sync_cursor (org_id, users_delta_link, groups_delta_link, full_read_at, scope)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (org_id) DO UPDATE SET users_delta_link = excluded.users_delta_link,
+                 groups_delta_link = excluded.groups_delta_link,
+                 full_read_at = COALESCE(excluded.full_read_at, sync_cursor.full_read_at),
+                 scope = excluded.scope",
+        )
+        .bind(&self.org)
+        .bind(advance.users_delta_link)
+        .bind(advance.groups_delta_link)
+        .bind(advance.full_read_at.map(ts))
+        .bind(advance.scope)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn merge_changes(&self, tx: &mut Transaction<'_, Any>, changes: &EntraChanges) -> Result<()> {
+        let (present, removed): (Vec<_>, Vec<_>) = changes.users.iter().partition(|(_, u)| u.is_some());
+        self.upsert_entra_users(tx, present.iter().filter_map(|(_, u)| u.as_ref())).await?;
+        let removed: Vec<String> = removed.into_iter().map(|(id, _)| id.clone()).collect();
+        delete_ids(tx, self.backend, "entra_users", &self.org, &removed).await?;
+
+        let (kept, gone): (Vec<_>, Vec<_>) = changes.groups.iter().partition(|(_, exists)| **exists);
+        self.insert_groups(tx, kept.iter().map(|(id, _)| *id)).await?;
+        let gone: Vec<String> = gone.into_iter().map(|(id, _)| id.clone()).collect();
+        delete_ids(tx, self.backend, "entra_groups", &self.org, &gone).await?;
+        // A deleted group has no members and is a member of nothing.
+        delete_where_in(tx, self.backend, "entra_members", "group_id", &self.org, &gone).await?;
+        delete_where_in(tx, self.backend, "entra_members", "member_id", &self.org, &gone).await?;
+
+        let mut added = Vec::new();
+        for ((group_id, member_id), kind) in &changes.members {
+            match kind {
+                Some(kind) => {
+                    added.push(Membership { group_id: group_id.clone(), member_id: member_id.clone(), kind: *kind })
+                }
+                None => {
+                    sqlx::query("DELETE FROM entra_members WHERE org_id = $1 AND group_id = $2 AND member_id = $3")
+                        .bind(&self.org)
+                        .bind(group_id)
+                        .bind(member_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+        }
+        // Added members of a group deleted in the same round are not kept.
+        added.retain(|m| changes.groups.get(&m.group_id) != Some(&false));
+        self.insert_memberships(tx, added.iter()).await
+    }
+
+    async fn upsert_entra_users<'u>(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        users: impl Iterator<Item = &'u RemoteUser>,
+    ) -> Result<()> {
+        let rows: Vec<Vec<Arg>> = users.map(|u| entra_user_row(&self.org, u)).collect();
+        let head = format!("INSERT INTO entra_users (org_id, {ENTRA_USER_COLUMNS}) VALUES");
+        insert_rows(tx, self.backend, &head, ENTRA_USER_UPSERT_TAIL, 11, &rows).await
+    }
+
+    async fn insert_groups<'g>(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        groups: impl Iterator<Item = &'g String>,
+    ) -> Result<()> {
+        let rows: Vec<Vec<Arg>> = groups.map(|g| vec![self.org.as_str().into(), g.as_str().into()]).collect();
+        insert_rows(
+            tx,
+            self.backend,
+            "INSERT INTO entra_groups (org_id, id) VALUES",
+            "ON CONFLICT DO NOTHING",
+            2,
+            &rows,
+        )
+        .await
+    }
+
+    async fn insert_memberships<'m>(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        memberships: impl Iterator<Item = &'m Membership>,
+    ) -> Result<()> {
+        let rows: Vec<Vec<Arg>> = memberships
+            .map(|m| {
+                vec![
+                    self.org.as_str().into(),
+                    m.group_id.as_str().into(),
+                    m.member_id.as_str().into(),
+                    m.kind.as_str().into(),
+                ]
+            })
+            .collect();
+        insert_rows(
+            tx,
+            self.backend,
+            "INSERT INTO entra_members (org_id, group_id, member_id, kind) VALUES",
+            "ON CONFLICT (org_id, group_id, member_id) DO UPDATE SET kind = excluded.kind",
+            4,
+            &rows,
+        )
+        .await
+    }
+}
