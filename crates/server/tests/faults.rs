@@ -7,7 +7,7 @@ use std::time::Duration;
 use graph_sim::{Faults, GenerateSpec, SimOptions, SimServer, generate};
 use safegpt_core::SettingsPatch;
 use safegpt_graph::RetryPolicy;
-use safegpt_store::{RunStatus, Sealer, Store, UserFilter};
+use safegpt_store::{ReadMode, RunStatus, Sealer, Store, UserFilter};
 use safegpt_sync::{SyncRequest, run_sync};
 use secrecy::SecretString;
 use serde_json::json;
@@ -69,7 +69,12 @@ impl Case {
     }
 
     async fn sync(&self, retry: RetryPolicy) -> RunStatus {
-        let request = SyncRequest::new("cli", OffsetDateTime::now_utc());
+        self.sync_reading(retry, false).await
+    }
+
+    /// After the first run a sync follows the delta links; `full_read` reads everything.
+    async fn sync_reading(&self, retry: RetryPolicy, full_read: bool) -> RunStatus {
+        let request = SyncRequest { full_read, ..SyncRequest::new("cli", OffsetDateTime::now_utc()) };
         run_sync(&self.store, &request, retry).await.unwrap().status
     }
 
@@ -105,7 +110,16 @@ fn quick_retry() -> RetryPolicy {
 
 enum Expect {
     SameAsFaultFree,
+    /// And the run fell back to a full read.
+    SameAfterFullRead,
     FailsChangingNobody(&'static str),
+}
+
+/// How the faulty run reads: the changes since the first run (delta), or everything.
+#[derive(Clone, Copy, PartialEq)]
+enum Reading {
+    Delta,
+    Full,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,57 +130,95 @@ async fn every_fault_ends_in_the_fault_free_directory_or_a_failed_run_that_chang
     assert!(expected.iter().any(|u| u.2 == "disabled"), "the change disables some users");
 
     use Expect::*;
-    let cases: Vec<(&str, serde_json::Value, Expect)> = vec![
-        ("throttling storm, honoured", json!({"throttle": {"share": 0.5, "retryAfter": "0.05"}}), SameAsFaultFree),
+    use Reading::*;
+    let cases: Vec<(&str, serde_json::Value, Reading, Expect)> = vec![
+        (
+            "throttling storm, honoured",
+            json!({"throttle": {"share": 0.5, "retryAfter": "0.05"}}),
+            Delta,
+            SameAsFaultFree,
+        ),
         (
             "throttling beyond the retry budget",
             json!({"throttle": {"share": 1.0, "retryAfter": "1"}}),
+            Delta,
             FailsChangingNobody("throttled"),
         ),
         (
             "500 on a later page",
             json!({"rules": [{"path": "/v1.0/users", "contains": "$skiptoken", "count": 2, "status": 500}]}),
+            Full,
             SameAsFaultFree,
         ),
         (
             "503 with Retry-After",
             json!({"rules": [{"path": "/v1.0/", "count": 3, "status": 503, "retryAfter": "0.1"}]}),
+            Delta,
             SameAsFaultFree,
         ),
         (
             "504 on every group read",
             json!({"rules": [{"path": "/v1.0/groups", "count": 1000, "status": 504}]}),
+            Delta,
+            FailsChangingNobody("service_error"),
+        ),
+        (
+            "504 on every group read of a full read",
+            json!({"rules": [{"path": "/v1.0/groups", "count": 1000, "status": 504}]}),
+            Full,
             FailsChangingNobody("service_error"),
         ),
         (
             "connection reset mid-answer",
             json!({"rules": [{"path": "/v1.0/users", "contains": "$skiptoken", "count": 2, "reset": true}]}),
+            Full,
             SameAsFaultFree,
         ),
         (
             "connection reset on every page",
             json!({"rules": [{"path": "/v1.0/users", "count": 1000, "reset": true}]}),
+            Delta,
             FailsChangingNobody("unreachable"),
         ),
-        ("answers slower than the timeout", json!({"latencyMs": 1200}), FailsChangingNobody("timeout")),
+        ("answers slower than the timeout", json!({"latencyMs": 1200}), Delta, FailsChangingNobody("timeout")),
         (
             "the token expires in the middle of the sync",
             json!({"tokenLifetimeSecs": 1, "latencyMs": 150}),
+            Full,
             SameAsFaultFree,
         ),
+        (
+            "delta links reset by Graph (410 resyncRequired)",
+            json!({"resetDeltaTokens": true}),
+            Delta,
+            SameAfterFullRead,
+        ),
+        (
+            "delta link expired (400 syncStateNotFound)",
+            json!({"rules": [{"path": "/v1.0/groups/delta", "contains": "$deltatoken", "count": 1, "status": 400,
+                              "body": {"error": {"code": "syncStateNotFound", "message": "The sync state generation is not found."}}}]}),
+            Delta,
+            SameAfterFullRead,
+        ),
     ];
-    for (name, faults, expect) in cases {
+    for (name, faults, reading, expect) in cases {
         let case = Case::new().await;
         let before = case.directory().await;
         case.inject(faults);
-        let status = case.sync(quick_retry()).await;
+        let status = case.sync_reading(quick_retry(), reading == Full).await;
         case.inject(json!({}));
         let after = case.directory().await;
         let runs = case.store.runs(10).await.unwrap();
         match expect {
-            SameAsFaultFree => {
+            SameAsFaultFree | SameAfterFullRead => {
                 assert_eq!(status, RunStatus::Succeeded, "{name}: {:?}", runs[0].error);
                 assert_eq!(after, expected, "{name}: the same directory as without the fault");
+                let read = runs[0].totals.read_mode;
+                if matches!(expect, SameAfterFullRead) || reading == Full {
+                    assert_eq!(read, Some(ReadMode::Full), "{name}");
+                } else {
+                    assert_eq!(read, Some(ReadMode::Incremental), "{name}");
+                }
             }
             FailsChangingNobody(kind) => {
                 assert_eq!(status, RunStatus::Failed, "{name}");

@@ -284,6 +284,18 @@ impl Store {
             if before.status == Status::Disabled && before.disabled_reason == Some(DisabledReason::Admin) {
                 return Ok(before);
             }
+            if before.status == Status::AwaitingLicense {
+                // A disabled user holds a seat (to come back to); one awaiting a license has none.
+                let (settings, _) = self.settings().await?;
+                let used = self.seats_used().await?;
+                if settings.seats > 0 && used >= u64::from(settings.seats) {
+                    return Err(StoreError::Conflict(format!(
+                        "no free seat ({used} of {} used) to hold {} disabled; a user awaiting a license has no \
+                         access anyway, and disabling it would take a seat",
+                        settings.seats, before.profile.email
+                    )));
+                }
+            }
             after.status = Status::Disabled;
             after.disabled_reason = Some(DisabledReason::Admin);
             after.disabled_at = Some(now);
