@@ -3,13 +3,18 @@
 # loopback HTTP, `safegpt sync` timed with its peak RSS, on SQLite (and on PostgreSQL when
 # BENCH_DATABASE_URL names an empty database).
 #
+# The directory is scoped to the tenant's top-level groups (every group below them nested up
+# to 3 deep), so that removals from groups matter. Rows: a first full sync, a full read
+# again with nothing changed, an incremental (delta) run with nothing changed, and an
+# incremental run after 100 changes made through graph-sim's control API (bench/tenant.py).
+#
 # usage: bench/run.sh [USERS] [GROUPS]      defaults: 100000 50 (nesting 3)
 #        BENCH_MILLION=1 bench/run.sh       adds the 1,000,000-user full sync
 #        BENCH_SDK=0 bench/run.sh           skips the msgraph-sdk listing (about 5 minutes for 100,000 users)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${1:-100000}
-GROUPS=${2:-50}
+GROUP_COUNT=${2:-50}  # not GROUPS: bash ignores assignments to its GROUPS array
 cargo build --release --locked --bin safegpt --bin graph-sim >/dev/null 2>&1 ||
     cargo build --release --locked --bin safegpt --bin graph-sim
 BIN=$PWD/target/release
@@ -50,10 +55,11 @@ start_sim() {
 field() { awk -v k="$1" '$1==k {print $2}' "$WORK/sim.out"; }
 
 configure() {
-    local data=$1
+    local data=$1 groups=()
+    for g in $(python3 bench/tenant.py roots "$SIM"); do groups+=(--group-id "$g"); done
     printf %s "$(field client-secret)" | SAFEGPT_DATA_DIR="$data" "$BIN/safegpt" azure configure --active true \
         --tenant-id "$(field tenant-id)" --client-id "$(field client-id)" --client-secret-stdin \
-        --login-url "$SIM" --graph-url "$SIM" --threshold-count 10000000 >/dev/null
+        --login-url "$SIM" --graph-url "$SIM" --threshold-count 10000000 --auto-disable true "${groups[@]}" >/dev/null
 }
 
 stats() { curl -s "$SIM/_sim/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(sum(s["requests"].values()) if isinstance(s["requests"], dict) else sum(r["count"] for r in s["requests"]), s.get("bytesSent", s.get("bytes_sent", 0)))'; }
@@ -65,23 +71,35 @@ echo
 row "scenario" "wall s" "peak MB" "users/s" "requests" "MB read"
 row "---" "---:" "---:" "---:" "---:" "---:"
 
+# One timed `safegpt sync` and its row; USERS_DONE = users it read, for users/s.
+timed_sync() {
+    local label=$1 users=$2 data=$3
+    shift 3
+    curl -s -X DELETE "$SIM/_sim/stats" >/dev/null
+    read -r secs mb < <(measure env SAFEGPT_DATA_DIR="$data" "$BIN/safegpt" sync --json "$@")
+    read -r reqs bytes < <(stats)
+    local mode rate="-"
+    mode=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(o.get("read_mode"), o["status"])' "$WORK/last.out")
+    [ "$users" != "-" ] && rate=$(echo "$users / $secs" | bc)
+    row "$label [$mode]" "$secs" "$mb" "$rate" "$reqs" "$(echo "scale=2; $bytes / 1048576" | bc)"
+}
+
 run_full() {
     local label=$1 users=$2 backend_url=${3:-}
     local data="$WORK/data-$label"
     mkdir -p "$data"
     [ -n "$backend_url" ] && export SAFEGPT_DATABASE_URL="$backend_url" || unset SAFEGPT_DATABASE_URL
     configure "$data"
-    curl -s -X DELETE "$SIM/_sim/stats" >/dev/null
-    read -r secs mb < <(measure env SAFEGPT_DATA_DIR="$data" "$BIN/safegpt" sync --json)
-    read -r reqs bytes < <(stats)
-    row "$label: first full sync ($users users)" "$secs" "$mb" "$(echo "$users / $secs" | bc)" "$reqs" "$(echo "scale=1; $bytes / 1048576" | bc)"
-    curl -s -X DELETE "$SIM/_sim/stats" >/dev/null
-    read -r secs mb < <(measure env SAFEGPT_DATA_DIR="$data" "$BIN/safegpt" sync --json)
-    read -r reqs bytes < <(stats)
-    row "$label: full sync again, nothing changed" "$secs" "$mb" "$(echo "$users / $secs" | bc)" "$reqs" "$(echo "scale=1; $bytes / 1048576" | bc)"
+    timed_sync "$label: first full sync ($users users)" "$users" "$data"
+    timed_sync "$label: full read again, nothing changed" "$users" "$data" --full
+    [ "${BENCH_INCREMENTAL:-1}" = 1 ] || return 0
+    timed_sync "$label: incremental, nothing changed" "-" "$data"
+    local changed
+    changed=$(python3 bench/tenant.py change "$SIM" 100)
+    timed_sync "$label: incremental after $changed changes" "-" "$data"
 }
 
-start_sim "users=$USERS,groups=$GROUPS,nesting=3,guests=5,disabled=5,seed=1"
+start_sim "users=$USERS,groups=$GROUP_COUNT,nesting=3,guests=5,disabled=5,seed=1"
 echo
 run_full "SQLite" "$USERS"
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
@@ -96,7 +114,7 @@ echo "graph-sim generated and loaded the $USERS-user tenant in ${SIM_START} s."
 # The same listing with Microsoft's Python SDK (the code a team would otherwise write),
 # against the same tenant, graph-sim advertising the real Microsoft hosts.
 if [ "${BENCH_SDK:-1}" = 1 ] && [ -x .venv-sdk/bin/python ]; then
-    "$BIN/graph-sim" --listen 127.0.0.1:0 --generate "users=$USERS,groups=$GROUPS,nesting=3,guests=5,disabled=5,seed=1" \
+    "$BIN/graph-sim" --listen 127.0.0.1:0 --generate "users=$USERS,groups=$GROUP_COUNT,nesting=3,guests=5,disabled=5,seed=1" \
         --public-login-url https://login.microsoftonline.com --public-graph-url https://graph.microsoft.com \
         > "$WORK/sim.out" 2>/dev/null &
     SIM_PID=$!
@@ -111,8 +129,8 @@ if [ "${BENCH_SDK:-1}" = 1 ] && [ -x .venv-sdk/bin/python ]; then
 fi
 
 if [ "${BENCH_MILLION:-0}" = 1 ]; then
-    start_sim "users=1000000,groups=$GROUPS,nesting=3,guests=5,disabled=5,seed=1"
+    start_sim "users=1000000,groups=$GROUP_COUNT,nesting=3,guests=5,disabled=5,seed=1"
     echo "graph-sim generated and loaded the 1,000,000-user tenant in ${SIM_START} s."
-    run_full "SQLite 1M" 1000000
+    BENCH_INCREMENTAL=0 run_full "SQLite 1M" 1000000
     kill "$SIM_PID" 2>/dev/null || true
 fi

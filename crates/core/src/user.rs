@@ -198,6 +198,40 @@ impl RemoteUser {
         }
     }
 
+    /// A stable 64-bit digest of every field (FNV-1a), to tell cheaply whether a stored
+    /// copy of this user differs. The same on every platform and release.
+    pub fn fingerprint(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        let fields: [Option<&str>; 8] = [
+            Some(&self.id),
+            Some(&self.user_principal_name),
+            self.mail.as_deref(),
+            self.display_name.as_deref(),
+            self.given_name.as_deref(),
+            self.surname.as_deref(),
+            self.job_title.as_deref(),
+            self.department.as_deref(),
+        ];
+        for field in fields {
+            // A marker before each field keeps None, "" and shifted text apart.
+            match field {
+                None => eat(&[0]),
+                Some(text) => {
+                    eat(&[1]);
+                    eat(text.as_bytes());
+                    eat(&[0xff]);
+                }
+            }
+        }
+        eat(&[u8::from(self.account_enabled), u8::from(self.user_type == UserType::Guest)]);
+        hash
+    }
+
     pub fn profile(&self) -> Profile {
         Profile {
             email: self.email().to_owned(),
@@ -208,5 +242,44 @@ impl RemoteUser {
             job_title: self.job_title.clone(),
             department: self.department.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_changes_with_every_field_and_only_then() {
+        let user = RemoteUser {
+            id: "u1".into(),
+            user_principal_name: "a@x".into(),
+            mail: Some("a@x".into()),
+            display_name: Some("A".into()),
+            given_name: None,
+            surname: Some("".into()),
+            job_title: None,
+            department: None,
+            account_enabled: true,
+            user_type: UserType::Member,
+        };
+        assert_eq!(user.fingerprint(), user.clone().fingerprint());
+        let variants = [
+            RemoteUser { id: "u2".into(), ..user.clone() },
+            RemoteUser { mail: None, ..user.clone() },
+            RemoteUser { display_name: Some("AB".into()), ..user.clone() },
+            RemoteUser { given_name: Some("".into()), ..user.clone() },
+            RemoteUser { surname: None, ..user.clone() },
+            RemoteUser { job_title: Some("A".into()), ..user.clone() },
+            // The same text moved to the next field.
+            RemoteUser { display_name: None, given_name: Some("A".into()), ..user.clone() },
+            RemoteUser { account_enabled: false, ..user.clone() },
+            RemoteUser { user_type: UserType::Guest, ..user.clone() },
+        ];
+        for v in &variants {
+            assert_ne!(v.fingerprint(), user.fingerprint(), "{v:?}");
+        }
+        // Fixed forever: stored copies are compared with it across releases.
+        assert_eq!(user.fingerprint(), 15_804_224_522_369_639_257);
     }
 }

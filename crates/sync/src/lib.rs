@@ -8,9 +8,7 @@ use std::sync::atomic::Ordering;
 use safegpt_core::membership::users_in_scope;
 use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Settings, Snapshot, plan, plan_subset};
 use safegpt_graph::{Credentials, Endpoints, ErrorKind, GraphClient, GraphError, RetryPolicy};
-use safegpt_store::{
-    Advance, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor, UserFilter,
-};
+use safegpt_store::{Advance, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::{Instrument, info, warn};
@@ -294,7 +292,7 @@ impl PreparedRun {
                 }
                 let group_members = users_in_scope(&settings.group_ids, &full.memberships);
                 let snapshot = Snapshot { users: full.users, group_members, complete: true };
-                let local = store.users(UserFilter::default()).await?;
+                let local = store.users_for_planning().await?;
                 info!(%run_id, local = local.len(), "read the directory");
                 let plan = plan(&local, &snapshot, &policy, request.now, Uuid::now_v7);
                 drop(local);

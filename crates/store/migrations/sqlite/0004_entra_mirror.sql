@@ -13,6 +13,8 @@ CREATE TABLE entra_users (
     department          TEXT,
     account_enabled     INTEGER NOT NULL,
     user_type           TEXT NOT NULL,
+    -- RemoteUser::fingerprint: a full read compares this instead of every column.
+    fingerprint         BIGINT NOT NULL,
     PRIMARY KEY (org_id, id)
 ) WITHOUT ROWID;
 
@@ -31,6 +33,8 @@ CREATE TABLE entra_members (
     PRIMARY KEY (org_id, group_id, member_id)
 ) WITHOUT ROWID;
 CREATE INDEX entra_members_by_member ON entra_members (org_id, member_id);
+-- The group tree, read whole by every incremental run.
+CREATE INDEX entra_members_groups ON entra_members (org_id, group_id, member_id) WHERE kind = 'group';
 
 CREATE TABLE sync_cursor (
     org_id            TEXT PRIMARY KEY,
@@ -42,3 +46,9 @@ CREATE TABLE sync_cursor (
 );
 
 ALTER TABLE sync_runs ADD COLUMN read_mode TEXT;
+
+-- An incremental run reads totals and the few users the rules look at whatever Entra says
+-- (see Store::users_needing_a_look) without scanning the directory.
+CREATE INDEX users_by_source_status ON users (org_id, source, status);
+CREATE INDEX users_needing_a_look ON users (org_id, created_at, id)
+    WHERE source = 'local' OR status <> 'active' OR in_scope = 0;
