@@ -307,3 +307,60 @@ async fn unreachable_and_slow_services_fail_with_their_kind() {
     assert_eq!(slow.check_token().await.unwrap_err().kind, ErrorKind::Timeout);
     server.shutdown().await;
 }
+
+/// Follows one delta round to its end: (items, delta link, pages).
+async fn drain<W: serde::de::DeserializeOwned, T>(mut pager: safegpt_graph::Pager<'_, W, T>) -> (Vec<T>, String, u64) {
+    let mut items = Vec::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        items.extend(page);
+    }
+    (items, pager.delta_link.expect("a round ends with a delta link"), pager.pages)
+}
+
+#[tokio::test]
+async fn delta_rounds_report_every_object_first_then_only_changes() {
+    use safegpt_core::MemberKind;
+    use safegpt_graph::{DeltaStart, UserDelta};
+
+    let t = tenant(2500);
+    let server = start(&t).await;
+    let client = good_client(&server, &t);
+    // A first round: every user, in pages of up to 999 (the client asks for the largest).
+    let (users, users_link, pages) = drain(client.users_delta(DeltaStart::Initial)).await;
+    assert_eq!((users.len(), pages), (2500, 3));
+    assert!(users.iter().all(|u| matches!(u, UserDelta::Present(_))));
+    let (groups, groups_link, _) = drain(client.groups_delta(DeltaStart::Initial)).await;
+    assert_eq!(groups.len(), t.groups.len());
+    let nested = groups.iter().flat_map(|g| &g.members).filter(|m| m.kind == Some(MemberKind::Group)).count();
+    assert!(nested > 0, "members@delta carries nested groups");
+    assert!(groups.iter().flat_map(|g| &g.members).all(|m| m.kind.is_some()), "devices are left out");
+
+    // Nothing changed: one page each, empty, with a new link.
+    let (none, _, pages) = drain(client.users_delta(DeltaStart::Link(&users_link))).await;
+    assert_eq!((none.len(), pages), (0, 1));
+
+    let (gone, renamed, group) = (t.users[0].id.clone(), t.users[1].id.clone(), t.groups[0].id.clone());
+    let leaver = t.groups[0].members.iter().find(|m| t.users.iter().any(|u| &u.id == *m && u.id != gone)).unwrap();
+    {
+        let mut state = server.sim.lock();
+        state.dir.delete_user(&gone);
+        let mut record = state.dir.users[&renamed].record.clone();
+        record.display_name = Some("Renamed".into());
+        state.dir.upsert_user(record);
+        state.dir.set_member(&group, leaver, false);
+    }
+    let (changes, _, _) = drain(client.users_delta(DeltaStart::Link(&users_link))).await;
+    assert!(changes.contains(&UserDelta::Removed(gone.clone())), "{changes:?}");
+    assert!(changes.iter().any(|c| matches!(c, UserDelta::Present(u) if u.id == renamed
+        && u.display_name.as_deref() == Some("Renamed"))));
+    assert_eq!(changes.len(), 2);
+    let (changes, _, _) = drain(client.groups_delta(DeltaStart::Link(&groups_link))).await;
+    let in_group: Vec<_> = changes.iter().filter(|g| g.id == group).flat_map(|g| &g.members).collect();
+    assert!(in_group.iter().any(|m| &m.id == leaver && m.kind.is_none()), "the leaver is @removed: {in_group:?}");
+
+    // A reset on Graph's side: the old link is refused as expired.
+    put_faults(&server, json!({"resetDeltaTokens": true})).await;
+    let err = client.users_delta(DeltaStart::Link(&users_link)).next_page().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DeltaExpired);
+    server.shutdown().await;
+}

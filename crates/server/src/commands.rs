@@ -350,11 +350,12 @@ async fn runs_list(store: &Store, json: bool) -> Result<u8, Failure> {
         for r in &runs {
             let c = r.counts;
             println!(
-                "{}  {}  {:<11} {:<7} +{} ~{} ↑{} ↓{} -{}{}",
+                "{}  {}  {:<11} {:<7} {:<11} +{} ~{} ↑{} ↓{} -{}{}",
                 r.id,
                 r.started_at.format(&Rfc3339).unwrap_or_default(),
                 r.status.as_str(),
                 r.trigger,
+                r.totals.read_mode.map_or("-", |m| m.as_str()),
                 c.created,
                 c.updated,
                 c.enabled,

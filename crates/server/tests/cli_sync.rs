@@ -859,3 +859,31 @@ async fn a_config_file_sets_what_flags_and_the_environment_leave_open() {
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("listen_port"), "{}", unknown.stderr);
 }
+
+#[tokio::test]
+async fn runs_follow_delta_links_and_read_everything_daily_on_demand_and_after_a_scope_change() {
+    let env = Env::new().await;
+    env.configure(&["--group-id", STAFF, "--auto-disable", "true"]).await;
+    let read = |out: &Value| out["read_mode"].as_str().unwrap_or("none").to_owned();
+    let e = &env;
+    let sync_at = |at: &'static str| async move { e.sync(&["--now", at]).await.1 };
+    assert_eq!(read(&sync_at("2026-12-01T09:00:00Z").await), "full", "the first run reads everything");
+    env.sim.sim.lock().dir.set_member(STAFF, &id(1), false);
+    let out = sync_at("2026-12-01T09:15:00Z").await;
+    assert_eq!((read(&out).as_str(), out["counts"]["disabled"].as_u64()), ("incremental", Some(1)));
+    assert_eq!(read(&env.sync(&["--now", "2026-12-01T09:30:00Z", "--full"]).await.1), "full", "--full");
+    assert_eq!(read(&sync_at("2026-12-02T09:29:59Z").await), "incremental", "within a day of the last full read");
+    assert_eq!(read(&sync_at("2026-12-02T09:30:00Z").await), "full", "a day after it");
+    env.run(&["azure", "configure", "--full-sync-interval", "12h"]).await;
+    assert_eq!(read(&sync_at("2026-12-02T21:29:59Z").await), "incremental");
+    assert_eq!(read(&sync_at("2026-12-02T21:30:00Z").await), "full", "every 12 hours now");
+    env.run(&["azure", "configure", "--include-guests", "true"]).await;
+    assert_eq!(read(&sync_at("2026-12-02T21:31:00Z").await), "full", "another scope: the copy is planned anew");
+    let runs = env.run(&["runs", "list", "--json"]).await.json();
+    assert_eq!(runs[0]["totals"]["read_mode"], "full");
+    assert_eq!(runs[2]["totals"]["read_mode"], "incremental");
+    let bad = env.run(&["azure", "configure", "--full-sync-interval", "8d"]).await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("full_sync_interval"), "{}", bad.stderr);
+    env.sim.shutdown().await;
+}

@@ -1,6 +1,7 @@
 //! Sync runs: history, one run with live progress, and the decision on a held run.
 
 use super::*;
+use safegpt_store::ReadMode;
 
 pub(super) struct RunRow {
     id: Uuid,
@@ -12,6 +13,8 @@ pub(super) struct RunRow {
     status_label: &'static str,
     error: String,
     users_read: u64,
+    /// How the run read Entra, as a label; empty when it did not read.
+    read_mode: &'static str,
     graph_requests: u64,
 }
 
@@ -26,6 +29,11 @@ pub(super) fn run_row(t: &Texts, r: &RunView) -> RunRow {
         status_label: t.run_status(r.status),
         error: r.error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
         users_read: r.users_read,
+        read_mode: match r.read_mode {
+            Some(ReadMode::Full) => t.read_full,
+            Some(ReadMode::Incremental) => t.read_incremental,
+            None => "",
+        },
         graph_requests: r.graph_requests,
     }
 }
