@@ -107,7 +107,7 @@ impl TestApp {
     }
 
     async fn wait_for_run(&self, run_id: &str) -> Value {
-        for _ in 0..200 {
+        for _ in 0..600 {
             let (status, detail) = self.get(&format!("/api/v1/runs/{run_id}")).await;
             assert_eq!(status, StatusCode::OK, "{detail}");
             if detail["run"]["status"] != "running" {
