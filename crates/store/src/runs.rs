@@ -3,12 +3,12 @@
 use safegpt_core::{Change, ChangeReason, Counts, LocalUser, Plan};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AssertSqlSafe, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::batch::{Arg, delete_ids, insert_rows};
-use crate::mirror::Advance;
+use crate::mirror::{Advance, MirrorWrite};
 use crate::users::upsert_users;
 use crate::{Backend, Result, Store, StoreError, parse_ts, ts};
 
@@ -424,7 +424,24 @@ impl Store {
         }
         Self::finish(&mut tx, run_id, RunStatus::Succeeded, &plan.counts, totals, None, now).await?;
         tx.commit().await?;
+        if let Some(Advance { mirror: MirrorWrite::Replace { .. }, .. }) = advance {
+            self.refresh_statistics().await;
+        }
         Ok(())
+    }
+
+    /// After a full read PostgreSQL's statistics may still describe an empty directory
+    /// (autovacuum analyses later), and it would then plan the next incremental runs'
+    /// queries as scans. SQLite plans these queries well without statistics.
+    async fn refresh_statistics(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        for table in ["users", "entra_users", "entra_members"] {
+            if let Err(e) = sqlx::query(AssertSqlSafe(format!("ANALYZE {table}"))).execute(&self.pool).await {
+                tracing::warn!("could not refresh the statistics of {table}: {e}");
+            }
+        }
     }
 
     async fn apply_chunk(
