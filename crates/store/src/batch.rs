@@ -60,17 +60,20 @@ impl From<i64> for Arg {
 }
 
 /// `head` is `INSERT INTO t (a, b) VALUES`, `tail` what follows the rows (e.g. `ON CONFLICT …`);
-/// every row has `columns` values.
+/// every row has `columns` values. The rows are consumed: their values move into the
+/// statement instead of being copied.
 pub(crate) async fn insert_rows(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     head: &str,
     tail: &str,
     columns: usize,
-    rows: &[Vec<Arg>],
+    rows: Vec<Vec<Arg>>,
 ) -> Result<()> {
     let per_statement = (MAX_BINDS / columns).max(1);
-    for chunk in rows.chunks(per_statement) {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_statement).collect();
         let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * columns * 6);
         sql.push_str(head);
         let mut n = 1;
@@ -89,10 +92,10 @@ pub(crate) async fn insert_rows(
         sql.push(' ');
         sql.push_str(tail);
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for arg in chunk.iter().flatten() {
+        for arg in chunk.into_iter().flatten() {
             query = match arg {
-                Arg::Text(v) => query.bind(v.clone()),
-                Arg::Int(v) => query.bind(*v),
+                Arg::Text(v) => query.bind(v),
+                Arg::Int(v) => query.bind(v),
             };
         }
         query.execute(&mut **tx).await?;

@@ -137,6 +137,17 @@ impl Store {
         Ok(Store { pool, backend, org: DEFAULT_ORG.to_owned(), sealer })
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a transaction that reads first would hold a snapshot, and a write by
+    /// another connection meanwhile (the lease heartbeat) would make its first write fail
+    /// with SQLITE_BUSY_SNAPSHOT instead of waiting.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

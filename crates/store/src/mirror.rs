@@ -403,7 +403,7 @@ impl Store {
     ) -> Result<()> {
         let rows: Vec<Vec<Arg>> = users.map(|u| entra_user_row(&self.org, u)).collect();
         let head = format!("INSERT INTO entra_users (org_id, {ENTRA_USER_COLUMNS}, fingerprint) VALUES");
-        insert_rows(tx, self.backend, &head, ENTRA_USER_UPSERT_TAIL, 12, &rows).await
+        insert_rows(tx, self.backend, &head, ENTRA_USER_UPSERT_TAIL, 12, rows).await
     }
 
     async fn insert_groups<'g>(
@@ -412,15 +412,8 @@ impl Store {
         groups: impl Iterator<Item = &'g str>,
     ) -> Result<()> {
         let rows: Vec<Vec<Arg>> = groups.map(|g| vec![self.org.as_str().into(), g.into()]).collect();
-        insert_rows(
-            tx,
-            self.backend,
-            "INSERT INTO entra_groups (org_id, id) VALUES",
-            "ON CONFLICT DO NOTHING",
-            2,
-            &rows,
-        )
-        .await
+        insert_rows(tx, self.backend, "INSERT INTO entra_groups (org_id, id) VALUES", "ON CONFLICT DO NOTHING", 2, rows)
+            .await
     }
 
     async fn insert_memberships<'m>(
@@ -444,7 +437,7 @@ impl Store {
             "INSERT INTO entra_members (org_id, group_id, member_id, kind) VALUES",
             "ON CONFLICT (org_id, group_id, member_id) DO UPDATE SET kind = excluded.kind",
             4,
-            &rows,
+            rows,
         )
         .await
     }

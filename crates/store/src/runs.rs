@@ -255,7 +255,7 @@ impl Store {
         let org = self.org.as_str();
         let row =
             vec![org.into(), ts(at).into(), actor.into(), action.into(), target.into(), details.to_string().into()];
-        insert_rows(tx, self.backend, AUDIT_INSERT, "", 6, &[row]).await
+        insert_rows(tx, self.backend, AUDIT_INSERT, "", 6, vec![row]).await
     }
 
     /// One event of the outbox, in the caller's transaction.
@@ -269,7 +269,7 @@ impl Store {
     ) -> Result<()> {
         let org = self.org.as_str();
         let row = vec![org.into(), ts(at).into(), kind.into(), user_id.to_string().into(), payload.to_string().into()];
-        insert_rows(tx, self.backend, EVENT_INSERT, "", 5, &[row]).await
+        insert_rows(tx, self.backend, EVENT_INSERT, "", 5, vec![row]).await
     }
 }
 
@@ -331,7 +331,7 @@ async fn insert_changes(
         "INSERT INTO run_changes (run_id, seq, user_id, azure_object_id, email, action, reason_code, reason, fields) VALUES",
         "",
         9,
-        &rows,
+        rows,
     )
     .await
 }
@@ -414,7 +414,7 @@ impl Store {
         totals: RunTotals,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(advance) = advance {
             self.write_advance(&mut tx, advance).await?;
         }
@@ -488,8 +488,8 @@ impl Store {
         upsert_users(tx, self.backend, &self.org, &upserts, now).await?;
         delete_ids(tx, self.backend, "users", &self.org, &deletes).await?;
         insert_changes(tx, self.backend, run_id, first_seq, changes).await?;
-        insert_rows(tx, self.backend, EVENT_INSERT, "", 5, &events).await?;
-        insert_rows(tx, self.backend, AUDIT_INSERT, "", 6, &audits).await
+        insert_rows(tx, self.backend, EVENT_INSERT, "", 5, events).await?;
+        insert_rows(tx, self.backend, AUDIT_INSERT, "", 6, audits).await
     }
 
     /// Records what a dry run or a held run would do, without touching users.

@@ -128,7 +128,7 @@ pub(crate) async fn upsert_users(
     now: OffsetDateTime,
 ) -> Result<()> {
     let rows: Vec<Vec<Arg>> = users.iter().map(|u| user_row(org, u, now)).collect();
-    insert_rows(tx, backend, USER_INSERT, USER_UPSERT_TAIL, 17, &rows).await
+    insert_rows(tx, backend, USER_INSERT, USER_UPSERT_TAIL, 17, rows).await
 }
 
 pub(crate) async fn upsert_user(
