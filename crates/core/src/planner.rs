@@ -44,9 +44,9 @@ impl From<&Settings> for Policy {
 /// What was read from Entra.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Every user of the tenant (`GET /users`).
+    /// Every user of the tenant (a full read), or the users an incremental plan looks at.
     pub users: Vec<RemoteUser>,
-    /// Ids of the users that are transitive members of at least one scope group.
+    /// Ids of (those of) the users that are transitive members of at least one scope group.
     /// Ignored when the policy is not scoped to groups.
     pub group_members: HashSet<String>,
     /// True only when every page of every source was read. An incomplete snapshot never

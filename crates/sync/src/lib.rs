@@ -1,4 +1,6 @@
-//! The sync engine: read a complete snapshot from Graph, plan, apply in one transaction.
+//! The sync engine: read Entra completely (everything, or every change since the last
+//! applied run), plan, apply in one transaction together with the copy of Entra it planned
+//! from.
 //!
 //! The engine is the only place that talks to Graph and then writes users. It never reads
 //! the clock: callers pass `now`, so "remove after 14 days" can be tested and previewed.
