@@ -297,10 +297,12 @@ impl PreparedRun {
                 let local = store.users_for_planning().await?;
                 info!(%run_id, local = local.len(), "read the directory");
                 let plan = plan(&local, &snapshot, &policy, request.now, Uuid::now_v7);
+                // Only the users are needed to write the copy: free the rest before applying.
                 drop(local);
+                let Snapshot { users, .. } = snapshot;
                 let advance = Advance {
                     mirror: MirrorWrite::Replace {
-                        users: &snapshot.users,
+                        users: &users,
                         groups: &full.groups,
                         memberships: &full.memberships,
                     },
