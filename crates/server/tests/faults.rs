@@ -2,14 +2,15 @@
 //! either ends with exactly the directory of a fault-free run, or fails and changes nobody.
 
 use std::collections::BTreeSet;
+
+mod support;
 use std::time::Duration;
 
 use graph_sim::{Faults, GenerateSpec, SimOptions, SimServer, generate};
 use safegpt_core::SettingsPatch;
 use safegpt_graph::RetryPolicy;
-use safegpt_store::{ReadMode, RunStatus, Sealer, Store, UserFilter};
+use safegpt_store::{ReadMode, RunStatus, Store, UserFilter};
 use safegpt_sync::{SyncRequest, run_sync};
-use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -27,26 +28,14 @@ impl Case {
     async fn new() -> Case {
         let tenant = generate(&GenerateSpec { users: 450, groups: 6, nesting: 2, seed: 11, ..GenerateSpec::default() });
         let group = safegpt::demo::largest_group(&tenant).unwrap();
-        let app = tenant.apps[0].clone();
-        let tenant_id = tenant.tenant_id.clone();
         let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let url = safegpt_store::testing::test_database_url(dir.path()).await;
-        let store = Store::open(&url, Sealer::from_key([1; 32])).await.unwrap();
         let patch = SettingsPatch {
-            active: Some(true),
-            tenant_id: Some(tenant_id),
-            client_id: Some(app.client_id.clone()),
             group_ids: Some(vec![group.clone()]),
             auto_disable: Some(true),
             threshold_count: Some("100000".into()),
-            login_url: Some(sim.base_url.clone()),
-            graph_url: Some(sim.base_url.clone()),
             ..SettingsPatch::default()
         };
-        let settings = store.settings().await.unwrap().0.apply(&patch).unwrap();
-        let secret = SecretString::from(app.secrets[0].value.clone());
-        store.save_settings(&settings, Some(&secret), "test", OffsetDateTime::now_utc()).await.unwrap();
+        let (store, dir) = support::configured_store(&sim, patch).await;
         let case = Case { sim, store, _dir: dir };
         assert_eq!(case.sync(RetryPolicy::default()).await, RunStatus::Succeeded);
 

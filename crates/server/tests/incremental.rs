@@ -5,13 +5,14 @@
 
 use std::collections::BTreeSet;
 
+mod support;
+
 use graph_sim::{Directory, GenerateSpec, SimOptions, SimServer, UserRecord, generate};
 use proptest::prelude::*;
 use safegpt_core::{LocalUser, SettingsPatch, Status};
 use safegpt_graph::RetryPolicy;
-use safegpt_store::{ReadMode, RunStatus, Sealer, Store, UserFilter};
+use safegpt_store::{ReadMode, RunStatus, Store, UserFilter};
 use safegpt_sync::{SyncRequest, run_sync};
-use secrecy::SecretString;
 use time::{Duration, OffsetDateTime, macros::datetime};
 
 /// One change in Entra, or an administrator's hand on both directories. Indexes pick among
@@ -144,17 +145,7 @@ struct Deployment {
 
 impl Deployment {
     async fn new(sim: &SimServer, group: &str, full_reads_only: bool) -> Deployment {
-        let dir = tempfile::tempdir().unwrap();
-        let url = safegpt_store::testing::test_database_url(dir.path()).await;
-        let store = Store::open(&url, Sealer::from_key([7; 32])).await.unwrap();
-        let (tenant_id, app) = {
-            let state = sim.sim.lock();
-            (state.dir.tenant_id.clone(), state.dir.apps[0].clone())
-        };
         let patch = SettingsPatch {
-            active: Some(true),
-            tenant_id: Some(tenant_id),
-            client_id: Some(app.client_id.clone()),
             group_ids: Some(vec![group.to_owned()]),
             auto_disable: Some(true),
             auto_remove: Some(true),
@@ -163,13 +154,9 @@ impl Deployment {
             full_sync_interval: Some("6d".into()),
             seats: Some("30".into()),
             threshold_count: Some("100000".into()),
-            login_url: Some(sim.base_url.clone()),
-            graph_url: Some(sim.base_url.clone()),
             ..SettingsPatch::default()
         };
-        let settings = store.settings().await.unwrap().0.apply(&patch).unwrap();
-        let secret = SecretString::from(app.secrets[0].value.clone());
-        store.save_settings(&settings, Some(&secret), "test", OffsetDateTime::now_utc()).await.unwrap();
+        let (store, dir) = support::configured_store(sim, patch).await;
         Deployment { store, full_reads_only, _dir: dir }
     }
 
