@@ -187,8 +187,9 @@ async fn configure(store: &Store, args: ConfigureArgs) -> Result<u8, Failure> {
 
 async fn show(store: &Store, json: bool) -> Result<u8, Failure> {
     let (settings, secret_set) = store.settings().await?;
-    let view =
+    let mut view =
         SettingsView::new(&settings, secret_set, store.seats_used().await?, store.next_run_at().await?, wall_clock());
+    view.last_full_read_at = store.sync_cursor().await?.full_read_at;
     if json {
         print_json(&view);
     } else {

@@ -108,6 +108,9 @@ pub struct SettingsView {
     /// How often a sync reads every user and group instead of the changes, e.g. `1day`.
     pub full_sync_interval: String,
     pub full_sync_interval_secs: u32,
+    /// When a sync last read every user and group (the runs in between read changes only).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_full_read_at: Option<OffsetDateTime>,
     /// `YYYY-MM-DD`, when set.
     pub secret_expires: Option<String>,
     /// Set from 30 days before the secret expires.
@@ -158,6 +161,7 @@ impl SettingsView {
             )))
             .to_string(),
             full_sync_interval_secs: s.full_sync_interval_secs,
+            last_full_read_at: None,
             secret_expires: s.secret_expires.clone(),
             secret_warning: s.secret_warning(now.date()).map(|w| SecretWarningView {
                 days_left: w.days_left,
@@ -199,6 +203,14 @@ impl SettingsView {
                 self.threshold_count, self.threshold_percent
             ),
             format!("  Sync interval:                                  {}", self.interval),
+            format!(
+                "  Full read:                                      every {}; last {}",
+                self.full_sync_interval,
+                self.last_full_read_at.map_or_else(
+                    || "never (the next run reads everything)".to_owned(),
+                    |at| at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                )
+            ),
             format!(
                 "  Next sync:                                      {}",
                 self.next_run_at.map_or_else(

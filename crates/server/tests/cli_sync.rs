@@ -882,6 +882,12 @@ async fn runs_follow_delta_links_and_read_everything_daily_on_demand_and_after_a
     let runs = env.run(&["runs", "list", "--json"]).await.json();
     assert_eq!(runs[0]["totals"]["read_mode"], "full");
     assert_eq!(runs[2]["totals"]["read_mode"], "incremental");
+    let show = env.run(&["azure", "show", "--json"]).await.json();
+    assert_eq!(show["last_full_read_at"], "2026-12-02T21:31:00Z");
+    assert_eq!(
+        (show["full_sync_interval"].as_str(), show["full_sync_interval_secs"].as_u64()),
+        (Some("12h"), Some(43_200))
+    );
     let bad = env.run(&["azure", "configure", "--full-sync-interval", "8d"]).await;
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("full_sync_interval"), "{}", bad.stderr);

@@ -27,7 +27,9 @@ pub fn parse_uuid(field: &str, raw: &str) -> ApiResult<Uuid> {
 pub async fn settings_view(state: &AppState) -> ApiResult<SettingsView> {
     let (settings, secret_set) = state.store.settings().await?;
     let next_run_at = state.store.next_run_at().await?;
-    Ok(SettingsView::new(&settings, secret_set, state.store.seats_used().await?, next_run_at, state.now()))
+    let mut view = SettingsView::new(&settings, secret_set, state.store.seats_used().await?, next_run_at, state.now());
+    view.last_full_read_at = state.store.sync_cursor().await?.full_read_at;
+    Ok(view)
 }
 
 /// Validates every field, then saves; nothing is saved when any field is invalid. An empty
