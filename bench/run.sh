@@ -23,6 +23,11 @@ cleanup() { kill "${SIM_PID:-}" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+# Arithmetic on decimals without bc (not installed everywhere): calc FORMAT EXPRESSION.
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+for tool in curl python3 awk; do
+    command -v "$tool" >/dev/null || { echo "bench/run.sh needs $tool (apt-get install $tool)" >&2; exit 2; }
+done
 
 # Runs a command, prints "seconds peak_rss_mb" (peak RSS sampled from /proc every 5 ms).
 measure() {
@@ -37,7 +42,7 @@ measure() {
     done
     wait "$pid" || { cat "$WORK/last.err" >&2; return 1; }
     end=$(now)
-    echo "$(echo "$end - $start" | bc) $((peak / 1024))"
+    echo "$(calc %.3f "$end - $start") $((peak / 1024))"
 }
 
 start_sim() {
@@ -48,7 +53,7 @@ start_sim() {
     SIM_PID=$!
     for _ in $(seq 6000); do grep -q client-secret "$WORK/sim.out" 2>/dev/null && break; sleep 0.01; done
     t1=$(now)
-    SIM_START=$(echo "$t1 - $t0" | bc)
+    SIM_START=$(calc %.2f "$t1 - $t0")
     SIM=$(awk 'NR==1 {print $3}' "$WORK/sim.out")
 }
 
@@ -64,7 +69,7 @@ configure() {
 
 stats() { curl -s "$SIM/_sim/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(sum(s["requests"].values()) if isinstance(s["requests"], dict) else sum(r["count"] for r in s["requests"]), s.get("bytesSent", s.get("bytes_sent", 0)))'; }
 
-row() { printf '| %-44s | %8s | %8s | %10s | %8s | %10s |\n' "$@"; }
+row() { printf '| %-62s | %8s | %8s | %10s | %8s | %10s |\n' "$@"; }
 
 echo "## safegpt sync benchmarks — $(nproc) cores, $(date -u +%Y-%m-%d), release build"
 echo
@@ -80,8 +85,8 @@ timed_sync() {
     read -r reqs bytes < <(stats)
     local mode rate="-"
     mode=$(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(o.get("read_mode"), o["status"])' "$WORK/last.out")
-    [ "$users" != "-" ] && rate=$(echo "$users / $secs" | bc)
-    row "$label [$mode]" "$secs" "$mb" "$rate" "$reqs" "$(echo "scale=2; $bytes / 1048576" | bc)"
+    [ "$users" != "-" ] && rate=$(calc %d "$users / $secs")
+    row "$label [$mode]" "$secs" "$mb" "$rate" "$reqs" "$(calc %.2f "$bytes / 1048576")"
 }
 
 run_full() {
@@ -124,7 +129,7 @@ if [ "${BENCH_SDK:-1}" = 1 ] && [ -x .venv-sdk/bin/python ]; then
         "$SIM" "$(field tenant-id)" "$(field client-id)" "$(field client-secret)")
     listed=$(cat "$WORK/last.out")
     echo
-    row "msgraph-sdk (Python): list $listed users" "$secs" "$mb" "$(echo "$listed / $secs" | bc)" "-" "-"
+    row "msgraph-sdk (Python): list $listed users" "$secs" "$mb" "$(calc %d "$listed / $secs")" "-" "-"
     kill "$SIM_PID" 2>/dev/null || true
 fi
 
