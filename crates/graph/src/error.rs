@@ -96,8 +96,7 @@ pub enum Purpose {
     Token,
     Users,
     Group(String),
-    /// `users/delta`.
-    Delta,
+    UsersDelta,
     GroupsDelta,
 }
 
@@ -292,6 +291,6 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::GroupNotFound);
         assert!(e.message.contains("g-1"));
         let body = br#"{"error":{"code":"syncStateNotFound","message":"x"}}"#;
-        assert_eq!(classify_graph_error(400, body, &Purpose::Delta, "r").kind, ErrorKind::DeltaExpired);
+        assert_eq!(classify_graph_error(400, body, &Purpose::UsersDelta, "r").kind, ErrorKind::DeltaExpired);
     }
 }

@@ -293,7 +293,7 @@ impl GraphClient {
             DeltaStart::Initial => format!("{}/v1.0/users/delta?$select={USER_SELECT}", self.endpoints.graph_url),
             DeltaStart::Link(link) => link.to_owned(),
         };
-        Pager { prefer: Some(DELTA_PREFER), ..Pager::new(self, url, Purpose::Delta, wire::user_delta_from_wire) }
+        Pager { prefer: Some(DELTA_PREFER), ..Pager::new(self, url, Purpose::UsersDelta, wire::user_delta_from_wire) }
     }
 
     /// A `groups/delta` round over the tenant's groups with their direct members
@@ -353,6 +353,16 @@ impl<'a, W: DeserializeOwned, T> Pager<'a, W, T> {
         let Some(url) = self.next.take() else {
             return Ok(None);
         };
+        // Links come from Graph's answers (or, for a delta link, from the database): the
+        // access token goes only to the configured Graph host.
+        let graph_root = format!("{}/", self.client.endpoints.graph_url);
+        if !url.starts_with(&graph_root) {
+            return Err(GraphError::new(
+                ErrorKind::Unexpected,
+                format!("Microsoft Graph returned a link outside {graph_root}; it was not followed."),
+                format!("link host differs from the configured Graph URL: {}", url.split('?').next().unwrap_or("")),
+            ));
+        }
         let page: Page<W> = self.client.get(&url, &self.purpose, self.prefer).await?;
         self.pages += 1;
         self.next = page.next_link;

@@ -364,3 +364,18 @@ async fn delta_rounds_report_every_object_first_then_only_changes() {
     assert_eq!(err.kind, ErrorKind::DeltaExpired);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn links_to_another_host_are_not_followed_with_the_token() {
+    use safegpt_graph::DeltaStart;
+
+    let t = tenant(50);
+    let server = start(&t).await;
+    let client = good_client(&server, &t);
+    let foreign = "https://graph.microsoft.com.example.net/v1.0/users/delta?$deltatoken=x";
+    let err = client.users_delta(DeltaStart::Link(foreign)).next_page().await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unexpected);
+    assert!(err.message.contains("not followed"), "{}", err.message);
+    assert_eq!(requests_to(&server, "POST /{tenant}/oauth2/v2.0/token", 200), 0, "no token was even asked for");
+    server.shutdown().await;
+}
