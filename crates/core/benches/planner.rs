@@ -31,7 +31,7 @@ fn planner(c: &mut Criterion) {
     let snapshot =
         Snapshot { users: (0..USERS).map(remote).collect(), group_members: Default::default(), complete: true };
     let first = plan(&[], &snapshot, &policy, now, Uuid::now_v7);
-    let local: Vec<LocalUser> = first.changes.iter().filter_map(|c| c.after.clone()).collect();
+    let local: Vec<LocalUser> = first.changes.iter().filter_map(|c| c.after.as_deref().cloned()).collect();
 
     let mut group = c.benchmark_group("planner");
     group.sample_size(10);

@@ -133,9 +133,11 @@ impl ChangeReason {
 pub struct Change {
     pub action: Action,
     pub user_id: Uuid,
-    pub before: Option<LocalUser>,
+    /// Boxed, like `after`: a plan of a million creations holds a pointer, not an empty
+    /// row, for each `before`.
+    pub before: Option<Box<LocalUser>>,
     /// The user's row after the change; `None` when removed.
-    pub after: Option<LocalUser>,
+    pub after: Option<Box<LocalUser>>,
     /// Names of the fields that change.
     pub fields: Vec<&'static str>,
     pub reason: ChangeReason,
@@ -220,6 +222,9 @@ pub struct Untouched {
     pub synced_active: u64,
 }
 
+/// A user the plan looks at: its row before (if any), after (if kept), and why.
+type Outcome<'a> = (Option<&'a LocalUser>, Option<Box<LocalUser>>, ChangeReason);
+
 /// Plans one sync over the whole directory. `new_id` supplies ids for users the plan creates.
 pub fn plan(
     local: &[LocalUser],
@@ -251,7 +256,7 @@ pub fn plan_subset(
     }
 
     // Final state of every user the plan looks at, with the reason of its change.
-    let mut outcomes: Vec<(Option<&LocalUser>, Option<LocalUser>, ChangeReason)> = Vec::new();
+    let mut outcomes: Vec<Outcome<'_>> = Vec::new();
     // Synced users in scope whose record would not change: the common case at scale,
     // counted here without copying them (they keep their seat, see assign_seats).
     let mut unchanged_in_scope = 0;
@@ -282,15 +287,15 @@ pub fn plan_subset(
                     after.disabled_at = None;
                     reason = ChangeReason::BackInScope;
                 }
-                outcomes.push((Some(user), Some(after), reason));
+                outcomes.push((Some(user), Some(Box::new(after)), reason));
             }
             Err(_) if !snapshot.complete => {
                 // A partial read proves nothing about who left: leave the user alone.
-                outcomes.push((Some(user), Some(user.clone()), ChangeReason::AttributesChanged));
+                outcomes.push((Some(user), Some(Box::new(user.clone())), ChangeReason::AttributesChanged));
             }
             Err(why) => {
                 let (after, reason) = out_of_scope(user, remote, why, policy, now);
-                outcomes.push((Some(user), after, reason));
+                outcomes.push((Some(user), after.map(Box::new), reason));
             }
         }
     }
@@ -310,13 +315,13 @@ pub fn plan_subset(
             after.azure_object_id = Some(remote.id.clone());
             after.profile = remote.profile();
             after.in_scope = true;
-            outcomes.push((Some(local_user), Some(after), ChangeReason::LinkedByEmail));
+            outcomes.push((Some(local_user), Some(Box::new(after)), ChangeReason::LinkedByEmail));
             continue;
         }
         creations.push(outcomes.len());
         outcomes.push((
             None,
-            Some(LocalUser {
+            Some(Box::new(LocalUser {
                 id: new_id(),
                 source: Source::Entra,
                 azure_object_id: Some(remote.id.clone()),
@@ -326,14 +331,14 @@ pub fn plan_subset(
                 disabled_at: None,
                 in_scope: true,
                 created_at: now,
-            }),
+            })),
             ChangeReason::NewInScope { awaiting_license: true },
         ));
     }
 
     let seats = assign_seats(local, untouched.seats_held, &linked_now, &mut outcomes, &creations, policy);
 
-    let mut changes = Vec::new();
+    let mut changes = Vec::with_capacity(outcomes.len());
     let mut counts = Counts { unchanged: unchanged_in_scope + untouched.synced, ..Counts::default() };
     for (before, after, reason) in outcomes {
         if let Some(after) = &after
@@ -409,7 +414,7 @@ fn assign_seats(
     local: &[LocalUser],
     seats_held_elsewhere: u64,
     linked_now: &HashSet<Uuid>,
-    outcomes: &mut [(Option<&LocalUser>, Option<LocalUser>, ChangeReason)],
+    outcomes: &mut [Outcome<'_>],
     creations: &[usize],
     policy: &Policy,
 ) -> Seats {
@@ -461,11 +466,11 @@ fn assign_seats(
 }
 
 /// Turns a before/after pair into a change, or `None` when nothing differs.
-fn classify(before: Option<&LocalUser>, after: Option<LocalUser>, reason: ChangeReason) -> Option<Change> {
+fn classify(before: Option<&LocalUser>, after: Option<Box<LocalUser>>, reason: ChangeReason) -> Option<Change> {
     let (action, user_id) = match (before, &after) {
         (None, Some(a)) => (Action::Create, a.id),
         (Some(b), None) => (Action::Remove, b.id),
-        (Some(b), Some(a)) if b == a => return None,
+        (Some(b), Some(a)) if *b == **a => return None,
         (Some(b), Some(a)) => {
             let action = match (b.status, a.status) {
                 (Status::Active, Status::Disabled) => Action::Disable,
@@ -488,7 +493,7 @@ fn classify(before: Option<&LocalUser>, after: Option<LocalUser>, reason: Change
         }
         _ => reason,
     };
-    Some(Change { action, user_id, before: before.cloned(), after, fields, reason })
+    Some(Change { action, user_id, before: before.map(|b| Box::new(b.clone())), after, fields, reason })
 }
 
 fn changed_fields(before: &LocalUser, after: &LocalUser) -> Vec<&'static str> {
@@ -515,8 +520,8 @@ fn changed_fields(before: &LocalUser, after: &LocalUser) -> Vec<&'static str> {
 pub fn apply(local: &mut Vec<LocalUser>, plan: &Plan) {
     for change in &plan.changes {
         match (&change.after, local.iter().position(|u| u.id == change.user_id)) {
-            (Some(after), Some(i)) => local[i] = after.clone(),
-            (Some(after), None) => local.push(after.clone()),
+            (Some(after), Some(i)) => local[i] = (**after).clone(),
+            (Some(after), None) => local.push((**after).clone()),
             (None, Some(i)) => {
                 local.remove(i);
             }
