@@ -4,13 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use safegpt_core::{EntraChanges, LocalUser, MemberKind, Membership, RemoteUser, UserType};
+use safegpt_core::{EntraChanges, LocalUser, MemberKind, Membership, RemoteUser, Source, Status, UserType};
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use time::OffsetDateTime;
 
 use crate::batch::{Arg, IN_CHUNK, delete_ids, delete_where_in, insert_rows, org_and_in};
-use crate::users::{USER_COLUMNS, UserRow};
+use crate::users::{USER_COLUMNS, UserRow, collect_users};
 use crate::{Backend, Result, Store, parse_ts, ts};
 use futures_util::TryStreamExt;
 
@@ -206,11 +206,8 @@ impl Store {
     pub async fn users_for_planning(&self) -> Result<Vec<LocalUser>> {
         let from = if self.backend == Backend::Sqlite { "users NOT INDEXED" } else { "users" };
         let sql = format!("SELECT {USER_COLUMNS} FROM {from} WHERE org_id = $1");
-        let mut rows = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql)).bind(&self.org).fetch(&self.pool);
-        let mut users = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            users.push(LocalUser::try_from(row)?);
-        }
+        let rows = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql)).bind(&self.org).fetch(&self.pool);
+        let mut users = collect_users(rows).await?;
         users.sort_by_key(|u| (u.created_at, u.id));
         Ok(users)
     }
@@ -245,11 +242,11 @@ impl Store {
                 .await?;
         let mut totals = DirectoryTotals::default();
         for (source, status, n) in groups {
-            let n = n.max(0) as u64;
-            let entra = source == "entra";
+            let (n, entra) = (n.max(0) as u64, Source::parse(&source) == Some(Source::Entra));
+            let status = Status::parse(&status);
             totals.synced += if entra { n } else { 0 };
-            totals.seats_held += if status == "active" || status == "disabled" { n } else { 0 };
-            totals.synced_active += if entra && status == "active" { n } else { 0 };
+            totals.seats_held += if status.is_some_and(Status::holds_seat) { n } else { 0 };
+            totals.synced_active += if entra && status == Some(Status::Active) { n } else { 0 };
         }
         Ok(totals)
     }

@@ -148,14 +148,24 @@ pub(crate) fn valid_email(email: &str) -> bool {
     !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace) && !domain.contains('@')
 }
 
+/// Streamed: one row at a time becomes a user, so a large directory is not held twice.
+pub(crate) async fn collect_users(
+    mut rows: impl futures_util::Stream<Item = std::result::Result<UserRow, sqlx::Error>> + Unpin,
+) -> Result<Vec<LocalUser>> {
+    let mut users = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        users.push(LocalUser::try_from(row)?);
+    }
+    Ok(users)
+}
+
 impl Store {
     /// The users matching `filter`, oldest first.
     pub async fn users(&self, filter: UserFilter) -> Result<Vec<LocalUser>> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE {USER_FILTER_SQL} ORDER BY created_at, id LIMIT $5 OFFSET $6"
         );
-        // Streamed: one row at a time becomes a user, so a large directory is not held twice.
-        let mut rows = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
             .bind(&self.org)
             .bind(filter.status.map(Status::as_str))
             .bind(filter.source.map(Source::as_str))
@@ -163,11 +173,7 @@ impl Store {
             .bind(filter.limit.map_or(i64::MAX, i64::from))
             .bind(i64::from(filter.offset))
             .fetch(&self.pool);
-        let mut users = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            users.push(LocalUser::try_from(row)?);
-        }
-        Ok(users)
+        collect_users(rows).await
     }
 
     /// How many users match `filter` (ignoring its limit and offset).
@@ -207,6 +213,13 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// `Some((used, total))` when every seat is taken (`seats = 0` is unlimited).
+    async fn seats_full(&self) -> Result<Option<(u64, u32)>> {
+        let (settings, _) = self.settings().await?;
+        let used = self.seats_used().await?;
+        Ok((settings.seats > 0 && used >= u64::from(settings.seats)).then_some((used, settings.seats)))
+    }
+
     /// Creates a local (not Entra) account, active, taking a seat.
     pub async fn add_local_user(&self, email: &str, name: &str, actor: &str, now: OffsetDateTime) -> Result<LocalUser> {
         let email = email.trim();
@@ -218,12 +231,9 @@ impl Store {
         if self.find_user(email).await.is_ok() {
             return Err(StoreError::Conflict(format!("email: a user with the e-mail '{email}' exists already")));
         }
-        let (settings, _) = self.settings().await?;
-        let used = self.seats_used().await?;
-        if settings.seats > 0 && used >= u64::from(settings.seats) {
+        if let Some((used, total)) = self.seats_full().await? {
             return Err(StoreError::Conflict(format!(
-                "no free seat ({used} of {} used); raise the seat count or remove users first",
-                settings.seats
+                "no free seat ({used} of {total} used); raise the seat count or remove users first"
             )));
         }
         let name = name.trim();
@@ -263,19 +273,8 @@ impl Store {
         let before = self.find_user(key).await?;
         let mut after = before.clone();
         if enable {
-            match before.status {
-                Status::Active => return Ok(before),
-                Status::AwaitingLicense => {
-                    let (settings, _) = self.settings().await?;
-                    let used = self.seats_used().await?;
-                    if settings.seats > 0 && used >= u64::from(settings.seats) {
-                        return Err(StoreError::Conflict(format!(
-                            "no free seat ({used} of {} used) to enable {}",
-                            settings.seats, before.profile.email
-                        )));
-                    }
-                }
-                Status::Disabled => {}
+            if before.status == Status::Active {
+                return Ok(before);
             }
             after.status = Status::Active;
             after.disabled_reason = None;
@@ -284,21 +283,21 @@ impl Store {
             if before.status == Status::Disabled && before.disabled_reason == Some(DisabledReason::Admin) {
                 return Ok(before);
             }
-            if before.status == Status::AwaitingLicense {
-                // A disabled user holds a seat (to come back to); one awaiting a license has none.
-                let (settings, _) = self.settings().await?;
-                let used = self.seats_used().await?;
-                if settings.seats > 0 && used >= u64::from(settings.seats) {
-                    return Err(StoreError::Conflict(format!(
-                        "no free seat ({used} of {} used) to hold {} disabled; a user awaiting a license has no \
-                         access anyway, and disabling it would take a seat",
-                        settings.seats, before.profile.email
-                    )));
-                }
-            }
             after.status = Status::Disabled;
             after.disabled_reason = Some(DisabledReason::Admin);
             after.disabled_at = Some(now);
+        }
+        // Active and disabled users hold a seat; one awaiting a license has none, so either
+        // decision about it takes a seat, which must be free.
+        if !before.status.holds_seat()
+            && after.status.holds_seat()
+            && let Some((used, total)) = self.seats_full().await?
+        {
+            let what = if enable { "enable" } else { "hold disabled" };
+            return Err(StoreError::Conflict(format!(
+                "no free seat ({used} of {total} used) to {what} {}; a user awaiting a license has no access meanwhile",
+                before.profile.email
+            )));
         }
         let kind = if enable { "user.enabled" } else { "user.disabled" };
         let mut tx = self.pool.begin().await?;
