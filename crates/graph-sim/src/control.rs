@@ -5,6 +5,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::http::{GraphError, Request, empty_json, json_response};
+use crate::fidelity::Fidelity;
 use crate::sim::{Faults, Sim};
 use crate::tenant::UserRecord;
 
@@ -14,13 +15,25 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
         (&Method::POST, ["users"]) => create_user(sim, request),
         (&Method::PATCH, ["users", id]) => patch_user(sim, request, id),
         (&Method::DELETE, ["users", id]) => {
-            if sim.lock().dir.delete_user(id) {
-                Ok(json!({}))
-            } else {
-                Err(unknown("user", id))
-            }
+            let mut state = sim.lock();
+            let done = if permanent(request) { state.dir.purge_user(id) } else { state.dir.delete_user(id) };
+            if done { Ok(json!({})) } else { Err(unknown("user", id)) }
+        }
+        (&Method::POST, ["users", id, "restore"]) => {
+            if sim.lock().dir.restore_user(id) { Ok(json!({})) } else { Err(unknown("deleted user", id)) }
         }
         (&Method::POST, ["groups"]) => create_group(sim, request),
+        (&Method::DELETE, ["groups", id]) => {
+            if sim.lock().dir.delete_group(id, permanent(request)) { Ok(json!({})) } else { Err(unknown("group", id)) }
+        }
+        (&Method::POST, ["groups", id, "restore"]) => {
+            if sim.lock().dir.restore_group(id) { Ok(json!({})) } else { Err(unknown("deleted group", id)) }
+        }
+        (&Method::GET, ["fidelity"]) => Ok(serde_json::to_value(&sim.lock().dir.fidelity).unwrap_or_default()),
+        (&Method::PUT, ["fidelity"]) => body_json::<Fidelity>(request).map(|fidelity| {
+            sim.lock().dir.fidelity = fidelity.clone();
+            serde_json::to_value(fidelity).unwrap_or_default()
+        }),
         (&Method::PUT, ["groups", group, "members", member]) => set_member(sim, group, member, true),
         (&Method::DELETE, ["groups", group, "members", member]) => set_member(sim, group, member, false),
         (&Method::PUT, ["faults"]) => set_faults(sim, request),
@@ -42,6 +55,11 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
         Ok(body) => json_response(StatusCode::OK, &body, "application/json", &request.request_id),
         Err(err) => err.into_response(&request.request_id),
     }
+}
+
+/// `?permanent=true`: delete for good instead of a soft delete.
+fn permanent(request: &Request) -> bool {
+    request.param("permanent").as_deref() == Some("true")
 }
 
 fn unknown(what: &str, id: &str) -> GraphError {

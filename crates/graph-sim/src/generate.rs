@@ -130,7 +130,12 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
             department: rng.percent(90).then(|| DEPARTMENTS[rng.below(DEPARTMENTS.len())].to_owned()),
             account_enabled: !rng.percent(spec.disabled_percent),
             user_type: user_type.to_owned(),
+            other_mails: if guest { vec![format!("{alias}@fabrikam.com")] } else { Vec::new() },
         });
+        // Every fourth guest has no mailbox in the tenant: only its invitation address.
+        if guest && n % 4 == 0 {
+            users.last_mut().expect("pushed above").mail = None;
+        }
     }
 
     let mut groups: Vec<GroupRecord> = (0..spec.groups)
@@ -187,6 +192,7 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
         groups,
         devices,
         service_principals,
+        fidelity: None,
     }
 }
 

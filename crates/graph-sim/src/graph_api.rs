@@ -1,6 +1,5 @@
 //! Microsoft Graph v1.0: users, groups, member lists and delta queries.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::http::{StatusCode, header};
@@ -9,13 +8,14 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::http::{GRAPH_CONTENT_TYPE, GraphError, Request, json_response};
+use crate::delta::{DeltaKind, delta};
 use crate::sim::{Sim, SimState};
 use crate::tenant::{ObjectKind, UserRecord};
 
 const USER_READ: &[&str] = &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 const GROUP_READ: &[&str] =
     &["Group.Read.All", "GroupMember.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
-const DEFAULT_USER_PROPERTIES: &[&str] = &[
+pub(crate) const DEFAULT_USER_PROPERTIES: &[&str] = &[
     "businessPhones",
     "displayName",
     "givenName",
@@ -28,7 +28,7 @@ const DEFAULT_USER_PROPERTIES: &[&str] = &[
     "userPrincipalName",
     "id",
 ];
-const USER_PROPERTIES: &[&str] = &[
+pub(crate) const USER_PROPERTIES: &[&str] = &[
     "id",
     "userPrincipalName",
     "mail",
@@ -48,8 +48,8 @@ const USER_PROPERTIES: &[&str] = &[
     "createdDateTime",
     "deletedDateTime",
     "mailNickname",
+    "otherMails",
 ];
-const DEFAULT_DELTA_PAGE: usize = 200;
 
 pub fn is_delta_segment(s: &str) -> bool {
     matches!(s, "delta" | "delta()" | "microsoft.graph.delta" | "microsoft.graph.delta()")
@@ -58,15 +58,26 @@ pub fn is_delta_segment(s: &str) -> bool {
 type GraphResult = Result<Value, GraphError>;
 
 pub fn handle(sim: &Sim, request: &Request, rest: &[&str]) -> Response {
-    let result = authorize(sim, request).and_then(|roles| route(sim, request, rest, &roles));
-    match result {
+    if request.method == axum::http::Method::POST && matches!(rest, ["$batch"]) {
+        return match authorize(sim, request) {
+            Ok(_) => crate::batch::batch(sim, request),
+            Err(err) => err.into_response(&request.request_id),
+        };
+    }
+    match answer(sim, request, rest) {
         Ok(body) => json_response(StatusCode::OK, &body, GRAPH_CONTENT_TYPE, &request.request_id),
         Err(err) => err.into_response(&request.request_id),
     }
 }
 
+/// One Graph request's answer (also one request of a `$batch`).
+pub(crate) fn answer(sim: &Sim, request: &Request, rest: &[&str]) -> GraphResult {
+    authorize(sim, request).and_then(|roles| route(sim, request, rest, &roles))
+}
+
 fn route(sim: &Sim, request: &Request, rest: &[&str], roles: &[String]) -> GraphResult {
-    if request.method != axum::http::Method::GET {
+    let check_member_groups = matches!(rest, ["users", _, a] if a.eq_ignore_ascii_case("checkMemberGroups") || a.eq_ignore_ascii_case("microsoft.graph.checkMemberGroups"));
+    if request.method != axum::http::Method::GET && !(request.method == axum::http::Method::POST && check_member_groups) {
         return Err(GraphError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
@@ -101,6 +112,15 @@ fn route(sim: &Sim, request: &Request, rest: &[&str], roles: &[String]) -> Graph
         ["users", d] if is_delta_segment(d) => {
             need(USER_READ)?;
             delta(sim, request, DeltaKind::Users)
+        }
+        ["users", id, _] if check_member_groups => {
+            need(USER_READ)?;
+            need(GROUP_READ)?;
+            crate::batch::check_member_groups(sim, request, id)
+        }
+        ["directory", "deletedItems", "microsoft.graph.user"] => {
+            need(USER_READ)?;
+            list_deleted_users(sim, request)
         }
         ["users", id] => {
             need(USER_READ)?;
@@ -162,7 +182,7 @@ fn authorize(sim: &Sim, request: &Request) -> Result<Vec<String>, GraphError> {
     }
 }
 
-fn parse_select(request: &Request, allowed: Option<&[&str]>) -> Result<Option<Vec<String>>, GraphError> {
+pub(crate) fn parse_select(request: &Request, allowed: Option<&[&str]>) -> Result<Option<Vec<String>>, GraphError> {
     let Some(raw) = request.param("$select") else {
         return Ok(None);
     };
@@ -204,29 +224,19 @@ fn reject_unsupported(request: &Request) -> Result<(), GraphError> {
     Ok(())
 }
 
+/// The canonical spelling of a user property (`$select` is case-insensitive).
+pub(crate) fn canonical_user_property(name: &str) -> &str {
+    USER_PROPERTIES.iter().find(|a| a.eq_ignore_ascii_case(name)).copied().unwrap_or(name)
+}
+
 fn user_value(user: &UserRecord, select: Option<&[String]>) -> Map<String, Value> {
     let mut out = Map::new();
     let props: Vec<&str> = match select {
-        Some(sel) => sel.iter().map(String::as_str).collect(),
+        Some(sel) => sel.iter().map(|p| canonical_user_property(p)).collect(),
         None => DEFAULT_USER_PROPERTIES.to_vec(),
     };
     for p in props {
-        let canonical = USER_PROPERTIES.iter().find(|a| a.eq_ignore_ascii_case(p)).copied().unwrap_or(p);
-        let value = match canonical {
-            "id" => json!(user.id),
-            "userPrincipalName" => json!(user.user_principal_name),
-            "mail" => json!(user.mail),
-            "displayName" => json!(user.display_name),
-            "givenName" => json!(user.given_name),
-            "surname" => json!(user.surname),
-            "jobTitle" => json!(user.job_title),
-            "department" => json!(user.department),
-            "accountEnabled" => json!(user.account_enabled),
-            "userType" => json!(user.user_type),
-            "businessPhones" => json!([]),
-            _ => Value::Null,
-        };
-        out.insert(canonical.to_owned(), value);
+        out.insert(p.to_owned(), user.property(p).unwrap_or(Value::Null));
     }
     // Graph always returns the id, selected or not.
     if !out.contains_key("id") {
@@ -235,18 +245,18 @@ fn user_value(user: &UserRecord, select: Option<&[String]>) -> Map<String, Value
     out
 }
 
-fn context(sim: &Sim, entity: &str, select: Option<&[String]>) -> String {
+pub(crate) fn context(sim: &Sim, entity: &str, select: Option<&[String]>) -> String {
     match select {
         Some(sel) => format!("{}/v1.0/$metadata#{entity}({})", sim.urls.graph, sel.join(",")),
         None => format!("{}/v1.0/$metadata#{entity}", sim.urls.graph),
     }
 }
 
-fn encode_token(parts: &[&str]) -> String {
+pub(crate) fn encode_token(parts: &[&str]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(parts.join("\u{1f}"))
 }
 
-fn decode_token(token: &str) -> Option<Vec<String>> {
+pub(crate) fn decode_token(token: &str) -> Option<Vec<String>> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
     Some(String::from_utf8(raw).ok()?.split('\u{1f}').map(str::to_owned).collect())
 }
@@ -298,6 +308,36 @@ fn list_users(sim: &Sim, request: &Request) -> GraphResult {
     let mut body = Map::new();
     body.insert("@odata.context".into(), json!(context(sim, "users", select.as_deref())));
     if more && let Some(last) = last {
+        body.insert("@odata.nextLink".into(), json!(next_link(sim, request, &last)));
+    }
+    body.insert("value".into(), Value::Array(value));
+    Ok(Value::Object(body))
+}
+
+/// `GET /directory/deletedItems/microsoft.graph.user`: the soft-deleted users, restorable
+/// for 30 days ("List deletedItems"), paged like `/users`.
+fn list_deleted_users(sim: &Sim, request: &Request) -> GraphResult {
+    reject_unsupported(request)?;
+    let select = parse_select(request, Some(USER_PROPERTIES))?;
+    let top = parse_top(request)?;
+    let after = page_start(request)?;
+    let state = sim.lock();
+    let start = after.as_deref().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+    let mut value = Vec::new();
+    let mut more = None;
+    for (id, user) in state.dir.deleted_users.range::<str, _>((start, std::ops::Bound::Unbounded)) {
+        if value.len() == top {
+            more = Some(value.last().and_then(|v: &Value| v["id"].as_str()).unwrap_or_default().to_owned());
+            break;
+        }
+        let mut out = user_value(&user.record, select.as_deref());
+        out.insert("id".into(), json!(id));
+        value.push(Value::Object(out));
+    }
+    drop(state);
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), json!(context(sim, "directoryObjects", select.as_deref())));
+    if let Some(last) = more {
         body.insert("@odata.nextLink".into(), json!(next_link(sim, request, &last)));
     }
     body.insert("value".into(), Value::Array(value));
@@ -426,187 +466,4 @@ fn list_members(
     Ok(Value::Object(body))
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum DeltaKind {
-    Users,
-    Groups,
-}
 
-/// Where a delta round stands: changes with sequence in `(from, to]`, ids after `after`.
-struct DeltaPosition {
-    from: u64,
-    to: u64,
-    after: String,
-    select: Option<Vec<String>>,
-}
-
-fn delta(sim: &Sim, request: &Request, kind: DeltaKind) -> GraphResult {
-    let tag = if kind == DeltaKind::Users { "du" } else { "dg" };
-    let resource = if kind == DeltaKind::Users { "users" } else { "groups" };
-    let state = sim.lock();
-    let token = request.param("$skiptoken").or_else(|| request.param("$deltatoken"));
-    let position = match token.as_deref() {
-        None => {
-            let select = parse_select(request, (kind == DeltaKind::Users).then_some(USER_PROPERTIES))?;
-            DeltaPosition { from: 0, to: state.dir.seq, after: String::new(), select }
-        }
-        Some("latest") => {
-            let seq = state.dir.seq;
-            let select = request.param("$select").unwrap_or_default();
-            let link = format!(
-                "{}/v1.0/{resource}/delta?$deltatoken={}",
-                sim.urls.graph,
-                encode_token(&[tag, &seq.to_string(), &select])
-            );
-            return Ok(json!({"@odata.context": context(sim, resource, None), "@odata.deltaLink": link, "value": []}));
-        }
-        Some(token) => {
-            let parts = decode_token(token).unwrap_or_default();
-            // `issued` is the newest sequence number the token vouches for.
-            let parsed = match parts.as_slice() {
-                // A deltaLink: a new round from `seq` up to now.
-                [t, seq, sel] if t == tag => {
-                    seq.parse().ok().map(|s: u64| (s, state.dir.seq, String::new(), sel.clone(), s))
-                }
-                // A nextLink inside a round.
-                [t, from, to, after, sel] if *t == format!("{tag}p") => match (from.parse(), to.parse()) {
-                    (Ok(f), Ok(t)) => Some((f, t, after.clone(), sel.clone(), t)),
-                    _ => None,
-                },
-                _ => None,
-            };
-            let Some((from, to, after, sel, issued)) = parsed else {
-                return Err(GraphError::bad_request("The delta token is not valid: syncStateNotFound")
-                    .with_code("syncStateNotFound"));
-            };
-            if issued < state.delta_floor {
-                let mut err = GraphError::new(
-                    StatusCode::GONE,
-                    "resyncRequired",
-                    "The delta token is no longer valid; synchronize again from the initial delta request.",
-                );
-                err.headers.push((header::LOCATION, format!("{}/v1.0/{resource}/delta", sim.urls.graph)));
-                return Err(err);
-            }
-            let select = (!sel.is_empty()).then(|| sel.split(',').map(str::to_owned).collect());
-            DeltaPosition { from, to, after, select }
-        }
-    };
-
-    let page_size = request
-        .header("prefer")
-        .and_then(|p| p.split(',').find_map(|part| part.trim().strip_prefix("odata.maxpagesize=")))
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .map_or(DEFAULT_DELTA_PAGE, |n| n.clamp(1, 999));
-    let (value, last, more) = match kind {
-        DeltaKind::Users => user_delta_page(&state, &position, page_size),
-        DeltaKind::Groups => group_delta_page(&state, &position, page_size),
-    };
-    drop(state);
-    let sel = position.select.as_ref().map(|s| s.join(",")).unwrap_or_default();
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(context(sim, resource, position.select.as_deref())));
-    if more {
-        let token =
-            encode_token(&[&format!("{tag}p"), &position.from.to_string(), &position.to.to_string(), &last, &sel]);
-        body.insert(
-            "@odata.nextLink".into(),
-            json!(format!("{}/v1.0/{resource}/delta?$skiptoken={token}", sim.urls.graph)),
-        );
-    } else {
-        let token = encode_token(&[tag, &position.to.to_string(), &sel]);
-        body.insert(
-            "@odata.deltaLink".into(),
-            json!(format!("{}/v1.0/{resource}/delta?$deltatoken={token}", sim.urls.graph)),
-        );
-    }
-    body.insert("value".into(), Value::Array(value));
-    Ok(Value::Object(body))
-}
-
-fn in_round(version: u64, p: &DeltaPosition) -> bool {
-    version > p.from && version <= p.to
-}
-
-fn user_delta_page(state: &SimState, p: &DeltaPosition, page_size: usize) -> (Vec<Value>, String, bool) {
-    // Present users changed in the round, and (after the first round) users deleted in it.
-    let mut candidates: BTreeMap<&str, Option<&UserRecord>> = BTreeMap::new();
-    let bound = (std::ops::Bound::Excluded(p.after.clone()), std::ops::Bound::Unbounded);
-    for (id, user) in state.dir.users.range::<String, _>(bound.clone()) {
-        if in_round(user.version, p) {
-            candidates.insert(id, Some(&user.record));
-            if candidates.len() > page_size {
-                break;
-            }
-        }
-    }
-    if p.from > 0 {
-        for (id, seq) in state.dir.deleted_users.range::<String, _>(bound) {
-            if in_round(*seq, p) {
-                candidates.insert(id, None);
-            }
-        }
-    }
-    let more = candidates.len() > page_size;
-    let mut value = Vec::new();
-    let mut last = String::new();
-    for (id, record) in candidates.into_iter().take(page_size) {
-        value.push(match record {
-            Some(r) => Value::Object(user_value(r, p.select.as_deref())),
-            None => json!({"id": id, "@removed": {"reason": "changed"}}),
-        });
-        last = id.to_owned();
-    }
-    (value, last, more)
-}
-
-fn group_delta_page(state: &SimState, p: &DeltaPosition, page_size: usize) -> (Vec<Value>, String, bool) {
-    let with_members = p.select.as_ref().is_none_or(|s| s.iter().any(|x| x.eq_ignore_ascii_case("members")));
-    let bound = (std::ops::Bound::Excluded(p.after.clone()), std::ops::Bound::Unbounded);
-    let mut value = Vec::new();
-    let mut last = String::new();
-    let mut more = false;
-    for (id, group) in state.dir.groups.range::<String, _>(bound) {
-        if !in_round(group.version, p) {
-            continue;
-        }
-        if value.len() == page_size {
-            more = true;
-            break;
-        }
-        let mut out = Map::new();
-        out.insert("id".into(), json!(id));
-        out.insert("displayName".into(), json!(group.display_name));
-        if with_members {
-            let member_type = |m: &str| state.dir.kind_of(m).unwrap_or(ObjectKind::User).odata_type();
-            let members: Vec<Value> = if p.from == 0 {
-                group.members.iter().map(|m| json!({"@odata.type": member_type(m), "id": m})).collect()
-            } else {
-                let mut net: BTreeMap<&str, bool> = BTreeMap::new();
-                for change in state.dir.member_log.iter().filter(|c| c.group_id == *id && in_round(c.seq, p)) {
-                    net.insert(&change.member_id, change.added);
-                }
-                net.into_iter()
-                    .map(|(m, added)| {
-                        if added {
-                            json!({"@odata.type": member_type(m), "id": m})
-                        } else {
-                            json!({"@odata.type": member_type(m), "id": m, "@removed": {"reason": "deleted"}})
-                        }
-                    })
-                    .collect()
-            };
-            out.insert("members@delta".into(), Value::Array(members));
-        }
-        value.push(Value::Object(out));
-        last = id.clone();
-    }
-    (value, last, more)
-}
-
-impl GraphError {
-    fn with_code(mut self, code: &'static str) -> Self {
-        self.code = code;
-        self
-    }
-}

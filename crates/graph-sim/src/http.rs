@@ -200,7 +200,7 @@ fn respond(sim: &Sim, request: &Request) -> Response {
             return connection_reset(&request.request_id);
         }
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = rule.body.clone().unwrap_or_else(|| default_error_for(rule.status, &request.request_id));
+        let body = rule.body.clone().unwrap_or_else(|| rule.error_body(&request.request_id));
         let mut response = json_response(status, &body, GRAPH_CONTENT_TYPE, &request.request_id);
         if let Some(ra) = rule.retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, ra);

@@ -3,7 +3,10 @@
 //! code: paging, delta, errors, throttling and headers follow the real service
 //! (`shared/reference/graph-wire.md`), and Microsoft's own SDKs work against it.
 
+pub mod batch;
 pub mod control;
+pub mod delta;
+pub mod fidelity;
 pub mod generate;
 pub mod graph_api;
 pub mod http;
@@ -15,6 +18,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+pub use fidelity::Fidelity;
 pub use generate::{GenerateSpec, generate};
 pub use sim::{Faults, PublicUrls, Sim};
 pub use tenant::{AppRecord, Directory, GroupRecord, SecretRecord, TenantFile, UserRecord};

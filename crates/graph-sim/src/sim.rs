@@ -63,11 +63,24 @@ pub struct FaultRule {
     /// Cut the connection in the middle of a 200 answer instead of answering `status`.
     #[serde(default)]
     pub reset: bool,
-    /// Body to send; a Graph error body for `status` when absent.
+    /// Body to send; a Graph error body for `status` (with `code` if given) when absent.
     #[serde(default)]
     pub body: Option<serde_json::Value>,
+    /// The Graph `error.code` of the default body, e.g. `Directory_ExpiredPageToken`.
+    #[serde(default)]
+    pub code: Option<String>,
     #[serde(default)]
     pub retry_after: Option<String>,
+}
+
+impl FaultRule {
+    /// The Graph error body this rule answers with when it names no body.
+    pub fn error_body(&self, request_id: &str) -> serde_json::Value {
+        match &self.code {
+            Some(code) => crate::http::graph_error_body(code, "Injected fault.", request_id),
+            None => crate::http::default_error_for(self.status, request_id),
+        }
+    }
 }
 
 fn default_fault_status() -> u16 {
@@ -99,6 +112,9 @@ pub struct SimState {
     pub rule_hits: Vec<u64>,
     /// Delta tokens issued before this sequence number are rejected.
     pub delta_floor: u64,
+    /// Replication delay: per delta kind (users, groups), where the directory stood when
+    /// the last round from a delta link began.
+    pub delta_lag: [u64; 2],
     pub stats: Stats,
     rng: crate::generate::Rng,
 }
@@ -111,6 +127,7 @@ impl SimState {
             faults: Faults::default(),
             rule_hits: Vec::new(),
             delta_floor: 0,
+            delta_lag: [0; 2],
             stats: Stats::default(),
             rng: crate::generate::Rng(0x9E37_79B9_7F4A_7C15),
         }

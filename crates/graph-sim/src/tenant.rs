@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::fidelity::Fidelity;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantFile {
@@ -21,6 +23,9 @@ pub struct TenantFile {
     pub devices: Vec<OtherRecord>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service_principals: Vec<OtherRecord>,
+    /// How strictly Graph is played; absent: as Microsoft documents it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<Fidelity>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +68,46 @@ pub struct UserRecord {
     pub account_enabled: bool,
     #[serde(default = "member")]
     pub user_type: String,
+    /// Other addresses (a guest's invitation address, usually).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_mails: Vec<String>,
+}
+
+/// The user properties whose changes delta rounds track, by their Graph names.
+pub const TRACKED_USER_PROPERTIES: &[&str] = &[
+    "userPrincipalName",
+    "mail",
+    "displayName",
+    "givenName",
+    "surname",
+    "jobTitle",
+    "department",
+    "accountEnabled",
+    "userType",
+    "otherMails",
+];
+
+impl UserRecord {
+    /// A property by its Graph name, as Graph sends it (`null` when not set); `None` for a
+    /// property the simulator does not keep.
+    pub fn property(&self, name: &str) -> Option<serde_json::Value> {
+        use serde_json::json;
+        Some(match name {
+            "id" => json!(self.id),
+            "userPrincipalName" => json!(self.user_principal_name),
+            "mail" => json!(self.mail),
+            "displayName" => json!(self.display_name),
+            "givenName" => json!(self.given_name),
+            "surname" => json!(self.surname),
+            "jobTitle" => json!(self.job_title),
+            "department" => json!(self.department),
+            "accountEnabled" => json!(self.account_enabled),
+            "userType" => json!(self.user_type),
+            "otherMails" => json!(self.other_mails),
+            "businessPhones" => json!([]),
+            _ => return None,
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -115,11 +160,19 @@ pub struct SimUser {
     pub record: UserRecord,
     /// Sequence number of the last change, for delta.
     pub version: u64,
+    /// When the user was created or last restored: a round that saw it appear sends it whole.
+    pub appeared: u64,
+    /// Per tracked property, the sequence number of its last change.
+    pub changed: BTreeMap<&'static str, u64>,
+    /// The last soft delete, and the restore after it.
+    pub deleted_at: Option<u64>,
+    pub restored_at: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
 pub struct SimGroup {
     pub display_name: String,
+    /// Direct members, soft-deleted ones included (hidden while they are deleted).
     pub members: BTreeSet<String>,
     pub version: u64,
 }
@@ -140,15 +193,20 @@ pub struct Directory {
     pub domain: String,
     pub apps: Vec<AppRecord>,
     pub users: BTreeMap<String, SimUser>,
-    /// Soft-deleted users: id -> sequence number of the deletion.
-    pub deleted_users: BTreeMap<String, u64>,
+    /// Soft-deleted users (restorable), as they were; `deleted_at` holds the deletion.
+    pub deleted_users: BTreeMap<String, SimUser>,
+    /// Permanently deleted users: id -> sequence number of the deletion.
+    pub purged_users: BTreeMap<String, u64>,
     pub groups: BTreeMap<String, SimGroup>,
+    /// Soft-deleted groups and the sequence number of their deletion.
+    pub deleted_groups: BTreeMap<String, (SimGroup, u64)>,
+    pub purged_groups: BTreeMap<String, u64>,
     pub others: BTreeMap<String, (ObjectKind, Option<String>)>,
     pub member_log: Vec<MemberChange>,
     pub seq: u64,
+    pub fidelity: Fidelity,
     transitive_cache: HashMap<String, (u64, std::sync::Arc<Vec<String>>)>,
 }
-
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
     #[error("group {group} lists member {member}, which is no user, group, device or service principal of the tenant")]
@@ -163,6 +221,7 @@ impl Directory {
             tenant_id: file.tenant_id.to_ascii_lowercase(),
             domain: file.domain.to_ascii_lowercase(),
             apps: file.apps,
+            fidelity: file.fidelity.unwrap_or_default(),
             ..Directory::default()
         };
         let mut seen = BTreeSet::new();
@@ -172,7 +231,7 @@ impl Directory {
         for user in file.users {
             unique(&user.id)?;
             dir.seq += 1;
-            dir.users.insert(user.id.clone(), SimUser { record: user, version: dir.seq });
+            dir.users.insert(user.id.clone(), SimUser::new(user, dir.seq));
         }
         for d in file.devices {
             unique(&d.id)?;
@@ -227,6 +286,7 @@ impl Directory {
                 .collect(),
             devices: others(ObjectKind::Device),
             service_principals: others(ObjectKind::ServicePrincipal),
+            fidelity: (self.fidelity != Fidelity::default()).then(|| self.fidelity.clone()),
         }
     }
 
@@ -245,26 +305,113 @@ impl Directory {
         self.seq
     }
 
+    /// Whether `id` names an object a member list shows: not deleted, not unknown.
+    pub fn is_visible(&self, id: &str) -> bool {
+        self.kind_of(id).is_some()
+    }
+
     /// Creates or replaces a user; restores it if it was soft-deleted.
     pub fn upsert_user(&mut self, record: UserRecord) {
         let seq = self.next_seq();
-        self.deleted_users.remove(&record.id);
-        self.users.insert(record.id.clone(), SimUser { record, version: seq });
+        let id = record.id.clone();
+        if let Some(user) = self.users.get_mut(&id) {
+            user.update(record, seq);
+        } else if let Some(mut user) = self.deleted_users.remove(&id) {
+            user.update(record, seq);
+            user.appeared = seq;
+            user.restored_at = Some(seq);
+            self.users.insert(id, user);
+        } else {
+            self.purged_users.remove(&id);
+            self.users.insert(id, SimUser::new(record, seq));
+        }
     }
 
-    /// Soft-deletes a user: gone from lists and groups, reported as `@removed` by delta.
+    /// Soft-deletes a user: gone from lists, reported as `@removed` (`changed`) by
+    /// `users/delta`. With the soft-delete model its memberships stay, hidden; without it
+    /// they are dropped and reported.
     pub fn delete_user(&mut self, id: &str) -> bool {
-        if self.users.remove(id).is_none() {
+        let Some(mut user) = self.users.remove(id) else {
             return false;
-        }
+        };
         let seq = self.next_seq();
-        self.deleted_users.insert(id.to_owned(), seq);
-        let groups: Vec<String> =
-            self.groups.iter().filter(|(_, g)| g.members.contains(id)).map(|(gid, _)| gid.clone()).collect();
-        for gid in groups {
-            self.set_member(&gid, id, false);
+        user.deleted_at = Some(seq);
+        user.version = seq;
+        self.deleted_users.insert(id.to_owned(), user);
+        if !self.fidelity.soft_delete_keeps_memberships {
+            for gid in self.groups_with_member(id) {
+                self.set_member(&gid, id, false);
+            }
         }
         true
+    }
+
+    /// Brings a soft-deleted user back, as it was, with the memberships it kept.
+    pub fn restore_user(&mut self, id: &str) -> bool {
+        let Some(mut user) = self.deleted_users.remove(id) else {
+            return false;
+        };
+        let seq = self.next_seq();
+        user.version = seq;
+        user.appeared = seq;
+        user.restored_at = Some(seq);
+        self.users.insert(id.to_owned(), user);
+        true
+    }
+
+    /// Deletes a user for good (at once, or after a soft delete): `@removed` (`deleted`)
+    /// in `users/delta`, and removed from every group, which `groups/delta` reports.
+    pub fn purge_user(&mut self, id: &str) -> bool {
+        if self.users.remove(id).is_none() && self.deleted_users.remove(id).is_none() {
+            return false;
+        }
+        for gid in self.groups_with_member(id) {
+            self.set_member(&gid, id, false);
+        }
+        let seq = self.next_seq();
+        self.purged_users.insert(id.to_owned(), seq);
+        true
+    }
+
+    /// Soft-deletes (`permanent`: deletes for good) a group. A soft-deleted group keeps its
+    /// members and its place in other groups, hidden, until it is restored.
+    pub fn delete_group(&mut self, id: &str, permanent: bool) -> bool {
+        let Some(group) = self.groups.remove(id) else {
+            return permanent && self.deleted_groups.remove(id).is_some() && self.record_group_purge(id);
+        };
+        if permanent {
+            return self.record_group_purge(id);
+        }
+        let seq = self.next_seq();
+        self.deleted_groups.insert(id.to_owned(), (group, seq));
+        true
+    }
+
+    fn record_group_purge(&mut self, id: &str) -> bool {
+        for gid in self.groups_with_member(id) {
+            self.set_member(&gid, id, false);
+        }
+        let seq = self.next_seq();
+        self.purged_groups.insert(id.to_owned(), seq);
+        true
+    }
+
+    pub fn restore_group(&mut self, id: &str) -> bool {
+        let Some((mut group, _)) = self.deleted_groups.remove(id) else {
+            return false;
+        };
+        group.version = self.next_seq();
+        self.groups.insert(id.to_owned(), group);
+        true
+    }
+
+    fn groups_with_member(&self, id: &str) -> Vec<String> {
+        self.groups.iter().filter(|(_, g)| g.members.contains(id)).map(|(gid, _)| gid.clone()).collect()
+    }
+
+    /// The groups `id` is a direct member of (visible ones), sorted.
+    pub fn member_of(&self, id: &str) -> Vec<String> {
+        self.groups_with_member(id)
     }
 
     pub fn touch_user(&mut self, id: &str) {
@@ -314,7 +461,7 @@ impl Directory {
             let Some(group) = self.groups.get(&gid) else {
                 continue;
             };
-            for m in &group.members {
+            for m in group.members.iter().filter(|m| self.is_visible(m)) {
                 if m != group_id {
                     found.insert(m.clone());
                 }
@@ -326,5 +473,22 @@ impl Directory {
         let list = std::sync::Arc::new(found.into_iter().collect::<Vec<_>>());
         self.transitive_cache.insert(group_id.to_owned(), (self.seq, list.clone()));
         list
+    }
+}
+
+impl SimUser {
+    pub fn new(record: UserRecord, seq: u64) -> Self {
+        SimUser { record, version: seq, appeared: seq, changed: BTreeMap::new(), deleted_at: None, restored_at: None }
+    }
+
+    /// Replaces the record, noting which tracked properties changed.
+    fn update(&mut self, record: UserRecord, seq: u64) {
+        for name in TRACKED_USER_PROPERTIES {
+            if self.record.property(name) != record.property(name) {
+                self.changed.insert(name, seq);
+            }
+        }
+        self.record = record;
+        self.version = seq;
     }
 }
