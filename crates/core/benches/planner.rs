@@ -22,6 +22,7 @@ fn remote(n: u32) -> RemoteUser {
         department: Some("Sales".into()),
         account_enabled: true,
         user_type: UserType::Member,
+        other_mail: None,
     }
 }
 

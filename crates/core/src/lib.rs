@@ -3,11 +3,13 @@
 
 pub mod ids;
 pub mod membership;
+pub mod patch;
 pub mod planner;
 pub mod settings;
 pub mod user;
 
 pub use membership::{EntraChanges, MemberKind, Membership};
+pub use patch::{Sent, UserPatch};
 pub use planner::{
     Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Seats, Snapshot, Untouched, plan, plan_subset,
 };

@@ -307,7 +307,8 @@ pub fn plan_subset(
             continue;
         }
         let email = remote.email().to_lowercase();
-        if let Some(local_user) = unlinked_by_email.get(&email).copied()
+        // A user without an address links nobody.
+        if let Some(local_user) = unlinked_by_email.get(&email).copied().filter(|_| !email.is_empty())
             && linked_now.insert(local_user.id)
         {
             let mut after = local_user.clone();

@@ -187,15 +187,31 @@ pub struct RemoteUser {
     pub department: Option<String>,
     pub account_enabled: bool,
     pub user_type: UserType,
+    /// The first address of `otherMails`: where a guest without a mailbox is reached.
+    #[serde(default)]
+    pub other_mail: Option<String>,
 }
 
+/// Entra's mark of a guest's UPN (`alias_home.example#EXT#@tenant.onmicrosoft.com`):
+/// an address nobody receives mail at.
+const GUEST_UPN_MARK: &str = "#EXT#";
+
 impl RemoteUser {
-    /// The e-mail address the directory uses: `mail`, or else the UPN.
+    /// The e-mail address the directory uses: `mail`; else, for a member, its UPN, and for
+    /// a guest the first of `otherMails` (where its invitation went); else the other of
+    /// the two; else none (empty). A guest's `#EXT#` UPN is never an address, so it never
+    /// links a local account either.
     pub fn email(&self) -> &str {
-        match &self.mail {
-            Some(mail) if !mail.trim().is_empty() => mail,
-            _ => &self.user_principal_name,
+        fn usable(s: Option<&str>) -> Option<&str> {
+            s.map(str::trim).filter(|s| !s.is_empty() && !s.to_ascii_uppercase().contains(GUEST_UPN_MARK))
         }
+        let upn = usable(Some(&self.user_principal_name));
+        let other = usable(self.other_mail.as_deref());
+        let fallback = match self.user_type {
+            UserType::Member => upn.or(other),
+            UserType::Guest => other.or(upn),
+        };
+        usable(self.mail.as_deref()).or(fallback).unwrap_or("")
     }
 
     /// A stable 64-bit digest of every field (FNV-1a), to tell cheaply whether a stored
@@ -229,6 +245,12 @@ impl RemoteUser {
             }
         }
         eat(&[u8::from(self.account_enabled), u8::from(self.user_type == UserType::Guest)]);
+        // Added after the first release: only a set value counts, so the fingerprints of
+        // users without one stay what stored copies hold.
+        if let Some(other) = &self.other_mail {
+            eat(&[2]);
+            eat(other.as_bytes());
+        }
         hash
     }
 
@@ -262,6 +284,7 @@ mod tests {
             department: None,
             account_enabled: true,
             user_type: UserType::Member,
+            other_mail: None,
         };
         assert_eq!(user.fingerprint(), user.clone().fingerprint());
         let variants = [
@@ -275,11 +298,42 @@ mod tests {
             RemoteUser { display_name: None, given_name: Some("A".into()), ..user.clone() },
             RemoteUser { account_enabled: false, ..user.clone() },
             RemoteUser { user_type: UserType::Guest, ..user.clone() },
+            RemoteUser { other_mail: Some("a@home".into()), ..user.clone() },
         ];
         for v in &variants {
             assert_ne!(v.fingerprint(), user.fingerprint(), "{v:?}");
         }
         // Fixed forever: stored copies are compared with it across releases.
         assert_eq!(user.fingerprint(), 15_804_224_522_369_639_257);
+    }
+
+    #[test]
+    fn a_guests_address_is_its_mail_else_its_other_mail_never_its_ext_upn() {
+        let guest = RemoteUser {
+            id: "g".into(),
+            user_principal_name: "bo_home.example#EXT#@tenant.onmicrosoft.com".into(),
+            mail: None,
+            display_name: None,
+            given_name: None,
+            surname: None,
+            job_title: None,
+            department: None,
+            account_enabled: true,
+            user_type: UserType::Guest,
+            other_mail: Some("bo@home.example".into()),
+        };
+        assert_eq!(guest.email(), "bo@home.example");
+        assert_eq!(RemoteUser { mail: Some("bo@work.example".into()), ..guest.clone() }.email(), "bo@work.example");
+        assert_eq!(
+            RemoteUser { other_mail: None, ..guest.clone() }.email(),
+            "",
+            "no address rather than the #EXT# UPN"
+        );
+        // A member converted from a guest keeps its #EXT# UPN: still not an address.
+        let member = RemoteUser { user_type: UserType::Member, ..guest.clone() };
+        assert_eq!(member.email(), "bo@home.example");
+        assert_eq!(RemoteUser { other_mail: None, ..member.clone() }.email(), "");
+        let plain = RemoteUser { user_principal_name: "cy@contoso.example".into(), ..member };
+        assert_eq!(plain.email(), "cy@contoso.example", "a member without mail: its UPN first");
     }
 }

@@ -39,6 +39,7 @@ fn remote(n: u32) -> RemoteUser {
         department: None,
         account_enabled: true,
         user_type: UserType::Member,
+        other_mail: None,
     }
 }
 

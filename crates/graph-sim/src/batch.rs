@@ -127,7 +127,8 @@ pub fn check_member_groups(sim: &Sim, request: &Request, id: &str) -> Result<Val
     let mut value = Vec::new();
     for gid in body.group_ids {
         let gid = gid.to_ascii_lowercase();
-        if state.dir.groups.contains_key(&gid) && state.dir.transitive_members(&gid).binary_search(&id.to_owned()).is_ok()
+        if state.dir.groups.contains_key(&gid)
+            && state.dir.transitive_members(&gid).binary_search(&id.to_owned()).is_ok()
         {
             value.push(json!(gid));
         }

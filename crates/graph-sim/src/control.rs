@@ -4,8 +4,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::http::{GraphError, Request, empty_json, json_response};
 use crate::fidelity::Fidelity;
+use crate::http::{GraphError, Request, empty_json, json_response};
 use crate::sim::{Faults, Sim};
 use crate::tenant::UserRecord;
 
@@ -20,14 +20,26 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
             if done { Ok(json!({})) } else { Err(unknown("user", id)) }
         }
         (&Method::POST, ["users", id, "restore"]) => {
-            if sim.lock().dir.restore_user(id) { Ok(json!({})) } else { Err(unknown("deleted user", id)) }
+            if sim.lock().dir.restore_user(id) {
+                Ok(json!({}))
+            } else {
+                Err(unknown("deleted user", id))
+            }
         }
         (&Method::POST, ["groups"]) => create_group(sim, request),
         (&Method::DELETE, ["groups", id]) => {
-            if sim.lock().dir.delete_group(id, permanent(request)) { Ok(json!({})) } else { Err(unknown("group", id)) }
+            if sim.lock().dir.delete_group(id, permanent(request)) {
+                Ok(json!({}))
+            } else {
+                Err(unknown("group", id))
+            }
         }
         (&Method::POST, ["groups", id, "restore"]) => {
-            if sim.lock().dir.restore_group(id) { Ok(json!({})) } else { Err(unknown("deleted group", id)) }
+            if sim.lock().dir.restore_group(id) {
+                Ok(json!({}))
+            } else {
+                Err(unknown("deleted group", id))
+            }
         }
         (&Method::GET, ["fidelity"]) => Ok(serde_json::to_value(&sim.lock().dir.fidelity).unwrap_or_default()),
         (&Method::PUT, ["fidelity"]) => body_json::<Fidelity>(request).map(|fidelity| {

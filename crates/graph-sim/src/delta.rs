@@ -12,7 +12,8 @@ use axum::http::{StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use crate::graph_api::{
-    DEFAULT_USER_PROPERTIES, USER_PROPERTIES, canonical_user_property, context, decode_token, encode_token, parse_select,
+    DEFAULT_USER_PROPERTIES, USER_PROPERTIES, canonical_user_property, context, decode_token, encode_token,
+    parse_select,
 };
 use crate::http::{GraphError, Request};
 use crate::sim::{Sim, SimState};
@@ -167,6 +168,10 @@ pub fn delta(sim: &Sim, request: &Request, kind: DeltaKind) -> Result<Value, Gra
         .and_then(|p| p.split(',').find_map(|part| part.trim().strip_prefix("odata.maxpagesize=")))
         .and_then(|n| n.trim().parse::<usize>().ok())
         .map_or(DEFAULT_DELTA_PAGE, |n| n.clamp(1, 999));
+    let page_size = match state.dir.fidelity.page_size_limit {
+        0 => page_size,
+        limit => page_size.min(limit),
+    };
     let page = match kind {
         DeltaKind::Users => user_page(&state, &round, page_size),
         DeltaKind::Groups => group_page(&state, &round, page_size),
@@ -248,7 +253,12 @@ fn user_entry(state: &SimState, id: &str, round: &Round) -> Option<Value> {
             // The restore is not reported: a round that also covers the deletion still says deleted.
             return user.deleted_at.filter(|d| round.contains(*d)).map(|_| removed(id, "changed"));
         }
-        return Some(Value::Object(user_delta_value(user, round, dir.fidelity.partial_updates, dir.fidelity.omit_unset_properties)));
+        return Some(Value::Object(user_delta_value(
+            user,
+            round,
+            dir.fidelity.partial_updates,
+            dir.fidelity.omit_unset_properties,
+        )));
     }
     if let Some(user) = dir.deleted_users.get(id)
         && user.deleted_at.is_some_and(|d| round.contains(d))
@@ -294,10 +304,18 @@ fn group_page(state: &SimState, round: &Round, page_size: usize) -> Page {
     let mut ids: BTreeSet<&str> = BTreeSet::new();
     ids.extend(dir.groups.range::<str, _>(start).filter(|(_, g)| round.contains(g.version)).map(|(id, _)| id.as_str()));
     ids.extend(
-        dir.deleted_groups.range::<str, _>(start).filter(|(_, (_, seq))| round.contains(*seq)).map(|(id, _)| id.as_str()),
+        dir.deleted_groups
+            .range::<str, _>(start)
+            .filter(|(_, (_, seq))| round.contains(*seq))
+            .map(|(id, _)| id.as_str()),
     );
     if !round.first() {
-        ids.extend(dir.purged_groups.range::<str, _>(start).filter(|(_, seq)| round.contains(**seq)).map(|(id, _)| id.as_str()));
+        ids.extend(
+            dir.purged_groups
+                .range::<str, _>(start)
+                .filter(|(_, seq)| round.contains(**seq))
+                .map(|(id, _)| id.as_str()),
+        );
     }
     let mut value = Vec::new();
     if dir.fidelity.duplicates && !round.after.is_empty() {

@@ -22,6 +22,9 @@ pub struct Fidelity {
     /// A group's `members@delta` is split into entries of at most this many members, and a
     /// split group always continues on the next page (0: never split).
     pub group_members_per_entry: usize,
+    /// At most this many objects per delta page, whatever `Prefer: odata.maxpagesize`
+    /// asks (a preference Graph may not honour); 0: as asked.
+    pub page_size_limit: usize,
     /// Every page after the first repeats the last object of the page before.
     pub duplicates: bool,
     /// Objects come in no particular order within a page.
@@ -43,6 +46,7 @@ impl Default for Fidelity {
             omit_unset_properties: true,
             soft_delete_keeps_memberships: true,
             group_members_per_entry: 100,
+            page_size_limit: 0,
             duplicates: true,
             shuffle: true,
             empty_pages: true,
@@ -61,6 +65,7 @@ impl Fidelity {
             omit_unset_properties: false,
             soft_delete_keeps_memberships: false,
             group_members_per_entry: 0,
+            page_size_limit: 0,
             duplicates: false,
             shuffle: false,
             empty_pages: false,

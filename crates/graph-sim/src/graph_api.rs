@@ -7,8 +7,8 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use crate::http::{GRAPH_CONTENT_TYPE, GraphError, Request, json_response};
 use crate::delta::{DeltaKind, delta};
+use crate::http::{GRAPH_CONTENT_TYPE, GraphError, Request, json_response};
 use crate::sim::{Sim, SimState};
 use crate::tenant::{ObjectKind, UserRecord};
 
@@ -77,7 +77,8 @@ pub(crate) fn answer(sim: &Sim, request: &Request, rest: &[&str]) -> GraphResult
 
 fn route(sim: &Sim, request: &Request, rest: &[&str], roles: &[String]) -> GraphResult {
     let check_member_groups = matches!(rest, ["users", _, a] if a.eq_ignore_ascii_case("checkMemberGroups") || a.eq_ignore_ascii_case("microsoft.graph.checkMemberGroups"));
-    if request.method != axum::http::Method::GET && !(request.method == axum::http::Method::POST && check_member_groups) {
+    if request.method != axum::http::Method::GET && !(request.method == axum::http::Method::POST && check_member_groups)
+    {
         return Err(GraphError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
@@ -465,5 +466,3 @@ fn list_members(
     body.insert("value".into(), Value::Array(value));
     Ok(Value::Object(body))
 }
-
-

@@ -30,6 +30,9 @@ pub enum ErrorKind {
     ServiceError,
     /// A delta link expired (410, syncStateNotFound, resyncRequired): read everything again.
     DeltaExpired,
+    /// A `$skiptoken` expired in the middle of a round (`Directory_ExpiredPageToken`):
+    /// the round starts again.
+    PageTokenExpired,
     /// Entra rejected the credentials for another reason (disabled app, secret missing, …).
     CredentialsRejected,
     /// Anything else: an unexpected status or body.
@@ -51,6 +54,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::ServiceError => "service_error",
             ErrorKind::DeltaExpired => "delta_expired",
+            ErrorKind::PageTokenExpired => "page_token_expired",
             ErrorKind::CredentialsRejected => "credentials_rejected",
             ErrorKind::Unexpected => "unexpected",
         }
@@ -171,6 +175,13 @@ pub(crate) fn classify_token_error(status: u16, body: &[u8], tenant: &str, clien
             ErrorKind::Throttled,
             format!("Entra ID is throttling token requests (AADSTS{}); the run will retry.", code.unwrap_or_default()),
         ),
+        // MSAL and azure-core retry a 429 on its status alone, whatever the body says.
+        _ if status == 429 => (
+            ErrorKind::Throttled,
+            "Entra ID kept throttling token requests (HTTP 429) beyond the retry budget. Nothing was changed; \
+             the next run will try again."
+                .into(),
+        ),
         Some(7_000_112) => (
             ErrorKind::CredentialsRejected,
             "The app registration is disabled in Entra ID (AADSTS7000112). Enable it under Enterprise \
@@ -213,6 +224,12 @@ pub(crate) fn classify_graph_error(status: u16, body: &[u8], purpose: &Purpose, 
         (_, c, _) if c.eq_ignore_ascii_case("syncStateNotFound") || c.eq_ignore_ascii_case("resyncRequired") => {
             (ErrorKind::DeltaExpired, "The delta link expired; a full read is needed.".to_owned())
         }
+        (_, c, _) if c.eq_ignore_ascii_case("Directory_ExpiredPageToken") => (
+            ErrorKind::PageTokenExpired,
+            "Microsoft Graph let a page token expire in the middle of a read; the read was started again, and \
+             expired again. Nothing was changed; the next run will try again."
+                .to_owned(),
+        ),
         (403, _, purpose) => {
             let needed = match purpose {
                 Purpose::Group(_) | Purpose::GroupsDelta => "Group.Read.All",
@@ -276,6 +293,11 @@ mod tests {
         assert!(e.message.contains("cid"));
         assert_eq!(classify_token_error(400, br#"{"error_codes":[90002]}"#, "t", "c").kind, ErrorKind::TenantNotFound);
         assert_eq!(classify_token_error(503, b"<html>", "t", "c").kind, ErrorKind::ServiceError);
+        // A 429 is throttling whatever its body carries (here no AADSTS code at all).
+        assert_eq!(
+            classify_token_error(429, br#"{"error":{"code":"TooManyRequests"}}"#, "t", "c").kind,
+            ErrorKind::Throttled
+        );
     }
 
     #[test]
@@ -292,5 +314,7 @@ mod tests {
         assert!(e.message.contains("g-1"));
         let body = br#"{"error":{"code":"syncStateNotFound","message":"x"}}"#;
         assert_eq!(classify_graph_error(400, body, &Purpose::UsersDelta, "r").kind, ErrorKind::DeltaExpired);
+        let body = br#"{"error":{"code":"Directory_ExpiredPageToken","message":"x"}}"#;
+        assert_eq!(classify_graph_error(400, body, &Purpose::UsersDelta, "r").kind, ErrorKind::PageTokenExpired);
     }
 }

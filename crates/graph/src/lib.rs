@@ -2,6 +2,7 @@
 //! paging over `@odata.nextLink`, retries honouring `Retry-After`, and failures classified
 //! into [`ErrorKind`]s an administrator can act on.
 
+mod batch;
 mod error;
 mod retry;
 mod wire;
@@ -15,18 +16,20 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub use batch::Confirmation;
 pub use error::{ErrorKind, GraphError, Purpose};
 pub use retry::RetryPolicy;
-use safegpt_core::RemoteUser;
+use safegpt_core::{RemoteUser, UserPatch};
 use wire::{Page, WireGroupDelta, WireMember, WireUser};
 
-/// One user in a `users/delta` round.
+/// One user in a `users/delta` round. The same user may come more than once in a round.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserDelta {
-    /// Created, changed or restored: the whole user as selected.
-    Present(RemoteUser),
-    /// Deleted (soft or hard): gone from `/users` and from every group.
-    Removed(String),
+    /// Created, changed or restored: what Graph sent of it, which on later rounds may be
+    /// only the properties that changed (see [`UserPatch`]).
+    Present(UserPatch),
+    /// Deleted: soft (restorable for 30 days, its memberships kept) unless `permanent`.
+    Removed { id: String, permanent: bool },
 }
 
 /// One group in a `groups/delta` round, with the direct members that changed (all of them
@@ -35,6 +38,8 @@ pub enum UserDelta {
 pub struct GroupDelta {
     pub id: String,
     pub removed: bool,
+    /// Removed for good (a security group, or a purged Microsoft 365 group).
+    pub permanent: bool,
     pub members: Vec<MemberDelta>,
 }
 
@@ -59,7 +64,7 @@ const DELTA_PREFER: &str = "odata.maxpagesize=999";
 
 /// The properties the directory stores; nothing more is requested.
 pub const USER_SELECT: &str =
-    "id,userPrincipalName,mail,displayName,givenName,surname,jobTitle,department,accountEnabled,userType";
+    "id,userPrincipalName,mail,displayName,givenName,surname,jobTitle,department,accountEnabled,userType,otherMails";
 /// Graph's maximum page size for users and member lists.
 pub const PAGE_SIZE: u32 = 999;
 
@@ -179,6 +184,7 @@ impl GraphClient {
         let started = Instant::now();
         let response = self.http.post(&url).form(&form).send().await.map_err(|e| self.transport_failed(e))?;
         let status = response.status().as_u16();
+        let retry_after = retry_after(&response);
         let body = response.bytes().await.map_err(|e| self.transport_failed(e))?;
         self.count(status, body.len());
         if status == 200 {
@@ -195,11 +201,19 @@ impl GraphClient {
             return Ok(CachedToken { value: token.access_token.into(), refresh_at: started + lifetime - skew });
         }
         let error = error::classify_token_error(status, &body, &self.credentials.tenant, &self.credentials.client_id);
-        if error.kind.is_transient() {
-            Err(retry::Attempt::Retry(error, None))
-        } else {
-            Err(retry::Attempt::Fatal(error))
+        if status == 429 {
+            self.count_throttled();
         }
+        match retry::attempt_for(status, error, retry_after) {
+            // Entra's own throttling codes may come with another status.
+            retry::Attempt::Fatal(error) if error.kind.is_transient() => Err(retry::Attempt::Retry(error, retry_after)),
+            attempt => Err(attempt),
+        }
+    }
+
+    fn count_throttled(&self) {
+        self.traffic.throttled.fetch_add(1, Ordering::Relaxed);
+        ProcessTraffic::get().throttled.fetch_add(1, Ordering::Relaxed);
     }
 
     fn count(&self, status: u16, bytes: usize) {
@@ -221,10 +235,23 @@ impl GraphClient {
         purpose: &Purpose,
         prefer: Option<&str>,
     ) -> Result<R, GraphError> {
+        self.send(url, None, purpose, prefer).await
+    }
+
+    /// GET (or, with a body, POST as JSON) with the retries of [`GraphClient::get`].
+    async fn send<R: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        purpose: &Purpose,
+        prefer: Option<&str>,
+    ) -> Result<R, GraphError> {
         let mut refreshed = false;
         loop {
             let token = self.access_token(false).await?;
-            match retry::with_retry(&self.retry, &self.traffic, || self.try_get(url, &token, purpose, prefer)).await {
+            match retry::with_retry(&self.retry, &self.traffic, || self.try_send(url, body, &token, purpose, prefer))
+                .await
+            {
                 Err(retry::Attempt::TokenRejected(_)) if !refreshed => {
                     refreshed = true;
                     self.access_token(true).await?;
@@ -234,21 +261,25 @@ impl GraphClient {
         }
     }
 
-    async fn try_get<R: DeserializeOwned>(
+    async fn try_send<R: DeserializeOwned>(
         &self,
         url: &str,
+        body: Option<&serde_json::Value>,
         token: &SecretString,
         purpose: &Purpose,
         prefer: Option<&str>,
     ) -> Result<R, retry::Attempt> {
-        let mut request = self.http.get(url).bearer_auth(token.expose_secret()).header("Accept", "application/json");
+        let request = match body {
+            None => self.http.get(url),
+            Some(body) => self.http.post(url).json(body),
+        };
+        let mut request = request.bearer_auth(token.expose_secret()).header("Accept", "application/json");
         if let Some(prefer) = prefer {
             request = request.header("Prefer", prefer);
         }
         let response = request.send().await.map_err(|e| self.transport_failed(e))?;
         let status = response.status().as_u16();
-        let retry_after =
-            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(retry::parse_retry_after);
+        let retry_after = retry_after(&response);
         let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
         let body = response.bytes().await.map_err(|e| self.transport_failed(e))?;
         self.count(status, body.len());
@@ -263,16 +294,12 @@ impl GraphClient {
         }
         let error = error::classify_graph_error(status, &body, purpose, &request_id);
         if status == 401 {
-            Err(retry::Attempt::TokenRejected(error))
-        } else if matches!(status, 429 | 500 | 502 | 503 | 504) {
-            if status == 429 {
-                self.traffic.throttled.fetch_add(1, Ordering::Relaxed);
-                ProcessTraffic::get().throttled.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(retry::Attempt::Retry(error, retry_after.flatten()))
-        } else {
-            Err(retry::Attempt::Fatal(error))
+            return Err(retry::Attempt::TokenRejected(error));
         }
+        if status == 429 {
+            self.count_throttled();
+        }
+        Err(retry::attempt_for(status, error, retry_after))
     }
 
     /// Checks that a token can be obtained.
@@ -316,6 +343,15 @@ impl GraphClient {
         Pager::new(self, url, Purpose::Group(group_id.to_owned()), wire::user_id_from_member)
     }
 
+    /// The ids of the soft-deleted users (`directory/deletedItems`, restorable for 30 days).
+    pub fn deleted_user_ids(&self) -> Pager<'_, WireMember, String> {
+        let url = format!(
+            "{}/v1.0/directory/deletedItems/microsoft.graph.user?$select=id&$top={PAGE_SIZE}",
+            self.endpoints.graph_url
+        );
+        Pager::new(self, url, Purpose::Users, wire::member_id)
+    }
+
     /// Reads one user, to check that users can be read.
     pub async fn probe_users(&self) -> Result<(), GraphError> {
         let url = format!("{}/v1.0/users?$select=id&$top=1", self.endpoints.graph_url);
@@ -329,6 +365,11 @@ impl GraphClient {
         let group: wire::WireGroup = self.get(&url, &Purpose::Group(group_id.to_owned()), None).await?;
         Ok(group.display_name.unwrap_or_default())
     }
+}
+
+/// The `Retry-After` of an answer, when it holds a usable value.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(retry::parse_retry_after)
 }
 
 /// Follows `@odata.nextLink` one page at a time, so at most one page of JSON is in memory.

@@ -1,5 +1,6 @@
-//! Retries with a bounded budget: `Retry-After` when Graph sends it, otherwise jittered
-//! exponential backoff.
+//! Retries as Microsoft's SDKs do them (Kiota's retry handler, MSAL): 429, 503 and 504 are
+//! retried honouring `Retry-After` (else jittered exponential backoff) within a time
+//! budget; other server errors at most three times; a persistent failure ends the run.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -11,8 +12,11 @@ use crate::{ErrorKind, GraphError, Traffic};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Attempts per request, the first included.
+    /// Attempts per request, the first included, for throttling (429), 503, 504 and
+    /// transport failures.
     pub max_attempts: u32,
+    /// Retries of other server errors (500, 502, …), which rarely pass by waiting.
+    pub server_error_retries: u32,
     /// Total time one request may spend waiting between attempts.
     pub budget: Duration,
     pub base_delay: Duration,
@@ -25,7 +29,9 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 10,
-            budget: Duration::from_secs(120),
+            server_error_retries: 3,
+            // A sync against a Graph that keeps failing fails within about half a minute.
+            budget: Duration::from_secs(25),
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
@@ -38,6 +44,8 @@ impl Default for RetryPolicy {
 pub(crate) enum Attempt {
     /// Worth retrying, after the given delay if the server named one.
     Retry(GraphError, Option<Duration>),
+    /// A server error other than 503/504: retried a few times only.
+    ServerError(GraphError),
     Fatal(GraphError),
     /// 401 from Graph: the caller may fetch a new token once.
     TokenRejected(GraphError),
@@ -67,7 +75,7 @@ impl Attempt {
 
     pub(crate) fn into_error(self) -> GraphError {
         match self {
-            Attempt::Retry(e, _) | Attempt::Fatal(e) | Attempt::TokenRejected(e) => e,
+            Attempt::Retry(e, _) | Attempt::ServerError(e) | Attempt::Fatal(e) | Attempt::TokenRejected(e) => e,
         }
     }
 }
@@ -104,26 +112,39 @@ where
 {
     let started = Instant::now();
     let mut attempts = 0u32;
+    let mut server_errors = 0u32;
     loop {
-        match attempt_once().await {
-            Err(Attempt::Retry(error, after)) => {
-                attempts += 1;
-                let wait = after.unwrap_or_else(|| backoff(policy, attempts));
-                if attempts >= policy.max_attempts || started.elapsed() + wait > policy.budget {
-                    let mut error = error;
-                    error.detail = format!(
-                        "{}; gave up after {attempts} attempt(s) in {:.1} s",
-                        error.detail,
-                        started.elapsed().as_secs_f64()
-                    );
-                    return Err(Attempt::Fatal(error));
-                }
-                traffic.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(kind = error.kind.as_str(), wait_ms = wait.as_millis() as u64, attempt = attempts, detail = %error.detail, "retrying");
-                tokio::time::sleep(wait).await;
+        let (error, after, out_of_tries) = match attempt_once().await {
+            Err(Attempt::Retry(error, after)) => (error, after, false),
+            Err(Attempt::ServerError(error)) => {
+                server_errors += 1;
+                (error, None, server_errors > policy.server_error_retries)
             }
             other => return other,
+        };
+        attempts += 1;
+        let wait = after.unwrap_or_else(|| backoff(policy, attempts));
+        if out_of_tries || attempts >= policy.max_attempts || started.elapsed() + wait > policy.budget {
+            let mut error = error;
+            error.detail = format!(
+                "{}; gave up after {attempts} attempt(s) in {:.1} s",
+                error.detail,
+                started.elapsed().as_secs_f64()
+            );
+            return Err(Attempt::Fatal(error));
         }
+        traffic.retries.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(kind = error.kind.as_str(), wait_ms = wait.as_millis() as u64, attempt = attempts, detail = %error.detail, "retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// What an HTTP status asks of the retry loop (`None`: no retry).
+pub(crate) fn attempt_for(status: u16, error: GraphError, retry_after: Option<Duration>) -> Attempt {
+    match status {
+        429 | 503 | 504 => Attempt::Retry(error, retry_after),
+        500..=599 => Attempt::ServerError(error),
+        _ => Attempt::Fatal(error),
     }
 }
 

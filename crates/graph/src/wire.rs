@@ -1,6 +1,6 @@
 //! Graph's JSON shapes, as far as the sync reads them.
 
-use safegpt_core::{MemberKind, RemoteUser, UserType};
+use safegpt_core::{MemberKind, RemoteUser, Sent, UserPatch, UserType};
 
 use crate::{GroupDelta, MemberDelta, UserDelta};
 use serde::Deserialize;
@@ -37,31 +37,52 @@ pub(crate) struct Page<W> {
     pub delta_link: Option<String>,
 }
 
+/// Absent stays `None`; an explicit `null` becomes `Some(None)` (see `UserPatch`).
+fn sent<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Sent<T>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A user as Graph sends it: in a delta round any property may be absent.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireUser {
     id: String,
-    #[serde(default)]
-    user_principal_name: Option<String>,
-    #[serde(default)]
-    mail: Option<String>,
-    #[serde(default)]
-    display_name: Option<String>,
-    #[serde(default)]
-    given_name: Option<String>,
-    #[serde(default)]
-    surname: Option<String>,
-    #[serde(default)]
-    job_title: Option<String>,
-    #[serde(default)]
-    department: Option<String>,
-    #[serde(default)]
-    account_enabled: Option<bool>,
-    #[serde(default)]
-    user_type: Option<String>,
+    #[serde(default, deserialize_with = "sent")]
+    user_principal_name: Sent<String>,
+    #[serde(default, deserialize_with = "sent")]
+    mail: Sent<String>,
+    #[serde(default, deserialize_with = "sent")]
+    display_name: Sent<String>,
+    #[serde(default, deserialize_with = "sent")]
+    given_name: Sent<String>,
+    #[serde(default, deserialize_with = "sent")]
+    surname: Sent<String>,
+    #[serde(default, deserialize_with = "sent")]
+    job_title: Sent<String>,
+    #[serde(default, deserialize_with = "sent")]
+    department: Sent<String>,
+    #[serde(default, deserialize_with = "sent")]
+    account_enabled: Sent<bool>,
+    #[serde(default, deserialize_with = "sent")]
+    user_type: Sent<String>,
+    #[serde(default, deserialize_with = "sent")]
+    other_mails: Sent<Vec<String>>,
     /// Delta only: the user was deleted (`changed`: soft, restorable; `deleted`: for good).
     #[serde(rename = "@removed", default)]
-    removed: Option<serde::de::IgnoredAny>,
+    removed: Option<WireRemoved>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct WireRemoved {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl WireRemoved {
+    /// `deleted`: gone for good. Anything else (`changed`, or no reason) may come back.
+    fn permanent(&self) -> bool {
+        self.reason.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("deleted"))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,7 +100,7 @@ pub struct WireMember {
 pub struct WireGroupDelta {
     id: String,
     #[serde(rename = "@removed", default)]
-    removed: Option<serde::de::IgnoredAny>,
+    removed: Option<WireRemoved>,
     #[serde(rename = "members@delta", default)]
     members: Vec<WireMember>,
 }
@@ -91,28 +112,34 @@ pub(crate) struct WireGroup {
     pub display_name: Option<String>,
 }
 
-pub(crate) fn user_from_wire(w: WireUser) -> Option<RemoteUser> {
-    Some(RemoteUser {
-        user_principal_name: w.user_principal_name.unwrap_or_default(),
+pub(crate) fn patch_from_wire(w: WireUser) -> UserPatch {
+    UserPatch {
         id: w.id,
+        user_principal_name: w.user_principal_name,
         mail: w.mail,
         display_name: w.display_name,
         given_name: w.given_name,
         surname: w.surname,
         job_title: w.job_title,
         department: w.department,
-        // Selected explicitly, so Graph always sends it; a missing value is treated as
-        // enabled because only an explicit `false` is evidence of a disabled account.
-        account_enabled: w.account_enabled.unwrap_or(true),
-        user_type: match w.user_type.as_deref() {
-            Some(t) if t.eq_ignore_ascii_case("guest") => UserType::Guest,
-            _ => UserType::Member,
-        },
-    })
+        account_enabled: w.account_enabled,
+        user_type: w
+            .user_type
+            .map(|t| t.map(|t| if t.eq_ignore_ascii_case("guest") { UserType::Guest } else { UserType::Member })),
+        other_mail: w.other_mails.map(|list| list.and_then(|l| l.into_iter().find(|m| !m.trim().is_empty()))),
+    }
+}
+
+/// A user read with `$select` (every selected property is sent, `null` when unset).
+pub(crate) fn user_from_wire(w: WireUser) -> Option<RemoteUser> {
+    Some(patch_from_wire(w).into_read_user())
 }
 
 pub(crate) fn user_delta_from_wire(w: WireUser) -> Option<UserDelta> {
-    Some(if w.removed.is_some() { UserDelta::Removed(w.id) } else { UserDelta::Present(user_from_wire(w)?) })
+    Some(match &w.removed {
+        Some(removed) => UserDelta::Removed { id: w.id, permanent: removed.permanent() },
+        None => UserDelta::Present(patch_from_wire(w)),
+    })
 }
 
 fn member_kind(odata_type: Option<&str>) -> Option<MemberKind> {
@@ -134,9 +161,18 @@ pub(crate) fn group_delta_from_wire(w: WireGroupDelta) -> Option<GroupDelta> {
             (removed || kind.is_some()).then_some(MemberDelta { id: m.id, kind: kind.filter(|_| !removed) })
         })
         .collect();
-    Some(GroupDelta { id: w.id, removed: w.removed.is_some(), members })
+    Some(GroupDelta {
+        id: w.id,
+        removed: w.removed.is_some(),
+        permanent: w.removed.as_ref().is_some_and(WireRemoved::permanent),
+        members,
+    })
 }
 
 pub(crate) fn user_id_from_member(m: WireMember) -> Option<String> {
     (m.odata_type.as_deref() == Some("#microsoft.graph.user")).then_some(m.id)
+}
+
+pub(crate) fn member_id(m: WireMember) -> Option<String> {
+    Some(m.id)
 }

@@ -32,6 +32,7 @@ fn user(n: u32, name: &str) -> UserRecord {
         department: Some("Sales".into()),
         account_enabled: true,
         user_type: "Member".into(),
+        other_mails: Vec::new(),
     }
 }
 
@@ -96,6 +97,7 @@ fn tenant() -> TenantFile {
             id: "e0000000-0000-4000-8000-000000000001".into(),
             display_name: Some("Room booking".into()),
         }],
+        fidelity: None,
     }
 }
 

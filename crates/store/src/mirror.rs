@@ -39,6 +39,11 @@ pub enum MirrorWrite<'a> {
 #[derive(Debug)]
 pub struct Advance<'a> {
     pub mirror: MirrorWrite<'a>,
+    /// The users and groups Entra holds as deleted softly (restorable), after this run.
+    pub tombstones: &'a [(String, MemberKind)],
+    /// Graph contradicted the copy (a direct read found a user back): the next run reads
+    /// everything.
+    pub full_read_due: bool,
     pub users_delta_link: &'a str,
     pub groups_delta_link: &'a str,
     /// Set by a full read; `None` keeps the time of the last one.
@@ -66,6 +71,7 @@ struct EntraUserRow {
     department: Option<String>,
     account_enabled: i64,
     user_type: String,
+    other_mail: Option<String>,
 }
 
 impl From<EntraUserRow> for RemoteUser {
@@ -81,18 +87,19 @@ impl From<EntraUserRow> for RemoteUser {
             department: r.department,
             account_enabled: r.account_enabled != 0,
             user_type: if r.user_type == "Guest" { UserType::Guest } else { UserType::Member },
+            other_mail: r.other_mail,
         }
     }
 }
 
 const ENTRA_USER_COLUMNS: &str = "id, user_principal_name, mail, display_name, given_name, surname, job_title, \
-     department, account_enabled, user_type";
+     department, account_enabled, user_type, other_mail";
 
 const ENTRA_USER_UPSERT_TAIL: &str = "ON CONFLICT (org_id, id) DO UPDATE SET fingerprint = excluded.fingerprint,
      user_principal_name = excluded.user_principal_name, mail = excluded.mail,
      display_name = excluded.display_name, given_name = excluded.given_name, surname = excluded.surname,
      job_title = excluded.job_title, department = excluded.department,
-     account_enabled = excluded.account_enabled, user_type = excluded.user_type";
+     account_enabled = excluded.account_enabled, user_type = excluded.user_type, other_mail = excluded.other_mail";
 
 fn entra_user_row(org: &str, u: &RemoteUser) -> Vec<Arg> {
     vec![
@@ -107,6 +114,7 @@ fn entra_user_row(org: &str, u: &RemoteUser) -> Vec<Arg> {
         u.department.as_deref().into(),
         i64::from(u.account_enabled).into(),
         (if u.user_type == UserType::Guest { "Guest" } else { "Member" }).into(),
+        u.other_mail.as_deref().into(),
         // Stored as the signed integer both databases have.
         (u.fingerprint() as i64).into(),
     ]
@@ -140,6 +148,36 @@ impl Store {
             full_read_at: row.full_read_at.as_deref().map(parse_ts).transpose()?,
             scope: row.scope,
         })
+    }
+
+    /// The users and groups Entra deleted softly, as the last applied run saw them.
+    pub async fn tombstones(&self) -> Result<Vec<(String, MemberKind)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, kind FROM entra_tombstones WHERE org_id = $1")
+            .bind(&self.org)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, kind)| (id, if kind == "group" { MemberKind::Group } else { MemberKind::User }))
+            .collect())
+    }
+
+    /// Replaces the set: it is small (what was deleted in the last 30 days).
+    async fn write_tombstones(&self, tx: &mut Transaction<'_, Any>, all: &[(String, MemberKind)]) -> Result<()> {
+        sqlx::query("DELETE FROM entra_tombstones WHERE org_id = $1").bind(&self.org).execute(&mut **tx).await?;
+        let rows: Vec<Vec<Arg>> = all
+            .iter()
+            .map(|(id, kind)| vec![self.org.as_str().into(), id.as_str().into(), kind.as_str().into()])
+            .collect();
+        insert_rows(
+            tx,
+            self.backend,
+            "INSERT INTO entra_tombstones (org_id, id, kind) VALUES",
+            "ON CONFLICT (org_id, id) DO UPDATE SET kind = excluded.kind",
+            3,
+            rows,
+        )
+        .await
     }
 
     /// Rows selected by `{head} org_id = $1 AND {column} IN (ids)`, chunked.
@@ -259,12 +297,14 @@ impl Store {
             }
             MirrorWrite::Merge(changes) => self.merge_changes(tx, changes).await?,
         }
+        self.write_tombstones(tx, advance.tombstones).await?;
         sqlx::query(
             "INSERT INTO sync_cursor (org_id, users_delta_link, groups_delta_link, full_read_at, scope)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (org_id) DO UPDATE SET users_delta_link = excluded.users_delta_link,
                  groups_delta_link = excluded.groups_delta_link,
-                 full_read_at = COALESCE(excluded.full_read_at, sync_cursor.full_read_at),
+                 full_read_at = CASE WHEN $6 = 1 THEN NULL
+                     ELSE COALESCE(excluded.full_read_at, sync_cursor.full_read_at) END,
                  scope = excluded.scope",
         )
         .bind(&self.org)
@@ -272,6 +312,7 @@ impl Store {
         .bind(advance.groups_delta_link)
         .bind(advance.full_read_at.map(ts))
         .bind(advance.scope)
+        .bind(i64::from(advance.full_read_due))
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -404,7 +445,7 @@ impl Store {
     ) -> Result<()> {
         let rows: Vec<Vec<Arg>> = users.map(|u| entra_user_row(&self.org, u)).collect();
         let head = format!("INSERT INTO entra_users (org_id, {ENTRA_USER_COLUMNS}, fingerprint) VALUES");
-        insert_rows(tx, self.backend, &head, ENTRA_USER_UPSERT_TAIL, 12, rows).await
+        insert_rows(tx, self.backend, &head, ENTRA_USER_UPSERT_TAIL, 13, rows).await
     }
 
     async fn insert_groups<'g>(

@@ -73,6 +73,10 @@ pub struct RunTotals {
     /// `full` (every user and group read) or `incremental` (delta rounds); `None` when the
     /// run failed before it read.
     pub read_mode: Option<ReadMode>,
+    /// Users the run read directly from Graph before removing them.
+    pub confirmed_users: u64,
+    /// Of those, users Graph had back in scope: not removed.
+    pub kept_users: u64,
 }
 
 /// How a run read Entra.
@@ -192,6 +196,8 @@ struct RunRow {
     resolved_at: Option<String>,
     follow_up_run: Option<String>,
     read_mode: Option<String>,
+    confirmed_users: i64,
+    kept_users: i64,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -217,6 +223,8 @@ impl TryFrom<RunRow> for RunRecord {
                 users_read: n(r.users_read),
                 graph_requests: n(r.graph_requests),
                 read_mode: r.read_mode.as_deref().and_then(ReadMode::parse),
+                confirmed_users: n(r.confirmed_users),
+                kept_users: n(r.kept_users),
             },
             error: r.error_kind.map(|kind| RunError {
                 kind,
@@ -239,7 +247,7 @@ impl TryFrom<RunRow> for RunRecord {
 
 const RUN_COLUMNS: &str = "id, trigger, dry_run, status, started_at, finished_at, created, updated, enabled, \
      disabled, removed, unchanged, awaiting_license, users_read, graph_requests, error_kind, error_message, error_detail, \
-     resolved_by, resolved_at, follow_up_run, read_mode";
+     resolved_by, resolved_at, follow_up_run, read_mode, confirmed_users, kept_users";
 
 impl Store {
     /// One audit row, in the caller's transaction.
@@ -378,7 +386,7 @@ impl Store {
             "UPDATE sync_runs SET status = $2, finished_at = $3, created = $4, updated = $5, enabled = $6,
                  disabled = $7, removed = $8, unchanged = $9, awaiting_license = $10, users_read = $11,
                  graph_requests = $12, error_kind = $13, error_message = $14, error_detail = $15,
-                 read_mode = $16
+                 read_mode = $16, confirmed_users = $17, kept_users = $18
              WHERE id = $1",
         )
         .bind(run_id.to_string())
@@ -397,6 +405,8 @@ impl Store {
         .bind(error.map(|e| e.message.as_str()))
         .bind(error.and_then(|e| e.detail.as_deref()))
         .bind(totals.read_mode.map(ReadMode::as_str))
+        .bind(totals.confirmed_users as i64)
+        .bind(totals.kept_users as i64)
         .execute(&mut **tx)
         .await?;
         Ok(())

@@ -33,6 +33,7 @@ fn remote(n: u32) -> RemoteUser {
         department: None,
         account_enabled: true,
         user_type: UserType::Member,
+        other_mail: None,
     }
 }
 
@@ -88,7 +89,7 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     let run = store.start_run("cli", false, NOW).await.unwrap();
     let p = plan_for(&[], vec![remote(1), remote(2)], NOW);
     store
-        .apply_plan(run, &p, None, RunTotals { users_read: 2, graph_requests: 2, read_mode: None }, NOW)
+        .apply_plan(run, &p, None, RunTotals { users_read: 2, graph_requests: 2, ..RunTotals::default() }, NOW)
         .await
         .unwrap();
 

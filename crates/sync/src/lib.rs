@@ -8,7 +8,10 @@
 use std::sync::atomic::Ordering;
 
 use safegpt_core::membership::users_in_scope;
-use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Settings, Snapshot, plan, plan_subset};
+use safegpt_core::{
+    Action, Cloud, Counts, FieldError, Hold, LocalUser, Plan, Policy, RemoteUser, Settings, Snapshot, Untouched,
+    UserType, plan, plan_subset,
+};
 use safegpt_graph::{Credentials, Endpoints, ErrorKind, GraphClient, GraphError, RetryPolicy};
 use safegpt_store::{Advance, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor};
 use serde::Serialize;
@@ -16,6 +19,7 @@ use time::OffsetDateTime;
 use tracing::{Instrument, info, warn};
 
 mod read;
+use read::Incremental;
 mod runner;
 pub mod scheduler;
 mod subset;
@@ -260,13 +264,17 @@ impl PreparedRun {
             Some(w) => Err(GraphError::new(ErrorKind::SecretExpired, w.describe(), "secret_expires setting")),
             None => {
                 let cursor = store.sync_cursor().await?;
-                read_entra(&client, &settings, &cursor, &scope, &request, run_id, progress).await
+                match read_entra(&client, store, &settings, &cursor, &scope, &request, run_id, progress).await {
+                    Err(SyncError::Client(e)) => Err(e),
+                    other => Ok(other?),
+                }
             }
         };
         let totals = |users_read: usize, read_mode: Option<ReadMode>| RunTotals {
             users_read: users_read as u64,
             graph_requests: client.traffic.requests.load(Ordering::Relaxed),
             read_mode,
+            ..RunTotals::default()
         };
         let fail = |e: GraphError, totals: RunTotals| async move {
             warn!(%run_id, kind = e.kind.as_str(), detail = %e.detail, "sync failed: {}", e.message);
@@ -289,18 +297,22 @@ impl PreparedRun {
         };
         progress.send_modify(|p| p.phase = Phase::Applying);
         let ending = Ending { store, run_id, request: &request, progress };
+        let confirm = Confirm { client: &client, settings: &settings, policy: &policy, request: &request, run_id };
         match read {
             Read::Full(full) => {
-                let totals = totals(full.users.len(), Some(ReadMode::Full));
+                let mut totals = totals(full.users.len(), Some(ReadMode::Full));
                 // Like a 404 on the group: a missing group never takes its members out of scope.
                 if let Some(missing) = settings.group_ids.iter().find(|g| full.groups.binary_search(g).is_err()) {
                     return fail(GraphError::group_not_found(missing, "not among the tenant's groups"), totals).await;
                 }
                 let group_members = users_in_scope(&settings.group_ids, &full.memberships);
-                let snapshot = Snapshot { users: full.users, group_members, complete: true };
+                let mut snapshot = Snapshot { users: full.users, group_members, complete: true };
                 let local = store.users_for_planning().await?;
                 info!(%run_id, local = local.len(), "read the directory");
-                let plan = plan(&local, &snapshot, &policy, request.now, Uuid::now_v7);
+                let (plan, back) = match confirm.plan_and_confirm(&local, &mut snapshot, None, &mut totals).await {
+                    Ok(planned) => planned,
+                    Err(e) => return fail(e, totals).await,
+                };
                 // Only the users are needed to write the copy: free the rest before applying.
                 drop(local);
                 let Snapshot { users, .. } = snapshot;
@@ -310,6 +322,8 @@ impl PreparedRun {
                         groups: &full.groups,
                         memberships: &full.memberships,
                     },
+                    tombstones: &full.tombstones,
+                    full_read_due: !back.is_empty(),
                     users_delta_link: &full.users_link,
                     groups_delta_link: &full.groups_link,
                     full_read_at: Some(request.now),
@@ -317,17 +331,27 @@ impl PreparedRun {
                 };
                 ending.conclude(plan, &advance, totals, finished_at()).await
             }
-            Read::Incremental(delta) => {
-                let totals = totals(delta.users_read as usize, Some(ReadMode::Incremental));
-                let inputs = match subset::gather(store, &settings, &delta.changes).await? {
+            Read::Incremental(mut delta) => {
+                let mut totals = totals(delta.users_read as usize, Some(ReadMode::Incremental));
+                let mut inputs = match subset::gather(store, &settings, &delta.changes).await? {
                     Ok(inputs) => inputs,
                     Err(e) => return fail(e, totals).await,
                 };
                 info!(%run_id, local = inputs.local.len(), remote = inputs.snapshot.users.len(), "read the users the changes touch");
-                let plan =
-                    plan_subset(&inputs.local, &inputs.snapshot, inputs.untouched, &policy, request.now, Uuid::now_v7);
+                let untouched = Some(inputs.untouched);
+                let (plan, back) =
+                    match confirm.plan_and_confirm(&inputs.local, &mut inputs.snapshot, untouched, &mut totals).await {
+                        Ok(planned) => planned,
+                        Err(e) => return fail(e, totals).await,
+                    };
+                // The copy keeps what Graph said directly about the users found back.
+                for user in &back {
+                    delta.changes.users.insert(user.id.clone(), Some(user.clone()));
+                }
                 let advance = Advance {
                     mirror: MirrorWrite::Merge(&delta.changes),
+                    tombstones: &delta.tombstones,
+                    full_read_due: !back.is_empty(),
                     users_delta_link: &delta.users_link,
                     groups_delta_link: &delta.groups_link,
                     full_read_at: None,
@@ -336,6 +360,72 @@ impl PreparedRun {
                 ending.conclude(plan, &advance, totals, finished_at()).await
             }
         }
+    }
+}
+
+/// Before anyone is removed, Graph is asked directly whether the user is still gone or
+/// still out of scope: a restore `users/delta` never reported, or a copy of Entra that is
+/// behind, must not cost anyone their account.
+struct Confirm<'a> {
+    client: &'a GraphClient,
+    settings: &'a Settings,
+    policy: &'a Policy,
+    request: &'a SyncRequest,
+    run_id: Uuid,
+}
+
+impl Confirm<'_> {
+    /// Plans; when the plan removes users, reads them directly, and if any is back in
+    /// scope puts what Graph said into the snapshot and plans again (they are then kept
+    /// or enabled, not removed). Returns the plan and the users found back.
+    async fn plan_and_confirm(
+        &self,
+        local: &[LocalUser],
+        snapshot: &mut Snapshot,
+        untouched: Option<Untouched>,
+        totals: &mut RunTotals,
+    ) -> Result<(Plan, Vec<RemoteUser>), GraphError> {
+        let now = self.request.now;
+        let make = |snapshot: &Snapshot| match untouched {
+            Some(untouched) => plan_subset(local, snapshot, untouched, self.policy, now, Uuid::now_v7),
+            None => plan(local, snapshot, self.policy, now, Uuid::now_v7),
+        };
+        let first = make(snapshot);
+        let removing: Vec<String> = first
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Remove)
+            .filter_map(|c| c.before.as_ref().and_then(|b| b.azure_object_id.clone()))
+            .collect();
+        if removing.is_empty() {
+            return Ok((first, Vec::new()));
+        }
+        let confirmed = self.client.confirm_users(&removing, &self.settings.group_ids).await?;
+        totals.confirmed_users = removing.len() as u64;
+        let back: Vec<_> = confirmed
+            .into_iter()
+            .filter_map(|c| {
+                let user = c.user?;
+                let in_scope = user.account_enabled
+                    && (user.user_type == UserType::Member || self.policy.include_guests)
+                    && (self.settings.group_ids.is_empty() || !c.member_of.is_empty());
+                in_scope.then_some(user)
+            })
+            .collect();
+        info!(run_id = %self.run_id, confirmed = removing.len(), back = back.len(), "confirmed removals with Graph");
+        if back.is_empty() {
+            return Ok((first, back));
+        }
+        warn!(run_id = %self.run_id, users = back.len(), "users due for removal are back in Entra: kept; the next run reads everything");
+        totals.kept_users = back.len() as u64;
+        for user in &back {
+            snapshot.group_members.insert(user.id.clone());
+            match snapshot.users.binary_search_by(|u| u.id.cmp(&user.id)) {
+                Ok(i) => snapshot.users[i] = user.clone(),
+                Err(i) => snapshot.users.insert(i, user.clone()),
+            }
+        }
+        Ok((make(snapshot), back))
     }
 }
 
@@ -405,17 +495,44 @@ fn scope_key(settings: &Settings, policy: &Policy) -> String {
 }
 
 /// Follows the delta links when it can, else reads everything: on the first run, after
-/// the scope changed, when the daily full read is due or asked for, and when Graph
-/// rejects a delta link (expired, or a reset on its side).
+/// the scope changed, when the daily full read is due or asked for, when Graph rejects a
+/// delta link (expired, or a reset on its side), and when something came back from a
+/// soft delete. A page token that expires in the middle of a round starts the read again.
+#[allow(clippy::too_many_arguments)]
 async fn read_entra(
     client: &GraphClient,
+    store: &Store,
     settings: &Settings,
     cursor: &SyncCursor,
     scope: &str,
     request: &SyncRequest,
     run_id: Uuid,
     progress: &ProgressSender,
-) -> Result<Read, GraphError> {
+) -> Result<Read, SyncError> {
+    const READ_ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        match read_once(client, store, settings, cursor, scope, request, run_id, progress).await {
+            Err(SyncError::Client(e)) if e.kind == ErrorKind::PageTokenExpired && attempt < READ_ATTEMPTS => {
+                warn!(%run_id, attempt, detail = %e.detail, "a page token expired in the middle of a round; reading again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_once(
+    client: &GraphClient,
+    store: &Store,
+    settings: &Settings,
+    cursor: &SyncCursor,
+    scope: &str,
+    request: &SyncRequest,
+    run_id: Uuid,
+    progress: &ProgressSender,
+) -> Result<Read, SyncError> {
     let every = time::Duration::seconds(i64::from(settings.full_sync_interval_secs));
     let full_reason = match (&cursor.users_delta_link, &cursor.groups_delta_link, cursor.full_read_at) {
         _ if request.full_read => Some("asked for"),
@@ -427,16 +544,20 @@ async fn read_entra(
     if let (None, Some(users_link), Some(groups_link)) =
         (full_reason, &cursor.users_delta_link, &cursor.groups_delta_link)
     {
-        match read::read_incremental(client, users_link, groups_link, run_id, progress).await {
-            Err(e) if e.kind == ErrorKind::DeltaExpired => {
+        match read::read_incremental(client, store, users_link, groups_link, run_id, progress).await {
+            Err(SyncError::Client(e)) if e.kind == ErrorKind::DeltaExpired => {
                 warn!(%run_id, detail = %e.detail, "Graph rejected the delta link; reading everything instead");
             }
-            other => return other.map(Read::Incremental),
+            Ok(Incremental::SomethingRestored(ids)) => {
+                warn!(%run_id, restored = ids.len(), "users or groups came back from a soft delete; reading everything");
+            }
+            Ok(Incremental::Read(read)) => return Ok(Read::Incremental(read)),
+            Err(e) => return Err(e),
         }
     } else {
         info!(%run_id, reason = full_reason.unwrap_or_default(), "full read");
     }
-    read::read_full(client, run_id, progress).await.map(Read::Full)
+    read::read_full(client, run_id, progress).await.map(Read::Full).map_err(SyncError::Client)
 }
 
 /// One sync from start to end.
