@@ -306,8 +306,8 @@ pub fn plan_subset(
         if linked_ids.contains(remote.id.as_str()) || scope_of(Some(remote), snapshot, policy).is_err() {
             continue;
         }
-        let email = remote.email().to_lowercase();
-        // A user without an address links nobody.
+        // Only an address the tenant vouches for links an account (see `linking_email`).
+        let email = remote.linking_email().unwrap_or_default().to_lowercase();
         if let Some(local_user) = unlinked_by_email.get(&email).copied().filter(|_| !email.is_empty())
             && linked_now.insert(local_user.id)
         {

@@ -192,6 +192,10 @@ pub struct RemoteUser {
     pub other_mail: Option<String>,
 }
 
+fn usable_address(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty() && !s.to_ascii_uppercase().contains(GUEST_UPN_MARK))
+}
+
 /// Entra's mark of a guest's UPN (`alias_home.example#EXT#@tenant.onmicrosoft.com`):
 /// an address nobody receives mail at.
 const GUEST_UPN_MARK: &str = "#EXT#";
@@ -199,19 +203,23 @@ const GUEST_UPN_MARK: &str = "#EXT#";
 impl RemoteUser {
     /// The e-mail address the directory uses: `mail`; else, for a member, its UPN, and for
     /// a guest the first of `otherMails` (where its invitation went); else the other of
-    /// the two; else none (empty). A guest's `#EXT#` UPN is never an address, so it never
-    /// links a local account either.
+    /// the two; else none (empty). A guest's `#EXT#` UPN is never an address.
     pub fn email(&self) -> &str {
-        fn usable(s: Option<&str>) -> Option<&str> {
-            s.map(str::trim).filter(|s| !s.is_empty() && !s.to_ascii_uppercase().contains(GUEST_UPN_MARK))
-        }
-        let upn = usable(Some(&self.user_principal_name));
-        let other = usable(self.other_mail.as_deref());
+        let upn = usable_address(Some(&self.user_principal_name));
+        let other = usable_address(self.other_mail.as_deref());
         let fallback = match self.user_type {
             UserType::Member => upn.or(other),
             UserType::Guest => other.or(upn),
         };
-        usable(self.mail.as_deref()).or(fallback).unwrap_or("")
+        usable_address(self.mail.as_deref()).or(fallback).unwrap_or("")
+    }
+
+    /// The address that may link an unlinked local account: `mail` or a member's UPN, the
+    /// addresses the tenant vouches for. `otherMails` is only where a guest is reached.
+    pub fn linking_email(&self) -> Option<&str> {
+        usable_address(self.mail.as_deref()).or_else(|| {
+            (self.user_type == UserType::Member).then(|| usable_address(Some(&self.user_principal_name))).flatten()
+        })
     }
 
     /// A stable 64-bit digest of every field (FNV-1a), to tell cheaply whether a stored
@@ -323,6 +331,7 @@ mod tests {
             other_mail: Some("bo@home.example".into()),
         };
         assert_eq!(guest.email(), "bo@home.example");
+        assert_eq!(guest.linking_email(), None, "otherMails reaches a guest but links nobody");
         assert_eq!(RemoteUser { mail: Some("bo@work.example".into()), ..guest.clone() }.email(), "bo@work.example");
         assert_eq!(
             RemoteUser { other_mail: None, ..guest.clone() }.email(),

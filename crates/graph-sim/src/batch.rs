@@ -50,10 +50,13 @@ fn answer_batch(sim: &Sim, request: &Request) -> Result<Value, GraphError> {
         return Err(GraphError::bad_request(format!("Batch request ids must be unique: '{}'.", dup.id)));
     }
     let mut responses: Vec<Value> = body.requests.into_iter().map(|r| sub_response(sim, request, r)).collect();
-    if sim.lock().dir.fidelity.shuffle {
+    let mut state = sim.lock();
+    if state.dir.fidelity.shuffle {
         // "Responses may be in a different order than the requests."
-        responses.reverse();
+        let seed = state.next_random();
+        crate::delta::shuffle(&mut responses, seed);
     }
+    drop(state);
     Ok(json!({ "responses": responses }))
 }
 

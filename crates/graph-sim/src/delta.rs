@@ -17,7 +17,7 @@ use crate::graph_api::{
 };
 use crate::http::{GraphError, Request};
 use crate::sim::{Sim, SimState};
-use crate::tenant::{ObjectKind, SimGroup, SimUser};
+use crate::tenant::{History, ObjectKind, SimGroup, SimUser};
 
 const DEFAULT_DELTA_PAGE: usize = 200;
 
@@ -62,6 +62,10 @@ struct Round {
 impl Round {
     fn contains(&self, seq: u64) -> bool {
         seq > self.from && seq <= self.to
+    }
+
+    fn touches(&self, history: &History) -> bool {
+        history.any_in(self.from, self.to)
     }
 
     fn first(&self) -> bool {
@@ -211,16 +215,15 @@ fn removed(id: &str, reason: &str) -> Value {
     json!({"id": id, "@removed": {"reason": reason}})
 }
 
-/// Up to `limit` keys of `map` after `after` whose sequence number is in the round.
+/// Up to `limit` keys of `map` after `after` that the round reports.
 fn keys_in_round<'a, V>(
     map: &'a BTreeMap<String, V>,
     after: &str,
     limit: usize,
-    seq: impl Fn(&V) -> u64,
-    round: &Round,
+    in_round: impl Fn(&V) -> bool,
 ) -> impl Iterator<Item = &'a str> {
     map.range::<str, _>((Bound::Excluded(after), Bound::Unbounded))
-        .filter(move |(_, v)| round.contains(seq(v)))
+        .filter(move |(_, v)| in_round(v))
         .map(|(k, _)| k.as_str())
         .take(limit)
 }
@@ -228,11 +231,11 @@ fn keys_in_round<'a, V>(
 fn user_page(state: &SimState, round: &Round, page_size: usize) -> Page {
     let dir = &state.dir;
     let mut ids: BTreeSet<&str> = BTreeSet::new();
-    ids.extend(keys_in_round(&dir.users, &round.after, page_size + 1, |u| u.version, round));
+    ids.extend(keys_in_round(&dir.users, &round.after, page_size + 1, |u| round.touches(&u.history)));
     // Soft-deleted users, even in a first round (Graph's own example shows `@removed` there).
-    ids.extend(keys_in_round(&dir.deleted_users, &round.after, page_size + 1, |u| u.deleted_at.unwrap_or(0), round));
+    ids.extend(keys_in_round(&dir.deleted_users, &round.after, page_size + 1, |u| round.touches(&u.history)));
     if !round.first() {
-        ids.extend(keys_in_round(&dir.purged_users, &round.after, page_size + 1, |seq| *seq, round));
+        ids.extend(keys_in_round(&dir.purged_users, &round.after, page_size + 1, |seq| round.contains(*seq)));
     }
     let more = ids.len() > page_size;
     let ids: Vec<&str> = ids.into_iter().take(page_size).collect();
@@ -248,8 +251,8 @@ fn user_page(state: &SimState, round: &Round, page_size: usize) -> Page {
 /// How `users/delta` reports one user in this round, if at all.
 fn user_entry(state: &SimState, id: &str, round: &Round) -> Option<Value> {
     let dir = &state.dir;
-    if let Some(user) = dir.users.get(id).filter(|u| round.contains(u.version)) {
-        if dir.fidelity.hide_restores && !round.first() && user.restored_at == Some(user.version) {
+    if let Some(user) = dir.users.get(id).filter(|u| round.touches(&u.history)) {
+        if dir.fidelity.hide_restores && !round.first() && user.restored_at == Some(user.history.last()) {
             // The restore is not reported: a round that also covers the deletion still says deleted.
             return user.deleted_at.filter(|d| round.contains(*d)).map(|_| removed(id, "changed"));
         }
@@ -261,7 +264,7 @@ fn user_entry(state: &SimState, id: &str, round: &Round) -> Option<Value> {
         )));
     }
     if let Some(user) = dir.deleted_users.get(id)
-        && user.deleted_at.is_some_and(|d| round.contains(d))
+        && round.touches(&user.history)
     {
         return Some(removed(id, "changed"));
     }
@@ -285,7 +288,8 @@ fn user_delta_value(user: &SimUser, round: &Round, partial: bool, omit_unset: bo
         let changed = user.changed.get(name).is_some_and(|seq| *seq > round.from);
         let unset = value.is_null() || value == json!([]);
         let include = if whole {
-            !(omit_unset && unset)
+            // Cleared in the round: an explicit null, whatever else.
+            changed || !(omit_unset && unset)
         } else if partial || round.minimal {
             changed
         } else {
@@ -302,7 +306,7 @@ fn group_page(state: &SimState, round: &Round, page_size: usize) -> Page {
     let dir = &state.dir;
     let start = (Bound::Included(round.after.as_str()), Bound::Unbounded);
     let mut ids: BTreeSet<&str> = BTreeSet::new();
-    ids.extend(dir.groups.range::<str, _>(start).filter(|(_, g)| round.contains(g.version)).map(|(id, _)| id.as_str()));
+    ids.extend(dir.groups.range::<str, _>(start).filter(|(_, g)| round.touches(&g.history)).map(|(id, _)| id.as_str()));
     ids.extend(
         dir.deleted_groups
             .range::<str, _>(start)
@@ -353,7 +357,7 @@ fn group_page(state: &SimState, round: &Round, page_size: usize) -> Page {
 /// The entries `groups/delta` sends for one group in this round (none when it is not in it).
 fn group_entries(state: &SimState, id: &str, round: &Round) -> Vec<Value> {
     let dir = &state.dir;
-    if let Some(group) = dir.groups.get(id).filter(|g| round.contains(g.version)) {
+    if let Some(group) = dir.groups.get(id).filter(|g| round.touches(&g.history)) {
         return present_group_entries(state, id, group, round);
     }
     if let Some((_, seq)) = dir.deleted_groups.get(id)
@@ -426,7 +430,7 @@ fn present_group_entries(state: &SimState, id: &str, group: &SimGroup, round: &R
 }
 
 /// A deterministic Fisher-Yates shuffle (xorshift), so runs are reproducible.
-fn shuffle(items: &mut [Value], seed: u64) {
+pub(crate) fn shuffle(items: &mut [Value], seed: u64) {
     let mut x = seed | 1;
     for i in (1..items.len()).rev() {
         x ^= x << 13;

@@ -193,6 +193,7 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
         devices,
         service_principals,
         fidelity: None,
+        faults: None,
     }
 }
 

@@ -452,7 +452,13 @@ fn list_members(
     let count = (request.param("$count").as_deref() == Some("true")
         && request.header("consistencylevel").is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
         && after.is_none())
-    .then(|| members.iter().filter(|m| !users_only || state.dir.kind_of(m) == Some(ObjectKind::User)).count());
+    .then(|| {
+        let counted = |m: &&String| match state.dir.kind_of(m) {
+            None => false, // soft-deleted: hidden
+            Some(kind) => !users_only || kind == ObjectKind::User,
+        };
+        members.iter().filter(counted).count()
+    });
     drop(state);
     let mut body = Map::new();
     let entity = if users_only { "users" } else { "directoryObjects" };

@@ -67,7 +67,11 @@ impl SimServer {
             login: options.public_login_url.unwrap_or_else(|| base_url.clone()).trim_end_matches('/').to_owned(),
             graph: options.public_graph_url.unwrap_or_else(|| base_url.clone()).trim_end_matches('/').to_owned(),
         };
+        let faults = tenant.faults.clone();
         let sim = Sim::new(Directory::from_file(tenant)?, urls);
+        if let Some(faults) = faults {
+            sim.lock().set_faults(faults);
+        }
         let app = axum::Router::new().fallback(http::dispatch).with_state(sim.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

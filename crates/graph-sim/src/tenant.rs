@@ -26,6 +26,10 @@ pub struct TenantFile {
     /// How strictly Graph is played; absent: as Microsoft documents it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fidelity: Option<Fidelity>,
+    /// Faults in force from the start (as `PUT /_sim/faults` sets them later), e.g. a
+    /// throttled token endpoint or expiring page tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<crate::sim::Faults>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,11 +159,36 @@ impl ObjectKind {
     }
 }
 
+/// The sequence numbers of every change of an object, oldest first: a delta round reports
+/// an object when any of its changes falls in the round, even if it changed again since.
+#[derive(Debug, Clone, Default)]
+pub struct History(Vec<u64>);
+
+impl History {
+    pub fn starting(seq: u64) -> Self {
+        History(vec![seq])
+    }
+
+    pub fn record(&mut self, seq: u64) {
+        self.0.push(seq);
+    }
+
+    /// The last change.
+    pub fn last(&self) -> u64 {
+        self.0.last().copied().unwrap_or(0)
+    }
+
+    /// Whether a change falls in `(from, to]`.
+    pub fn any_in(&self, from: u64, to: u64) -> bool {
+        self.0.iter().rev().take_while(|seq| **seq > from).any(|seq| *seq <= to)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SimUser {
     pub record: UserRecord,
-    /// Sequence number of the last change, for delta.
-    pub version: u64,
+    /// Every change, for delta.
+    pub history: History,
     /// When the user was created or last restored: a round that saw it appear sends it whole.
     pub appeared: u64,
     /// Per tracked property, the sequence number of its last change.
@@ -174,7 +203,7 @@ pub struct SimGroup {
     pub display_name: String,
     /// Direct members, soft-deleted ones included (hidden while they are deleted).
     pub members: BTreeSet<String>,
-    pub version: u64,
+    pub history: History,
 }
 
 /// One membership change, kept for `groups/delta`.
@@ -248,7 +277,11 @@ impl Directory {
         for g in &file.groups {
             dir.groups.insert(
                 g.id.clone(),
-                SimGroup { display_name: g.display_name.clone(), members: BTreeSet::new(), version: dir.seq },
+                SimGroup {
+                    display_name: g.display_name.clone(),
+                    members: BTreeSet::new(),
+                    history: History::starting(dir.seq),
+                },
             );
         }
         for g in file.groups {
@@ -287,6 +320,7 @@ impl Directory {
             devices: others(ObjectKind::Device),
             service_principals: others(ObjectKind::ServicePrincipal),
             fidelity: (self.fidelity != Fidelity::default()).then(|| self.fidelity.clone()),
+            faults: None,
         }
     }
 
@@ -336,7 +370,7 @@ impl Directory {
         };
         let seq = self.next_seq();
         user.deleted_at = Some(seq);
-        user.version = seq;
+        user.history.record(seq);
         self.deleted_users.insert(id.to_owned(), user);
         if !self.fidelity.soft_delete_keeps_memberships {
             for gid in self.groups_with_member(id) {
@@ -352,7 +386,7 @@ impl Directory {
             return false;
         };
         let seq = self.next_seq();
-        user.version = seq;
+        user.history.record(seq);
         user.appeared = seq;
         user.restored_at = Some(seq);
         self.users.insert(id.to_owned(), user);
@@ -367,6 +401,10 @@ impl Directory {
         }
         for gid in self.groups_with_member(id) {
             self.set_member(&gid, id, false);
+        }
+        // Soft-deleted groups lose it too: it does not come back with them.
+        for (group, _) in self.deleted_groups.values_mut() {
+            group.members.remove(id);
         }
         let seq = self.next_seq();
         self.purged_users.insert(id.to_owned(), seq);
@@ -400,7 +438,8 @@ impl Directory {
         let Some((mut group, _)) = self.deleted_groups.remove(id) else {
             return false;
         };
-        group.version = self.next_seq();
+        let seq = self.next_seq();
+        group.history.record(seq);
         self.groups.insert(id.to_owned(), group);
         true
     }
@@ -417,7 +456,7 @@ impl Directory {
     pub fn touch_user(&mut self, id: &str) {
         let seq = self.next_seq();
         if let Some(u) = self.users.get_mut(id) {
-            u.version = seq;
+            u.history.record(seq);
         }
     }
 
@@ -430,7 +469,7 @@ impl Directory {
         let changed = if added { group.members.insert(member_id.to_owned()) } else { group.members.remove(member_id) };
         if changed {
             self.seq = seq;
-            group.version = seq;
+            group.history.record(seq);
             self.member_log.push(MemberChange {
                 seq,
                 group_id: group_id.to_owned(),
@@ -443,7 +482,7 @@ impl Directory {
 
     pub fn add_group(&mut self, id: String, display_name: String) {
         let seq = self.next_seq();
-        self.groups.insert(id, SimGroup { display_name, members: BTreeSet::new(), version: seq });
+        self.groups.insert(id, SimGroup { display_name, members: BTreeSet::new(), history: History::starting(seq) });
     }
 
     /// Every object reachable from `group_id` through nested groups (excluding itself),
@@ -478,7 +517,14 @@ impl Directory {
 
 impl SimUser {
     pub fn new(record: UserRecord, seq: u64) -> Self {
-        SimUser { record, version: seq, appeared: seq, changed: BTreeMap::new(), deleted_at: None, restored_at: None }
+        SimUser {
+            record,
+            history: History::starting(seq),
+            appeared: seq,
+            changed: BTreeMap::new(),
+            deleted_at: None,
+            restored_at: None,
+        }
     }
 
     /// Replaces the record, noting which tracked properties changed.
@@ -489,6 +535,6 @@ impl SimUser {
             }
         }
         self.record = record;
-        self.version = seq;
+        self.history.record(seq);
     }
 }

@@ -301,7 +301,14 @@ async fn a_soft_deleted_group_is_reported_changed_and_comes_back_without_a_membe
 async fn the_tenant_file_and_the_control_api_carry_the_switches() {
     let mut t = tenant();
     t.fidelity = Some(Fidelity::lenient());
+    let expiring = json!({"rules": [{"path": "/v1.0/users", "contains": "$skiptoken", "count": 1, "status": 400,
+        "code": "Directory_ExpiredPageToken"}]});
+    t.faults = Some(serde_json::from_value(expiring).unwrap());
     let g = Graph::start(&t).await;
+    let (_, first) = g.get("/v1.0/users?$top=5", None).await;
+    let (status, expired) = g.get(first["@odata.nextLink"].as_str().unwrap(), None).await;
+    assert_eq!((status, expired["error"]["code"].as_str()), (400, Some("Directory_ExpiredPageToken")));
+    assert_eq!(g.get(first["@odata.nextLink"].as_str().unwrap(), None).await.0, 200, "once, as the file said");
     let (pages, _) = g.round(USERS, None).await;
     assert!(!pages[0].is_empty(), "lenient: no empty first page");
     let (_, shown) = g.control("GET", "/_sim/fidelity", None).await;

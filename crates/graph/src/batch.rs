@@ -9,7 +9,6 @@ use std::time::Duration;
 use safegpt_core::RemoteUser;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::time::Instant;
 
 use crate::error::classify_graph_error;
 use crate::wire::{WireUser, patch_from_wire};
@@ -142,10 +141,13 @@ impl GraphClient {
     /// retry budget. Answers come in any order; they are returned by request id.
     async fn batch(&self, requests: Vec<SubRequest>) -> Result<HashMap<String, SubResponse>, GraphError> {
         let url = format!("{}/v1.0/$batch", self.endpoints.graph_url);
-        let started = Instant::now();
+        // The budget counts the time spent waiting to retry, not the time the batches took:
+        // confirming thousands of users is long, and not a reason to give up.
+        let mut waited = Duration::ZERO;
         let mut results = HashMap::with_capacity(requests.len());
         let mut pending = requests;
         let mut rounds = 0u32;
+        let mut server_errors = 0u32;
         while !pending.is_empty() {
             let by_id: HashMap<String, SubRequest> = pending.drain(..).map(|r| (r.id.clone(), r)).collect();
             let mut order: Vec<&SubRequest> = by_id.values().collect();
@@ -153,6 +155,7 @@ impl GraphClient {
             let mut again = Vec::new();
             let mut wait: Option<Duration> = None;
             let mut last_failure = None;
+            let mut server_error = false;
             for chunk in order.chunks(MAX_BATCH) {
                 let body = json!({ "requests": chunk.iter().map(|r| r.to_json()).collect::<Vec<_>>() });
                 let answer: BatchAnswer = self.send(&url, Some(&body), &Purpose::Users, None).await?;
@@ -167,6 +170,7 @@ impl GraphClient {
                         }
                         let after = response.header("retry-after").and_then(retry::parse_retry_after);
                         wait = wait.max(after);
+                        server_error |= !matches!(response.status, 429 | 503 | 504);
                         again.push(request.clone());
                         last_failure = Some(response.error());
                     } else {
@@ -188,14 +192,19 @@ impl GraphClient {
             }
             if let Some(error) = last_failure {
                 rounds += 1;
-                let wait = wait.unwrap_or(self.retry.base_delay * rounds);
-                if rounds >= self.retry.max_attempts || started.elapsed() + wait > self.retry.budget {
+                server_errors += u32::from(server_error);
+                let wait = wait.unwrap_or_else(|| retry::backoff(&self.retry, rounds));
+                if rounds >= self.retry.max_attempts
+                    || server_errors > self.retry.server_error_retries
+                    || waited + wait > self.retry.budget
+                {
                     let mut error = error;
                     error.detail = format!("{}; inside a $batch, gave up after {rounds} attempt(s)", error.detail);
                     return Err(error);
                 }
                 self.traffic.retries.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(wait).await;
+                waited += wait;
             }
             pending = again;
         }

@@ -17,7 +17,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Retries of other server errors (500, 502, …), which rarely pass by waiting.
     pub server_error_retries: u32,
-    /// Total time one request may spend waiting between attempts.
+    /// Total time one request may spend waiting between attempts (the attempts themselves
+    /// are bounded by `request_timeout`).
     pub budget: Duration,
     pub base_delay: Duration,
     pub max_delay: Duration,
@@ -70,7 +71,9 @@ impl Attempt {
                 e.to_string(),
             )
         };
-        Attempt::Retry(error, None)
+        // A request that timed out is retried like a server error (a few times): each try
+        // already took a whole timeout.
+        if e.is_timeout() { Attempt::ServerError(error) } else { Attempt::Retry(error, None) }
     }
 
     pub(crate) fn into_error(self) -> GraphError {
@@ -94,7 +97,7 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
-fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+pub(crate) fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
     let exp = policy.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(policy.max_delay);
     // Jitter between half and the full delay, so many clients do not retry in step.
@@ -111,6 +114,7 @@ where
     Fut: Future<Output = Result<T, Attempt>>,
 {
     let started = Instant::now();
+    let mut waited = Duration::ZERO;
     let mut attempts = 0u32;
     let mut server_errors = 0u32;
     loop {
@@ -124,7 +128,7 @@ where
         };
         attempts += 1;
         let wait = after.unwrap_or_else(|| backoff(policy, attempts));
-        if out_of_tries || attempts >= policy.max_attempts || started.elapsed() + wait > policy.budget {
+        if out_of_tries || attempts >= policy.max_attempts || waited + wait > policy.budget {
             let mut error = error;
             error.detail = format!(
                 "{}; gave up after {attempts} attempt(s) in {:.1} s",
@@ -136,6 +140,7 @@ where
         traffic.retries.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(kind = error.kind.as_str(), wait_ms = wait.as_millis() as u64, attempt = attempts, detail = %error.detail, "retrying");
         tokio::time::sleep(wait).await;
+        waited += wait;
     }
 }
 

@@ -9,7 +9,7 @@
 //! log = "info"
 //! log_format = "json"
 //! lease_ttl_secs = 60
-//! graph_retry_budget_secs = 120
+//! graph_retry_budget_secs = 25
 //! graph_timeout_secs = 30
 //! ```
 //! The master key is not a file setting: give it as `SAFEGPT_MASTER_KEY` or keep

@@ -291,6 +291,10 @@ pub struct RunView {
     /// query); absent when the run failed before it read.
     #[schema(value_type = Option<String>)]
     pub read_mode: Option<ReadMode>,
+    /// Users the run asked Graph about directly before removing them.
+    pub confirmed_users: u64,
+    /// Of those, users Graph had back in scope: kept, not removed.
+    pub kept_users: u64,
     pub error: Option<RunErrorView>,
     pub resolution: Option<ResolutionView>,
 }
@@ -309,6 +313,8 @@ impl From<&RunRecord> for RunView {
             users_read: r.totals.users_read,
             read_mode: r.totals.read_mode,
             graph_requests: r.totals.graph_requests,
+            confirmed_users: r.totals.confirmed_users,
+            kept_users: r.totals.kept_users,
             error: r.error.as_ref().map(|e| RunErrorView {
                 kind: e.kind.clone(),
                 message: e.message.clone(),

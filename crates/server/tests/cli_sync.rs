@@ -98,6 +98,7 @@ fn tenant() -> TenantFile {
             display_name: Some("Room booking".into()),
         }],
         fidelity: None,
+        faults: None,
     }
 }
 

@@ -78,6 +78,7 @@ fn tenant() -> TenantFile {
         devices: Vec::new(),
         service_principals: Vec::new(),
         fidelity: None,
+        faults: None,
     }
 }
 

@@ -165,9 +165,12 @@ impl Store {
     /// Replaces the set: it is small (what was deleted in the last 30 days).
     async fn write_tombstones(&self, tx: &mut Transaction<'_, Any>, all: &[(String, MemberKind)]) -> Result<()> {
         sqlx::query("DELETE FROM entra_tombstones WHERE org_id = $1").bind(&self.org).execute(&mut **tx).await?;
-        let rows: Vec<Vec<Arg>> = all
-            .iter()
-            .map(|(id, kind)| vec![self.org.as_str().into(), id.as_str().into(), kind.as_str().into()])
+        // Once each: one multi-row upsert may not touch a row twice (PostgreSQL refuses).
+        let unique: std::collections::BTreeMap<&str, MemberKind> =
+            all.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+        let rows: Vec<Vec<Arg>> = unique
+            .into_iter()
+            .map(|(id, kind)| vec![self.org.as_str().into(), id.into(), kind.as_str().into()])
             .collect();
         insert_rows(
             tx,

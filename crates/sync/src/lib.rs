@@ -351,7 +351,7 @@ impl PreparedRun {
                 let advance = Advance {
                     mirror: MirrorWrite::Merge(&delta.changes),
                     tombstones: &delta.tombstones,
-                    full_read_due: !back.is_empty(),
+                    full_read_due: !back.is_empty() || delta.full_read_due,
                     users_delta_link: &delta.users_link,
                     groups_delta_link: &delta.groups_link,
                     full_read_at: None,
@@ -487,10 +487,13 @@ enum Read {
 fn scope_key(settings: &Settings, policy: &Policy) -> String {
     let mut groups = settings.group_ids.clone();
     groups.sort();
+    // The selected properties too: delta links carry the `$select` of their first round, so
+    // a release that reads more (e.g. `otherMails`) starts with a full read.
     format!(
-        "tenant={:?} cloud={:?} groups={groups:?} policy={policy:?}",
+        "tenant={:?} cloud={:?} groups={groups:?} policy={policy:?} select={}",
         settings.tenant_id.as_deref().map(str::to_ascii_lowercase),
-        settings.cloud
+        settings.cloud,
+        safegpt_graph::USER_SELECT
     )
 }
 

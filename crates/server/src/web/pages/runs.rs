@@ -16,6 +16,8 @@ pub(super) struct RunRow {
     /// How the run read Entra, as a label; empty when it did not read.
     read_mode: &'static str,
     graph_requests: u64,
+    confirmed_users: u64,
+    kept_users: u64,
 }
 
 pub(super) fn run_row(t: &Texts, r: &RunView) -> RunRow {
@@ -35,6 +37,8 @@ pub(super) fn run_row(t: &Texts, r: &RunView) -> RunRow {
             None => "",
         },
         graph_requests: r.graph_requests,
+        confirmed_users: r.confirmed_users,
+        kept_users: r.kept_users,
     }
 }
 
