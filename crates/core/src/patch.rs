@@ -26,10 +26,28 @@ pub struct UserPatch {
     pub other_mail: Sent<String>,
 }
 
-fn over<T: Clone>(sent: Sent<T>, known: Option<&Option<T>>) -> Option<T> {
+fn over<T: Clone>(sent: Sent<T>, known: &Option<T>) -> Option<T> {
     match sent {
         Some(value) => value,
-        None => known.cloned().flatten(),
+        None => known.clone(),
+    }
+}
+
+/// What is assumed of a user nothing is known of: nothing set, and Entra's defaults for a
+/// new account (enabled, a member).
+fn blank() -> RemoteUser {
+    RemoteUser {
+        id: String::new(),
+        user_principal_name: String::new(),
+        mail: None,
+        display_name: None,
+        given_name: None,
+        surname: None,
+        job_title: None,
+        department: None,
+        account_enabled: true,
+        user_type: UserType::Member,
+        other_mail: None,
     }
 }
 
@@ -53,37 +71,42 @@ impl UserPatch {
         take(&mut self.other_mail, later.other_mail);
     }
 
+    /// Whether the entry carries what every user has (its UPN, `accountEnabled`, `userType`),
+    /// so that it makes a user without anything known to lay it over.
+    pub fn is_whole(&self) -> bool {
+        matches!(self.user_principal_name, Some(Some(_)))
+            && matches!(self.account_enabled, Some(Some(_)))
+            && matches!(self.user_type, Some(Some(_)))
+    }
+
     /// The user after this entry, laid over what was known of it (`base`, the copy of
-    /// Entra). `None` when nothing is known and the entry lacks what every user has (its
-    /// UPN, `accountEnabled`, `userType`): then the user must be read whole, directly.
+    /// Entra). `None` when nothing is known and the entry is not whole: then the user must
+    /// be read whole, directly.
     pub fn apply(self, base: Option<&RemoteUser>) -> Option<RemoteUser> {
-        let user_principal_name = match (self.user_principal_name, base) {
-            (Some(Some(upn)), _) => upn,
-            (_, Some(base)) => base.user_principal_name.clone(),
-            (_, None) => return None,
-        };
-        let account_enabled = match (self.account_enabled, base) {
-            (Some(Some(enabled)), _) => enabled,
-            (_, Some(base)) => base.account_enabled,
-            (_, None) => return None,
-        };
-        let user_type = match (self.user_type, base) {
-            (Some(Some(kind)), _) => kind,
-            (_, Some(base)) => base.user_type,
-            (_, None) => return None,
+        let unknown;
+        let known = match base {
+            Some(base) => base,
+            None if self.is_whole() => {
+                unknown = blank();
+                &unknown
+            }
+            None => return None,
         };
         Some(RemoteUser {
             id: self.id,
-            user_principal_name,
-            mail: over(self.mail, base.map(|b| &b.mail)),
-            display_name: over(self.display_name, base.map(|b| &b.display_name)),
-            given_name: over(self.given_name, base.map(|b| &b.given_name)),
-            surname: over(self.surname, base.map(|b| &b.surname)),
-            job_title: over(self.job_title, base.map(|b| &b.job_title)),
-            department: over(self.department, base.map(|b| &b.department)),
-            account_enabled,
-            user_type,
-            other_mail: over(self.other_mail, base.map(|b| &b.other_mail)),
+            user_principal_name: match self.user_principal_name {
+                Some(Some(upn)) => upn,
+                _ => known.user_principal_name.clone(),
+            },
+            mail: over(self.mail, &known.mail),
+            display_name: over(self.display_name, &known.display_name),
+            given_name: over(self.given_name, &known.given_name),
+            surname: over(self.surname, &known.surname),
+            job_title: over(self.job_title, &known.job_title),
+            department: over(self.department, &known.department),
+            account_enabled: self.account_enabled.flatten().unwrap_or(known.account_enabled),
+            user_type: self.user_type.flatten().unwrap_or(known.user_type),
+            other_mail: over(self.other_mail, &known.other_mail),
         })
     }
 
@@ -91,20 +114,7 @@ impl UserPatch {
     /// selected property: a `null` `accountEnabled` counts as enabled (Entra's default for
     /// a new account) and a `null` `userType` as a member, as Entra treats them.
     pub fn into_read_user(self) -> RemoteUser {
-        let defaults = RemoteUser {
-            id: self.id.clone(),
-            user_principal_name: String::new(),
-            mail: None,
-            display_name: None,
-            given_name: None,
-            surname: None,
-            job_title: None,
-            department: None,
-            account_enabled: true,
-            user_type: UserType::Member,
-            other_mail: None,
-        };
-        self.apply(Some(&defaults)).expect("a base is given")
+        self.apply(Some(&blank())).expect("with something known, every entry makes a user")
     }
 }
 
@@ -154,6 +164,7 @@ mod tests {
     #[test]
     fn without_a_known_user_an_entry_must_carry_the_essentials() {
         let partial = UserPatch { id: "u2".into(), display_name: Some(Some("Bo".into())), ..UserPatch::default() };
+        assert!(!partial.is_whole());
         assert_eq!(partial.clone().apply(None), None, "read it directly instead of guessing");
         let whole = UserPatch {
             user_principal_name: Some(Some("bo@x".into())),

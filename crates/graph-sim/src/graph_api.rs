@@ -285,19 +285,32 @@ fn page_start(request: &Request) -> Result<Option<String>, GraphError> {
 }
 
 fn list_users(sim: &Sim, request: &Request) -> GraphResult {
+    users_page(sim, request, "users", |state| &state.dir.users)
+}
+
+/// `GET /directory/deletedItems/microsoft.graph.user`: the soft-deleted users, restorable
+/// for 30 days ("List deletedItems"), paged like `/users`.
+fn list_deleted_users(sim: &Sim, request: &Request) -> GraphResult {
+    users_page(sim, request, "directoryObjects", |state| &state.dir.deleted_users)
+}
+
+/// One page of users in id order, `$select`, `$top` and `$skiptoken` as Graph takes them.
+fn users_page(
+    sim: &Sim,
+    request: &Request,
+    entity: &str,
+    users: impl Fn(&SimState) -> &std::collections::BTreeMap<String, crate::tenant::SimUser>,
+) -> GraphResult {
     reject_unsupported(request)?;
     let select = parse_select(request, Some(USER_PROPERTIES))?;
     let top = parse_top(request)?;
     let after = page_start(request)?;
     let state = sim.lock();
-    let range = match &after {
-        Some(a) => state.dir.users.range::<String, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
-        None => state.dir.users.range::<String, _>(..),
-    };
+    let start = after.as_deref().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
     let mut value = Vec::with_capacity(top);
     let mut last = None;
     let mut more = false;
-    for (id, user) in range {
+    for (id, user) in users(&state).range::<str, _>((start, std::ops::Bound::Unbounded)) {
         if value.len() == top {
             more = true;
             break;
@@ -307,38 +320,8 @@ fn list_users(sim: &Sim, request: &Request) -> GraphResult {
     }
     drop(state);
     let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(context(sim, "users", select.as_deref())));
+    body.insert("@odata.context".into(), json!(context(sim, entity, select.as_deref())));
     if more && let Some(last) = last {
-        body.insert("@odata.nextLink".into(), json!(next_link(sim, request, &last)));
-    }
-    body.insert("value".into(), Value::Array(value));
-    Ok(Value::Object(body))
-}
-
-/// `GET /directory/deletedItems/microsoft.graph.user`: the soft-deleted users, restorable
-/// for 30 days ("List deletedItems"), paged like `/users`.
-fn list_deleted_users(sim: &Sim, request: &Request) -> GraphResult {
-    reject_unsupported(request)?;
-    let select = parse_select(request, Some(USER_PROPERTIES))?;
-    let top = parse_top(request)?;
-    let after = page_start(request)?;
-    let state = sim.lock();
-    let start = after.as_deref().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-    let mut value = Vec::new();
-    let mut more = None;
-    for (id, user) in state.dir.deleted_users.range::<str, _>((start, std::ops::Bound::Unbounded)) {
-        if value.len() == top {
-            more = Some(value.last().and_then(|v: &Value| v["id"].as_str()).unwrap_or_default().to_owned());
-            break;
-        }
-        let mut out = user_value(&user.record, select.as_deref());
-        out.insert("id".into(), json!(id));
-        value.push(Value::Object(out));
-    }
-    drop(state);
-    let mut body = Map::new();
-    body.insert("@odata.context".into(), json!(context(sim, "directoryObjects", select.as_deref())));
-    if let Some(last) = more {
         body.insert("@odata.nextLink".into(), json!(next_link(sim, request, &last)));
     }
     body.insert("value".into(), Value::Array(value));

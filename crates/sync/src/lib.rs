@@ -264,7 +264,17 @@ impl PreparedRun {
             Some(w) => Err(GraphError::new(ErrorKind::SecretExpired, w.describe(), "secret_expires setting")),
             None => {
                 let cursor = store.sync_cursor().await?;
-                match read_entra(&client, store, &settings, &cursor, &scope, &request, run_id, progress).await {
+                let reader = Reader {
+                    client: &client,
+                    store,
+                    settings: &settings,
+                    cursor: &cursor,
+                    scope: &scope,
+                    request: &request,
+                    run_id,
+                    progress,
+                };
+                match reader.read().await {
                     Err(SyncError::Client(e)) => Err(e),
                     other => Ok(other?),
                 }
@@ -497,70 +507,66 @@ fn scope_key(settings: &Settings, policy: &Policy) -> String {
     )
 }
 
-/// Follows the delta links when it can, else reads everything: on the first run, after
-/// the scope changed, when the daily full read is due or asked for, when Graph rejects a
-/// delta link (expired, or a reset on its side), and when something came back from a
-/// soft delete. A page token that expires in the middle of a round starts the read again.
-#[allow(clippy::too_many_arguments)]
-async fn read_entra(
-    client: &GraphClient,
-    store: &Store,
-    settings: &Settings,
-    cursor: &SyncCursor,
-    scope: &str,
-    request: &SyncRequest,
+/// What a run reads Entra with.
+struct Reader<'a> {
+    client: &'a GraphClient,
+    store: &'a Store,
+    settings: &'a Settings,
+    cursor: &'a SyncCursor,
+    scope: &'a str,
+    request: &'a SyncRequest,
     run_id: Uuid,
-    progress: &ProgressSender,
-) -> Result<Read, SyncError> {
-    const READ_ATTEMPTS: u32 = 3;
-    let mut attempt = 1;
-    loop {
-        match read_once(client, store, settings, cursor, scope, request, run_id, progress).await {
-            Err(SyncError::Client(e)) if e.kind == ErrorKind::PageTokenExpired && attempt < READ_ATTEMPTS => {
-                warn!(%run_id, attempt, detail = %e.detail, "a page token expired in the middle of a round; reading again");
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    progress: &'a ProgressSender,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn read_once(
-    client: &GraphClient,
-    store: &Store,
-    settings: &Settings,
-    cursor: &SyncCursor,
-    scope: &str,
-    request: &SyncRequest,
-    run_id: Uuid,
-    progress: &ProgressSender,
-) -> Result<Read, SyncError> {
-    let every = time::Duration::seconds(i64::from(settings.full_sync_interval_secs));
-    let full_reason = match (&cursor.users_delta_link, &cursor.groups_delta_link, cursor.full_read_at) {
-        _ if request.full_read => Some("asked for"),
-        (None, _, _) | (_, None, _) | (_, _, None) => Some("no delta links yet"),
-        _ if cursor.scope.as_deref() != Some(scope) => Some("the settings changed"),
-        (_, _, Some(at)) if request.now - at >= every => Some("the periodic full read is due"),
-        _ => None,
-    };
-    if let (None, Some(users_link), Some(groups_link)) =
-        (full_reason, &cursor.users_delta_link, &cursor.groups_delta_link)
-    {
-        match read::read_incremental(client, store, users_link, groups_link, run_id, progress).await {
-            Err(SyncError::Client(e)) if e.kind == ErrorKind::DeltaExpired => {
-                warn!(%run_id, detail = %e.detail, "Graph rejected the delta link; reading everything instead");
+impl Reader<'_> {
+    /// Reads Entra; a page token that expires in the middle of a round starts it again.
+    async fn read(&self) -> Result<Read, SyncError> {
+        const READ_ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        loop {
+            match self.read_once().await {
+                Err(SyncError::Client(e)) if e.kind == ErrorKind::PageTokenExpired && attempt < READ_ATTEMPTS => {
+                    warn!(run_id = %self.run_id, attempt, detail = %e.detail, "a page token expired in the middle of a round; reading again");
+                    attempt += 1;
+                }
+                other => return other,
             }
-            Ok(Incremental::SomethingRestored(ids)) => {
-                warn!(%run_id, restored = ids.len(), "users or groups came back from a soft delete; reading everything");
-            }
-            Ok(Incremental::Read(read)) => return Ok(Read::Incremental(read)),
-            Err(e) => return Err(e),
         }
-    } else {
-        info!(%run_id, reason = full_reason.unwrap_or_default(), "full read");
     }
-    read::read_full(client, run_id, progress).await.map(Read::Full).map_err(SyncError::Client)
+
+    /// Follows the delta links when it can, else reads everything: on the first run, after
+    /// the scope changed, when the daily full read is due or asked for, when Graph rejects a
+    /// delta link (expired, or a reset on its side), and when something came back from a
+    /// soft delete.
+    async fn read_once(&self) -> Result<Read, SyncError> {
+        let Reader { client, store, settings, cursor, scope, request, run_id, progress } = *self;
+        let every = time::Duration::seconds(i64::from(settings.full_sync_interval_secs));
+        let full_reason = match (&cursor.users_delta_link, &cursor.groups_delta_link, cursor.full_read_at) {
+            _ if request.full_read => Some("asked for"),
+            (None, _, _) | (_, None, _) | (_, _, None) => Some("no delta links yet"),
+            _ if cursor.scope.as_deref() != Some(scope) => Some("the settings changed"),
+            (_, _, Some(at)) if request.now - at >= every => Some("the periodic full read is due"),
+            _ => None,
+        };
+        if let (None, Some(users_link), Some(groups_link)) =
+            (full_reason, &cursor.users_delta_link, &cursor.groups_delta_link)
+        {
+            match read::read_incremental(client, store, users_link, groups_link, run_id, progress).await {
+                Err(SyncError::Client(e)) if e.kind == ErrorKind::DeltaExpired => {
+                    warn!(%run_id, detail = %e.detail, "Graph rejected the delta link; reading everything instead");
+                }
+                Ok(Incremental::SomethingRestored(ids)) => {
+                    warn!(%run_id, restored = ids.len(), "users or groups came back from a soft delete; reading everything");
+                }
+                Ok(Incremental::Read(read)) => return Ok(Read::Incremental(read)),
+                Err(e) => return Err(e),
+            }
+        } else {
+            info!(%run_id, reason = full_reason.unwrap_or_default(), "full read");
+        }
+        read::read_full(client, run_id, progress).await.map(Read::Full).map_err(SyncError::Client)
+    }
 }
 
 /// One sync from start to end.

@@ -136,29 +136,33 @@ async fn deleted_users(client: &GraphClient) -> Result<BTreeSet<String>, GraphEr
     Ok(ids)
 }
 
-/// Users whose entries lack what every user has (nothing known to lay them over) are read
-/// directly; a user Graph no longer has is left out.
+/// The users after a round's entries. Entries that lack what every user has (nothing known
+/// to lay them over) are read directly; the ids Graph then does not have are returned apart.
 async fn complete(
     client: &GraphClient,
     patches: Vec<(UserPatch, Option<&RemoteUser>)>,
     run_id: Uuid,
-) -> Result<Vec<(String, Option<RemoteUser>)>, GraphError> {
-    let mut out = Vec::with_capacity(patches.len());
+) -> Result<(Vec<RemoteUser>, Vec<String>), GraphError> {
+    let mut users = Vec::with_capacity(patches.len());
     let mut unknown = Vec::new();
     for (patch, base) in patches {
-        let id = patch.id.clone();
-        match patch.apply(base) {
-            Some(user) => out.push((id, Some(user))),
-            None => unknown.push(id),
+        if base.is_none() && !patch.is_whole() {
+            unknown.push(patch.id);
+        } else {
+            users.extend(patch.apply(base));
         }
     }
+    let mut missing = Vec::new();
     if !unknown.is_empty() {
         info!(%run_id, users = unknown.len(), "reading users that delta sent only in part");
         for confirmed in client.confirm_users(&unknown, &[]).await? {
-            out.push((confirmed.id, confirmed.user));
+            match confirmed.user {
+                Some(user) => users.push(user),
+                None => missing.push(confirmed.id),
+            }
         }
     }
-    Ok(out)
+    Ok((users, missing))
 }
 
 /// Reads every user, group and direct membership of the tenant.
@@ -181,8 +185,8 @@ pub(crate) async fn read_full(
             UserDelta::Removed { permanent: true, .. } => {}
         }
     }
-    let mut users: Vec<RemoteUser> =
-        complete(client, patches, run_id).await?.into_iter().filter_map(|(_, user)| user).collect();
+    // A user Graph did not have when read directly is simply not read.
+    let (mut users, _) = complete(client, patches, run_id).await?;
     users.sort_by(|a, b| a.id.cmp(&b.id));
 
     let mut groups = BTreeSet::new();
@@ -318,17 +322,13 @@ pub(crate) async fn read_incremental(
         let base = known.get(&p.id);
         (p, base)
     });
-    let mut full_read_due = false;
-    for (id, user) in complete(client, laid.collect(), run_id).await.map_err(graph)? {
-        match user {
-            Some(user) => {
-                changes.users.insert(id, Some(user));
-            }
-            // Reported, yet not found when read directly: Graph's replicas disagree. Left
-            // as it was this time; the next run reads everything.
-            None => full_read_due = true,
-        }
+    let (users, missing) = complete(client, laid.collect(), run_id).await.map_err(graph)?;
+    for user in users {
+        changes.users.insert(user.id.clone(), Some(user));
     }
+    // Reported, yet not found when read directly: Graph's replicas disagree. Left as it was
+    // this time; the next run reads everything.
+    let full_read_due = !missing.is_empty();
     let mut tombstones: Vec<(String, MemberKind)> =
         user_tombstones.into_iter().map(|id| (id, MemberKind::User)).collect();
     tombstones.extend(group_tombstones.into_iter().map(|id| (id, MemberKind::Group)));
