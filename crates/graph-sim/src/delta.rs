@@ -360,8 +360,8 @@ fn group_entries(state: &SimState, id: &str, round: &Round) -> Vec<Value> {
     if let Some(group) = dir.groups.get(id).filter(|g| round.touches(&g.history)) {
         return present_group_entries(state, id, group, round);
     }
-    if let Some((_, seq)) = dir.deleted_groups.get(id)
-        && round.contains(*seq)
+    if let Some((group, _)) = dir.deleted_groups.get(id)
+        && round.touches(&group.history)
     {
         return vec![removed(id, "changed")];
     }

@@ -421,6 +421,8 @@ impl Directory {
             return self.record_group_purge(id);
         }
         let seq = self.next_seq();
+        let mut group = group;
+        group.history.record(seq);
         self.deleted_groups.insert(id.to_owned(), (group, seq));
         true
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use safegpt_core::RemoteUser;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::error::classify_graph_error;
 use crate::wire::{WireUser, patch_from_wire};
@@ -141,9 +142,10 @@ impl GraphClient {
     /// retry budget. Answers come in any order; they are returned by request id.
     async fn batch(&self, requests: Vec<SubRequest>) -> Result<HashMap<String, SubResponse>, GraphError> {
         let url = format!("{}/v1.0/$batch", self.endpoints.graph_url);
-        // The budget counts the time spent waiting to retry, not the time the batches took:
-        // confirming thousands of users is long, and not a reason to give up.
-        let mut waited = Duration::ZERO;
+        // The budget runs from the last round that got answers, not from the start:
+        // confirming thousands of users is long, and not a reason to give up; a Graph that
+        // answers nothing but failures is.
+        let mut progress_at = Instant::now();
         let mut results = HashMap::with_capacity(requests.len());
         let mut pending = requests;
         let mut rounds = 0u32;
@@ -178,17 +180,17 @@ impl GraphClient {
                     }
                 }
             }
-            let missing: Vec<SubRequest> = by_id
-                .values()
-                .filter(|r| !results.contains_key(&r.id) && !again.iter().any(|a| a.id == r.id))
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
+            let retried: std::collections::HashSet<&str> = again.iter().map(|r| r.id.as_str()).collect();
+            let missing = by_id.keys().filter(|id| !results.contains_key(*id) && !retried.contains(id.as_str())).count();
+            if missing > 0 {
                 return Err(GraphError::new(
                     crate::ErrorKind::Unexpected,
                     "Microsoft Graph left requests of a batch unanswered.",
-                    format!("no answer for {} request(s) of a $batch", missing.len()),
+                    format!("no answer for {missing} request(s) of a $batch"),
                 ));
+            }
+            if again.len() < by_id.len() {
+                progress_at = Instant::now();
             }
             if let Some(error) = last_failure {
                 rounds += 1;
@@ -196,7 +198,7 @@ impl GraphClient {
                 let wait = wait.unwrap_or_else(|| retry::backoff(&self.retry, rounds));
                 if rounds >= self.retry.max_attempts
                     || server_errors > self.retry.server_error_retries
-                    || waited + wait > self.retry.budget
+                    || progress_at.elapsed() + wait > self.retry.budget
                 {
                     let mut error = error;
                     error.detail = format!("{}; inside a $batch, gave up after {rounds} attempt(s)", error.detail);
@@ -204,7 +206,6 @@ impl GraphClient {
                 }
                 self.traffic.retries.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(wait).await;
-                waited += wait;
             }
             pending = again;
         }

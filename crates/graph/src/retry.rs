@@ -17,8 +17,7 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Retries of other server errors (500, 502, …), which rarely pass by waiting.
     pub server_error_retries: u32,
-    /// Total time one request may spend waiting between attempts (the attempts themselves
-    /// are bounded by `request_timeout`).
+    /// Total time one request may take with its retries: no retry starts after it.
     pub budget: Duration,
     pub base_delay: Duration,
     pub max_delay: Duration,
@@ -32,7 +31,7 @@ impl Default for RetryPolicy {
             max_attempts: 10,
             server_error_retries: 3,
             // A sync against a Graph that keeps failing fails within about half a minute.
-            budget: Duration::from_secs(25),
+            budget: Duration::from_secs(30),
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
@@ -114,7 +113,6 @@ where
     Fut: Future<Output = Result<T, Attempt>>,
 {
     let started = Instant::now();
-    let mut waited = Duration::ZERO;
     let mut attempts = 0u32;
     let mut server_errors = 0u32;
     loop {
@@ -128,7 +126,7 @@ where
         };
         attempts += 1;
         let wait = after.unwrap_or_else(|| backoff(policy, attempts));
-        if out_of_tries || attempts >= policy.max_attempts || waited + wait > policy.budget {
+        if out_of_tries || attempts >= policy.max_attempts || started.elapsed() + wait > policy.budget {
             let mut error = error;
             error.detail = format!(
                 "{}; gave up after {attempts} attempt(s) in {:.1} s",
@@ -140,7 +138,6 @@ where
         traffic.retries.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(kind = error.kind.as_str(), wait_ms = wait.as_millis() as u64, attempt = attempts, detail = %error.detail, "retrying");
         tokio::time::sleep(wait).await;
-        waited += wait;
     }
 }
 

@@ -313,7 +313,7 @@ impl Store {
         .bind(&self.org)
         .bind(advance.users_delta_link)
         .bind(advance.groups_delta_link)
-        .bind(advance.full_read_at.map(ts))
+        .bind(advance.full_read_at.filter(|_| !advance.full_read_due).map(ts))
         .bind(advance.scope)
         .bind(i64::from(advance.full_read_due))
         .execute(&mut **tx)

@@ -333,7 +333,7 @@ impl PreparedRun {
                         memberships: &full.memberships,
                     },
                     tombstones: &full.tombstones,
-                    full_read_due: !back.is_empty(),
+                    full_read_due: !back.is_empty() || full.full_read_due,
                     users_delta_link: &full.users_link,
                     groups_delta_link: &full.groups_link,
                     full_read_at: Some(request.now),
@@ -544,7 +544,9 @@ impl Reader<'_> {
         let every = time::Duration::seconds(i64::from(settings.full_sync_interval_secs));
         let full_reason = match (&cursor.users_delta_link, &cursor.groups_delta_link, cursor.full_read_at) {
             _ if request.full_read => Some("asked for"),
-            (None, _, _) | (_, None, _) | (_, _, None) => Some("no delta links yet"),
+            (None, _, _) | (_, None, _) => Some("no delta links yet"),
+            // Also after a run that found Graph contradicting the copy.
+            (_, _, None) => Some("no full read recorded since the copy was last in doubt"),
             _ if cursor.scope.as_deref() != Some(scope) => Some("the settings changed"),
             (_, _, Some(at)) if request.now - at >= every => Some("the periodic full read is due"),
             _ => None,

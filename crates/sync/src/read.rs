@@ -28,6 +28,8 @@ pub(crate) struct FullRead {
     pub users_link: String,
     pub groups_link: String,
     pub tombstones: Vec<(String, MemberKind)>,
+    /// Graph contradicted itself (a reported user not found directly): read everything next.
+    pub full_read_due: bool,
 }
 
 /// What changed since the stored links, and the links after it.
@@ -185,8 +187,9 @@ pub(crate) async fn read_full(
             UserDelta::Removed { permanent: true, .. } => {}
         }
     }
-    // A user Graph did not have when read directly is simply not read.
-    let (mut users, _) = complete(client, patches, run_id).await?;
+    // A user Graph did not have when read directly is not read this time; the next run
+    // reads everything again.
+    let (mut users, missing) = complete(client, patches, run_id).await?;
     users.sort_by(|a, b| a.id.cmp(&b.id));
 
     let mut groups = BTreeSet::new();
@@ -215,10 +218,21 @@ pub(crate) async fn read_full(
         .filter(|((group_id, _), _)| groups.contains(group_id))
         .map(|((group_id, member_id), kind)| Membership { group_id, member_id, kind })
         .collect();
-    tombstones.extend(deleted_users(client).await?.into_iter().map(|id| (id, MemberKind::User)));
+    // The deleted items may lag behind a restore the round already saw: present wins.
+    let present: BTreeSet<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let deleted = deleted_users(client).await?;
+    tombstones.extend(deleted.into_iter().filter(|id| !present.contains(id.as_str())).map(|id| (id, MemberKind::User)));
     let tombstones = tombstones.into_iter().collect();
     info!(%run_id, users = users.len(), groups = groups.len(), "full read done");
-    Ok(FullRead { users, groups: groups.into_iter().collect(), memberships, users_link, groups_link, tombstones })
+    Ok(FullRead {
+        users,
+        groups: groups.into_iter().collect(),
+        memberships,
+        users_link,
+        groups_link,
+        tombstones,
+        full_read_due: !missing.is_empty(),
+    })
 }
 
 /// Reads what changed since the stored delta links.
@@ -266,7 +280,12 @@ pub(crate) async fn read_incremental(
     // for good; a user reported deleted softly but not (yet) among them, too. Graph itself
     // answers for those, directly.
     let deleted_now = deleted_users(client).await.map_err(graph)?;
-    let mut user_tombstones: BTreeSet<String> = deleted_now.clone();
+    // The deleted items may lag behind a restore or creation the round saw: present wins.
+    let mut user_tombstones: BTreeSet<String> = deleted_now
+        .iter()
+        .filter(|id| !matches!(by_id.get(id.as_str()), Some(UserDelta::Present(_))))
+        .cloned()
+        .collect();
     let mut unsure = Vec::new();
     for (id, kind) in &stored_tombstones {
         if *kind != MemberKind::User {
