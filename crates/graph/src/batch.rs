@@ -181,7 +181,8 @@ impl GraphClient {
                 }
             }
             let retried: std::collections::HashSet<&str> = again.iter().map(|r| r.id.as_str()).collect();
-            let missing = by_id.keys().filter(|id| !results.contains_key(*id) && !retried.contains(id.as_str())).count();
+            let missing =
+                by_id.keys().filter(|id| !results.contains_key(*id) && !retried.contains(id.as_str())).count();
             if missing > 0 {
                 return Err(GraphError::new(
                     crate::ErrorKind::Unexpected,

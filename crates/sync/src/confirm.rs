@@ -1,0 +1,78 @@
+//! Before anyone is removed, the run asks Graph directly (`GET /users/{id}` and
+//! `checkMemberGroups`, in JSON batches) whether the user is still gone or out of scope.
+
+use safegpt_core::{
+    Action, LocalUser, Plan, Policy, RemoteUser, Settings, Snapshot, Untouched, UserType, plan, plan_subset,
+};
+use safegpt_graph::{GraphClient, GraphError};
+use safegpt_store::RunTotals;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::SyncRequest;
+
+/// Before anyone is removed, Graph is asked directly whether the user is still gone or
+/// still out of scope: a restore `users/delta` never reported, or a copy of Entra that is
+/// behind, must not cost anyone their account.
+pub(crate) struct Confirm<'a> {
+    pub client: &'a GraphClient,
+    pub settings: &'a Settings,
+    pub policy: &'a Policy,
+    pub request: &'a SyncRequest,
+    pub run_id: Uuid,
+}
+
+impl Confirm<'_> {
+    /// Plans; when the plan removes users, reads them directly, and if any is back in
+    /// scope puts what Graph said into the snapshot and plans again (they are then kept
+    /// or enabled, not removed). Returns the plan and the users found back.
+    pub(crate) async fn plan_and_confirm(
+        &self,
+        local: &[LocalUser],
+        snapshot: &mut Snapshot,
+        untouched: Option<Untouched>,
+        totals: &mut RunTotals,
+    ) -> Result<(Plan, Vec<RemoteUser>), GraphError> {
+        let now = self.request.now;
+        let make = |snapshot: &Snapshot| match untouched {
+            Some(untouched) => plan_subset(local, snapshot, untouched, self.policy, now, Uuid::now_v7),
+            None => plan(local, snapshot, self.policy, now, Uuid::now_v7),
+        };
+        let first = make(snapshot);
+        let removing: Vec<String> = first
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Remove)
+            .filter_map(|c| c.before.as_ref().and_then(|b| b.azure_object_id.clone()))
+            .collect();
+        if removing.is_empty() {
+            return Ok((first, Vec::new()));
+        }
+        let confirmed = self.client.confirm_users(&removing, &self.settings.group_ids).await?;
+        totals.confirmed_users = removing.len() as u64;
+        let back: Vec<_> = confirmed
+            .into_iter()
+            .filter_map(|c| {
+                let user = c.user?;
+                let in_scope = user.account_enabled
+                    && (user.user_type == UserType::Member || self.policy.include_guests)
+                    && (self.settings.group_ids.is_empty() || !c.member_of.is_empty());
+                in_scope.then_some(user)
+            })
+            .collect();
+        info!(run_id = %self.run_id, confirmed = removing.len(), back = back.len(), "confirmed removals with Graph");
+        if back.is_empty() {
+            return Ok((first, back));
+        }
+        warn!(run_id = %self.run_id, users = back.len(), "users due for removal are back in Entra: kept; the next run reads everything");
+        totals.kept_users = back.len() as u64;
+        for user in &back {
+            snapshot.group_members.insert(user.id.clone());
+            match snapshot.users.binary_search_by(|u| u.id.cmp(&user.id)) {
+                Ok(i) => snapshot.users[i] = user.clone(),
+                Err(i) => snapshot.users.insert(i, user.clone()),
+            }
+        }
+        Ok((make(snapshot), back))
+    }
+}
