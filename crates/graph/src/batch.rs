@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::error::classify_graph_error;
 use crate::wire::{WireUser, patch_from_wire};
-use crate::{GraphClient, GraphError, ProcessTraffic, Purpose, USER_SELECT, retry};
+use crate::{GraphClient, GraphError, Purpose, USER_SELECT, retry};
 
 /// Graph refuses more requests than this in one batch.
 const MAX_BATCH: usize = 20;
@@ -167,8 +167,7 @@ impl GraphClient {
                     };
                     if response.status == 429 || response.status >= 500 {
                         if response.status == 429 {
-                            self.traffic.throttled.fetch_add(1, Ordering::Relaxed);
-                            ProcessTraffic::get().throttled.fetch_add(1, Ordering::Relaxed);
+                            self.count_throttled();
                         }
                         let after = response.header("retry-after").and_then(retry::parse_retry_after);
                         wait = wait.max(after);

@@ -211,7 +211,8 @@ impl GraphClient {
         }
     }
 
-    fn count_throttled(&self) {
+    /// Counts a 429, for the run and for `/metrics`.
+    pub(crate) fn count_throttled(&self) {
         self.traffic.throttled.fetch_add(1, Ordering::Relaxed);
         ProcessTraffic::get().throttled.fetch_add(1, Ordering::Relaxed);
     }

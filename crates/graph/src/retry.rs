@@ -141,7 +141,7 @@ where
     }
 }
 
-/// What an HTTP status asks of the retry loop (`None`: no retry).
+/// What a failed answer's HTTP status asks of the retry loop.
 pub(crate) fn attempt_for(status: u16, error: GraphError, retry_after: Option<Duration>) -> Attempt {
     match status {
         429 | 503 | 504 => Attempt::Retry(error, retry_after),

@@ -248,7 +248,8 @@ pub(crate) async fn read_incremental(
     let stored_tombstones: HashMap<String, MemberKind> = store.tombstones().await?.into_iter().collect();
     let (events, users_read, users_link) =
         users_round(client, DeltaStart::Link(users_link), run_id, progress).await.map_err(graph)?;
-    let by_id: BTreeMap<&str, &UserDelta> = events.iter().map(|e| (user_id(e), e)).collect();
+    // `fold` left one entry per user, in id order.
+    let event_of = |id: &str| events.binary_search_by(|e| user_id(e).cmp(id)).ok().map(|i| &events[i]);
 
     let mut changes = EntraChanges::default();
     let mut restored: Vec<String> = Vec::new();
@@ -281,29 +282,26 @@ pub(crate) async fn read_incremental(
     // answers for those, directly.
     let deleted_now = deleted_users(client).await.map_err(graph)?;
     // The deleted items may lag behind a restore or creation the round saw: present wins.
-    let mut user_tombstones: BTreeSet<String> = deleted_now
-        .iter()
-        .filter(|id| !matches!(by_id.get(id.as_str()), Some(UserDelta::Present(_))))
-        .cloned()
-        .collect();
+    let mut user_tombstones: BTreeSet<String> =
+        deleted_now.iter().filter(|id| !matches!(event_of(id), Some(UserDelta::Present(_)))).cloned().collect();
     let mut unsure = Vec::new();
     for (id, kind) in &stored_tombstones {
         if *kind != MemberKind::User {
             continue;
         }
-        match by_id.get(id.as_str()) {
+        match event_of(id) {
             Some(UserDelta::Present(_)) => restored.push(id.clone()),
             Some(UserDelta::Removed { .. }) => {}
             None if deleted_now.contains(id) => {}
             None => unsure.push(id.clone()),
         }
     }
-    for (id, event) in &by_id {
-        if let UserDelta::Removed { permanent: false, .. } = event {
+    for event in &events {
+        if let UserDelta::Removed { id, permanent: false } = event {
             // Deleted softly per delta, whatever the deleted items say yet.
-            user_tombstones.insert((*id).to_owned());
-            if !deleted_now.contains(*id) {
-                unsure.push((*id).to_owned());
+            user_tombstones.insert(id.clone());
+            if !deleted_now.contains(id) {
+                unsure.push(id.clone());
             }
         }
     }
@@ -312,7 +310,7 @@ pub(crate) async fn read_incremental(
             match confirmed.user {
                 Some(_) => restored.push(confirmed.id),
                 // Gone for good, unless delta said it was only deleted softly.
-                None if !by_id.contains_key(confirmed.id.as_str()) => {
+                None if event_of(&confirmed.id).is_none() => {
                     user_tombstones.remove(&confirmed.id);
                 }
                 None => {}
@@ -323,12 +321,16 @@ pub(crate) async fn read_incremental(
         return Ok(Incremental::SomethingRestored(restored));
     }
 
-    let present: Vec<String> =
-        by_id.iter().filter(|(_, e)| matches!(e, UserDelta::Present(_))).map(|(id, _)| (*id).to_owned()).collect();
+    let present: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            UserDelta::Present(patch) => Some(patch.id.clone()),
+            UserDelta::Removed { .. } => None,
+        })
+        .collect();
     let known: HashMap<String, RemoteUser> =
         store.mirror_users(&present).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
     let mut patches = Vec::with_capacity(present.len());
-    drop(by_id);
     for event in events {
         match event {
             UserDelta::Present(patch) => patches.push(patch),
