@@ -37,6 +37,36 @@ pub fn is_domain_name(raw: &str) -> bool {
         && labels.last().is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
 }
 
+/// An e-mail address of a local account or an administrator, parsed once at the edge: the
+/// store and the application only ever hold valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// Trims `raw`; the error names the cause (the caller names the field).
+    pub fn parse(raw: &str) -> Result<Email, String> {
+        let email = raw.trim();
+        let valid = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !email.contains(char::is_whitespace)
+        });
+        if valid && !email.contains(char::is_control) {
+            Ok(Email(email.to_owned()))
+        } else {
+            Err(format!("'{email}' is not an e-mail address like name@example.org"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +89,16 @@ mod tests {
         assert!(!is_domain_name("contoso"));
         assert!(!is_domain_name("bad domain.com"));
         assert!(!is_domain_name("1.2.3.4"));
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(Email::parse("  ann@contoso.com ").unwrap().as_str(), "ann@contoso.com");
+        for bad in
+            ["", "ann", "@contoso.com", "ann@contoso", "ann@x@contoso.com", "a nn@contoso.com", "ann@contoso.com\0"]
+        {
+            let err = Email::parse(bad).unwrap_err();
+            assert!(err.contains("is not an e-mail address"), "{bad}: {err}");
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod planner;
 pub mod settings;
 pub mod user;
 
+pub use ids::Email;
 pub use membership::{EntraChanges, MemberKind, Membership};
 pub use patch::{Sent, UserPatch};
 pub use planner::{

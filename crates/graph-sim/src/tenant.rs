@@ -1,6 +1,6 @@
 //! The tenant file format (see the README) and the in-memory directory built from it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -30,6 +30,28 @@ pub struct TenantFile {
     /// throttled token endpoint or expiring page tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<crate::sim::Faults>,
+}
+
+impl TenantFile {
+    /// The group with the most users, counting members of nested groups.
+    pub fn largest_group(&self) -> Option<String> {
+        let groups: HashMap<&str, &Vec<String>> = self.groups.iter().map(|g| (g.id.as_str(), &g.members)).collect();
+        let users: HashSet<&str> = self.users.iter().map(|u| u.id.as_str()).collect();
+        let count = |root: &str| {
+            let (mut seen, mut found, mut stack) = (HashSet::from([root]), HashSet::new(), vec![root]);
+            while let Some(g) = stack.pop() {
+                for m in groups.get(g).into_iter().flat_map(|ms| ms.iter()) {
+                    if users.contains(m.as_str()) {
+                        found.insert(m.as_str());
+                    } else if groups.contains_key(m.as_str()) && seen.insert(m.as_str()) {
+                        stack.push(m.as_str());
+                    }
+                }
+            }
+            found.len()
+        };
+        self.groups.iter().max_by_key(|g| (count(&g.id), std::cmp::Reverse(g.id.clone()))).map(|g| g.id.clone())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

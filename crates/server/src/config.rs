@@ -17,12 +17,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use safegpt_app::Operations;
+use safegpt_graph::RetryPolicy;
+use safegpt_sync::LeaseSettings;
 use serde::Deserialize;
 
-use crate::cli::{Cli, Command};
+use crate::cli::args::{Cli, Command};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +67,44 @@ static FILE: OnceLock<FileConfig> = OnceLock::new();
 /// A setting read outside clap: its environment variable, else the config file.
 pub fn setting(env: &str) -> Option<String> {
     std::env::var(env).ok().or_else(|| FILE.get().and_then(|f| f.value_of(env)))
+}
+
+/// What the operations need from the operator: Graph's retry policy and the sync lease.
+pub fn operations() -> Result<Operations, String> {
+    Ok(Operations { retry: retry_policy()?, lease: lease_settings()? })
+}
+
+/// Graph requests' retry budget and timeout, in seconds (decimals allowed).
+fn retry_policy() -> Result<RetryPolicy, String> {
+    let mut policy = RetryPolicy::default();
+    for (var, slot) in [
+        ("SAFEGPT_GRAPH_RETRY_BUDGET_SECS", &mut policy.budget),
+        ("SAFEGPT_GRAPH_TIMEOUT_SECS", &mut policy.request_timeout),
+    ] {
+        if let Some(raw) = setting(var) {
+            let secs: f64 = raw
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                .ok_or_else(|| format!("{var}: '{raw}' is not a positive number of seconds"))?;
+            *slot = Duration::from_secs_f64(secs);
+        }
+    }
+    Ok(policy)
+}
+
+/// The sync lease's lifetime from `SAFEGPT_LEASE_TTL_SECS` (default 60): how long a dead
+/// process blocks the next sync.
+fn lease_settings() -> Result<LeaseSettings, String> {
+    let mut lease = LeaseSettings::default();
+    if let Some(raw) = setting("SAFEGPT_LEASE_TTL_SECS") {
+        let secs: u64 = raw.trim().parse().ok().filter(|s| (2..=3600).contains(s)).ok_or_else(|| {
+            format!("SAFEGPT_LEASE_TTL_SECS: '{raw}' is not a whole number of seconds from 2 to 3600")
+        })?;
+        lease.ttl = Duration::from_secs(secs);
+    }
+    Ok(lease)
 }
 
 fn from_default(matches: &ArgMatches, id: &str) -> bool {

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use safegpt::cli::exit;
-use safegpt::{commands, config};
+use safegpt::cli::{self, exit};
+use safegpt::config;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(cli::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("safegpt: {}", failure.message);

@@ -27,7 +27,7 @@ struct Case {
 impl Case {
     async fn new() -> Case {
         let tenant = generate(&GenerateSpec { users: 450, groups: 6, nesting: 2, seed: 11, ..GenerateSpec::default() });
-        let group = safegpt::demo::largest_group(&tenant).unwrap();
+        let group = tenant.largest_group().unwrap();
         let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
         let patch = SettingsPatch {
             group_ids: Some(vec![group.clone()]),

@@ -185,7 +185,8 @@ async fn guests_are_reached_at_their_mail_else_other_mails_never_their_ext_upn()
     let d = Deployment::new(SettingsPatch { include_guests: Some(true), ..SettingsPatch::default() }).await;
     // A local account whose address is xia's #EXT# UPN: the UPN is no address, no link.
     let ext_upn = "xia_home.example#EXT#@contoso.onmicrosoft.com";
-    let local = d.store.add_local_user(ext_upn, "Not Xia", "test", START).await.unwrap();
+    let local =
+        d.store.add_local_user(&safegpt_core::Email::parse(ext_upn).unwrap(), "Not Xia", "test", START).await.unwrap();
     d.sync(START).await;
     assert_eq!(d.user(5).await.unwrap().profile.email, "gus@home.example");
     assert_eq!(d.user(6).await.unwrap().profile.email, "gwen@home.example");

@@ -327,7 +327,7 @@ async fn check(seed: u64, strictness: Strictness, steps: Vec<Step>) {
         page_size_limit: strictness.page_size,
         ..Fidelity::default()
     });
-    let group = safegpt::demo::largest_group(&tenant).unwrap();
+    let group = tenant.largest_group().unwrap();
     let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
     // With replication delay a run applies a view that lags behind Entra. Time stands still
     // and seats are unlimited there: a full read, which never lags, cannot say what a rule

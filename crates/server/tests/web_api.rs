@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use graph_sim::{GenerateSpec, SimOptions, SimServer, generate};
 use reqwest::{Method, StatusCode};
-use safegpt::web::{AppState, Server, WebConfig, auth};
-use safegpt_core::SettingsPatch;
+use safegpt::web::{AppState, Server, WebConfig};
+use safegpt_app::{App, Operations};
+use safegpt_core::{Email, SettingsPatch};
 use safegpt_graph::RetryPolicy;
 use safegpt_store::{Sealer, Store};
 use secrecy::SecretString;
@@ -43,7 +44,7 @@ impl TestApp {
 
     async fn spawn_with(config: WebConfig, with_admin: bool) -> TestApp {
         let tenant = generate(&GenerateSpec { users: 60, groups: 6, nesting: 2, seed: 7, ..GenerateSpec::default() });
-        let largest = safegpt::demo::largest_group(&tenant).unwrap();
+        let largest = tenant.largest_group().unwrap();
         let mut groups: Vec<String> = tenant.groups.iter().map(|g| g.id.clone()).collect();
         groups.retain(|g| *g != largest);
         groups.insert(0, largest);
@@ -70,10 +71,19 @@ impl TestApp {
         store.save_settings(&settings, Some(&SecretString::from(secret.clone())), "test", now).await.unwrap();
         let mut token = String::new();
         if with_admin {
-            store.create_admin(ADMIN, &auth::hash_password(PASSWORD).unwrap(), "test", now).await.unwrap();
+            store
+                .create_admin(
+                    &Email::parse(ADMIN).unwrap(),
+                    &safegpt_app::hash_password(PASSWORD).unwrap(),
+                    "test",
+                    now,
+                )
+                .await
+                .unwrap();
             token = store.create_api_token("tests", "test", now).await.unwrap().1;
         }
-        let state = AppState::new(Arc::new(store), retry(), Default::default(), config);
+        let operations = Operations { retry: retry(), lease: Default::default() };
+        let state = AppState::new(App::new(Arc::new(store), operations), config);
         let server = Server::bind("127.0.0.1:0", state.clone()).await.unwrap();
         let base = format!("http://{}", server.local_addr());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

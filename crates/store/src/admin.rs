@@ -6,13 +6,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use safegpt_core::Email;
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{Result, Store, StoreError, parse_ts, ts, users::valid_email};
+use crate::{Entity, Result, Store, StoreError, parse_ts, ts};
 
 /// Prefix of API tokens, so that secret scanners and people recognise them.
 pub const API_TOKEN_PREFIX: &str = "sgpt_";
@@ -69,7 +70,7 @@ type ApiTokenRow = (String, String, String, String, Option<String>, Option<Strin
 
 fn api_token_from_row((id, name, created_by, created_at, last_used_at, revoked_at): ApiTokenRow) -> Result<ApiToken> {
     Ok(ApiToken {
-        id: Uuid::parse_str(&id).map_err(|e| StoreError::Invalid(format!("stored token id '{id}': {e}")))?,
+        id: Uuid::parse_str(&id).map_err(|e| StoreError::corrupt(format!("token id '{id}'"), e))?,
         name,
         created_by,
         created_at: parse_ts(&created_at)?,
@@ -90,19 +91,14 @@ impl Store {
     /// Creates an administrator; `password_hash` is an argon2id PHC string.
     pub async fn create_admin(
         &self,
-        email: &str,
+        email: &Email,
         password_hash: &str,
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<Admin> {
-        let email = email.trim();
-        if !valid_email(email) {
-            return Err(StoreError::Invalid(format!(
-                "email: '{email}' is not an e-mail address like name@example.org"
-            )));
-        }
+        let email = email.as_str();
         if self.admin_by_email(email).await?.is_some() {
-            return Err(StoreError::Conflict(format!("email: an administrator '{email}' exists already")));
+            return Err(StoreError::conflict(Some("email"), format!("an administrator '{email}' exists already")));
         }
         let admin = Admin { id: Uuid::now_v7(), email: email.to_owned(), password_hash: password_hash.to_owned() };
         let mut tx = self.pool.begin().await?;
@@ -129,7 +125,7 @@ impl Store {
         .await?;
         row.map(|(id, email, password_hash)| {
             Ok(Admin {
-                id: Uuid::parse_str(&id).map_err(|e| StoreError::Invalid(format!("stored admin id '{id}': {e}")))?,
+                id: Uuid::parse_str(&id).map_err(|e| StoreError::corrupt(format!("administrator id '{id}'"), e))?,
                 email,
                 password_hash,
             })
@@ -186,8 +182,8 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
-        let admin_id = Uuid::parse_str(&admin_id)
-            .map_err(|e| StoreError::Invalid(format!("stored admin id '{admin_id}': {e}")))?;
+        let admin_id =
+            Uuid::parse_str(&admin_id).map_err(|e| StoreError::corrupt(format!("administrator id '{admin_id}'"), e))?;
         Ok(Some(Session { admin_id, email, csrf_token, expires_at }))
     }
 
@@ -196,12 +192,9 @@ impl Store {
         Ok(())
     }
 
-    /// Creates an API token; returns it with the token value, which is never stored.
+    /// Creates an API token named `name` (checked by the caller); returns it with the token
+    /// value, which is never stored.
     pub async fn create_api_token(&self, name: &str, actor: &str, now: OffsetDateTime) -> Result<(ApiToken, String)> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 100 {
-            return Err(StoreError::Invalid("name: give the token a name of 1 to 100 characters".into()));
-        }
         let value = format!("{API_TOKEN_PREFIX}{}", random_token());
         let token = ApiToken {
             id: Uuid::now_v7(),
@@ -249,7 +242,9 @@ impl Store {
         .bind(id.trim())
         .fetch_optional(&self.pool)
         .await?;
-        let mut token = api_token_from_row(row.ok_or_else(|| StoreError::NotFound(format!("no API token '{id}'")))?)?;
+        let mut token = api_token_from_row(
+            row.ok_or_else(|| StoreError::NotFound { entity: Entity::ApiToken, key: id.to_owned() })?,
+        )?;
         if token.revoked_at.is_some() {
             return Ok(token);
         }

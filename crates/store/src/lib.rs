@@ -35,6 +35,14 @@ pub use users::UserFilter;
 /// The organisation of a single-tenant deployment.
 pub const DEFAULT_ORG: &str = "default";
 
+/// What the store can be asked about by key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    User,
+    Run,
+    ApiToken,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -43,14 +51,38 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// Nothing has `key` (an id, or for users also an e-mail).
+    #[error("{}", not_found_message(*.entity, .key))]
+    NotFound { entity: Entity, key: String },
+    /// The request contradicts what is stored; `field` is the request field at fault, if one is.
+    #[error("{}{message}", .field.map(|f| format!("{f}: ")).unwrap_or_default())]
+    Conflict { field: Option<&'static str>, message: String },
+    /// A stored row the code cannot read: a fault of the data, never of the request.
+    #[error("stored {what} is unreadable: {cause}")]
+    Corrupt { what: String, cause: String },
+    /// The database cannot be opened where the operator pointed it.
     #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Invalid(String),
+    Unopenable(String),
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE")]
     UnsupportedUrl(String),
+}
+
+fn not_found_message(entity: Entity, key: &str) -> String {
+    match entity {
+        Entity::User => format!("no user with id or e-mail '{key}'"),
+        Entity::Run => format!("no sync run with id '{key}'"),
+        Entity::ApiToken => format!("no API token '{key}'"),
+    }
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(what: impl Into<String>, cause: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt { what: what.into(), cause: cause.to_string() }
+    }
+
+    pub(crate) fn conflict(field: Option<&'static str>, message: impl Into<String>) -> Self {
+        StoreError::Conflict { field, message: message.into() }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -80,7 +112,7 @@ pub(crate) fn ts(t: OffsetDateTime) -> String {
 }
 
 pub(crate) fn parse_ts(s: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| StoreError::Invalid(format!("stored time '{s}' is invalid: {e}")))
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| StoreError::corrupt(format!("time '{s}'"), e))
 }
 
 impl Store {
@@ -99,7 +131,7 @@ impl Store {
                 && !parent.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", parent.display())))?;
+                    .map_err(|e| StoreError::Unopenable(format!("cannot create {}: {e}", parent.display())))?;
             }
             let url = if path.contains("mode=") {
                 format!("sqlite://{path}")
@@ -166,8 +198,7 @@ impl Store {
         match row {
             None => Ok((Settings::default(), false)),
             Some((body, sealed)) => {
-                let settings = serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Invalid(format!("stored settings are unreadable: {e}")))?;
+                let settings = serde_json::from_str(&body).map_err(|e| StoreError::corrupt("settings", e))?;
                 Ok((settings, sealed.is_some()))
             }
         }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::batch::{Arg, delete_ids, insert_rows};
 use crate::mirror::Advance;
 use crate::users::upsert_users;
-use crate::{Backend, Result, Store, StoreError, parse_ts, ts};
+use crate::{Backend, Entity, Result, Store, StoreError, parse_ts, ts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -205,9 +205,10 @@ impl TryFrom<RunRow> for RunRecord {
     fn try_from(r: RunRow) -> Result<RunRecord> {
         let n = |v: i64| v.max(0) as u64;
         Ok(RunRecord {
-            id: Uuid::parse_str(&r.id).map_err(|_| StoreError::Invalid(format!("run id '{}' is invalid", r.id)))?,
-            status: RunStatus::parse(&r.status)
-                .ok_or_else(|| StoreError::Invalid(format!("run status '{}' is invalid", r.status)))?,
+            id: Uuid::parse_str(&r.id).map_err(|e| StoreError::corrupt(format!("run id '{}'", r.id), e))?,
+            status: RunStatus::parse(&r.status).ok_or_else(|| {
+                StoreError::corrupt(format!("run {}", r.id), format!("unknown status '{}'", r.status))
+            })?,
             started_at: parse_ts(&r.started_at)?,
             finished_at: r.finished_at.as_deref().map(parse_ts).transpose()?,
             counts: Counts {
@@ -575,9 +576,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "run {run_id} is not waiting for a decision (only a held run can be confirmed or cancelled)"
-            )));
+            return Err(StoreError::conflict(
+                None,
+                format!("run {run_id} is not waiting for a decision (only a held run can be confirmed or cancelled)"),
+            ));
         }
         let action = if outcome == RunStatus::Confirmed { "sync.confirmed" } else { "sync.cancelled" };
         self.insert_audit(
@@ -608,7 +610,7 @@ impl Store {
         let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 AND id = $2");
         let row: Option<RunRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(id.trim()).fetch_optional(&self.pool).await?;
-        let run = row.ok_or_else(|| StoreError::NotFound(format!("no sync run with id '{id}'")))?.try_into()?;
+        let run = row.ok_or_else(|| StoreError::NotFound { entity: Entity::Run, key: id.to_owned() })?.try_into()?;
         let changes: Vec<RunChange> = sqlx::query_as(
             "SELECT seq, user_id, azure_object_id, email, action, reason_code, reason, fields
              FROM run_changes WHERE run_id = $1 ORDER BY seq",

@@ -1,6 +1,6 @@
 //! Users: rows, listing, local accounts and an administrator's enable/disable.
 
-use safegpt_core::{DisabledReason, LocalUser, Profile, Source, Status};
+use safegpt_core::{DisabledReason, Email, LocalUser, Profile, Source, Status};
 use serde_json::json;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use futures_util::TryStreamExt;
 
 use crate::batch::{Arg, insert_rows};
-use crate::{Backend, Result, Store, StoreError, parse_ts, runs, ts};
+use crate::{Backend, Entity, Result, Store, StoreError, parse_ts, runs, ts};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -37,7 +37,8 @@ impl TryFrom<UserRow> for LocalUser {
     type Error = StoreError;
 
     fn try_from(r: UserRow) -> Result<LocalUser> {
-        let bad = |what: &str, v: &str| StoreError::Invalid(format!("user {}: stored {what} '{v}' is invalid", r.id));
+        let bad =
+            |what: &str, v: &str| StoreError::corrupt(format!("user {}", r.id), format!("{what} '{v}' is invalid"));
         Ok(LocalUser {
             id: Uuid::parse_str(&r.id).map_err(|_| bad("id", &r.id))?,
             source: Source::parse(&r.source).ok_or_else(|| bad("source", &r.source))?,
@@ -141,13 +142,6 @@ pub(crate) async fn upsert_user(
     upsert_users(tx, backend, org, &[u], now).await
 }
 
-pub(crate) fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace) && !domain.contains('@')
-}
-
 /// Streamed: one row at a time becomes a user, so a large directory is not held twice.
 pub(crate) async fn collect_users(
     mut rows: impl futures_util::Stream<Item = std::result::Result<UserRow, sqlx::Error>> + Unpin,
@@ -198,9 +192,12 @@ impl Store {
         let mut rows: Vec<UserRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(key.trim()).fetch_all(&self.pool).await?;
         match rows.len() {
-            0 => Err(StoreError::NotFound(format!("no user with id or e-mail '{key}'"))),
+            0 => Err(StoreError::NotFound { entity: Entity::User, key: key.to_owned() }),
             1 => rows.pop().expect("one row").try_into(),
-            n => Err(StoreError::Conflict(format!("{n} users have the e-mail '{key}'; name the user by id instead"))),
+            n => Err(StoreError::conflict(
+                None,
+                format!("{n} users have the e-mail '{key}'; name the user by id instead"),
+            )),
         }
     }
 
@@ -221,20 +218,25 @@ impl Store {
     }
 
     /// Creates a local (not Entra) account, active, taking a seat.
-    pub async fn add_local_user(&self, email: &str, name: &str, actor: &str, now: OffsetDateTime) -> Result<LocalUser> {
-        let email = email.trim();
-        if !valid_email(email) {
-            return Err(StoreError::Invalid(format!(
-                "email: '{email}' is not an e-mail address like name@example.org"
-            )));
-        }
+    pub async fn add_local_user(
+        &self,
+        email: &Email,
+        name: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<LocalUser> {
+        let email = email.as_str();
         if self.find_user(email).await.is_ok() {
-            return Err(StoreError::Conflict(format!("email: a user with the e-mail '{email}' exists already")));
+            return Err(StoreError::conflict(
+                Some("email"),
+                format!("a user with the e-mail '{email}' exists already"),
+            ));
         }
         if let Some((used, total)) = self.seats_full().await? {
-            return Err(StoreError::Conflict(format!(
-                "no free seat ({used} of {total} used); raise the seat count or remove users first"
-            )));
+            return Err(StoreError::conflict(
+                None,
+                format!("no free seat ({used} of {total} used); raise the seat count or remove users first"),
+            ));
         }
         let name = name.trim();
         let user = LocalUser {
@@ -294,10 +296,13 @@ impl Store {
             && let Some((used, total)) = self.seats_full().await?
         {
             let what = if enable { "enable" } else { "hold disabled" };
-            return Err(StoreError::Conflict(format!(
-                "no free seat ({used} of {total} used) to {what} {}; a user awaiting a license has no access meanwhile",
-                before.profile.email
-            )));
+            return Err(StoreError::conflict(
+                None,
+                format!(
+                    "no free seat ({used} of {total} used) to {what} {}; a user awaiting a license has no access meanwhile",
+                    before.profile.email
+                ),
+            ));
         }
         let kind = if enable { "user.enabled" } else { "user.disabled" };
         let mut tx = self.pool.begin().await?;

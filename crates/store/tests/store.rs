@@ -1,7 +1,7 @@
 //! The SQLite store: sealed secrets, plan application in one transaction, runs, audit, events.
 
 use safegpt_core::{
-    DisabledReason, Plan, Policy, RemoteUser, Settings, SettingsPatch, Snapshot, Source, Status, UserType, plan,
+    DisabledReason, Email, Plan, Policy, RemoteUser, Settings, SettingsPatch, Snapshot, Source, Status, UserType, plan,
 };
 use safegpt_store::{RunStatus, RunTotals, Sealer, Store, StoreError, UserFilter};
 use secrecy::{ExposeSecret, SecretString};
@@ -114,7 +114,10 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     let later = NOW + Duration::days(15);
     let run = store.start_run("cli", false, later).await.unwrap();
     store.apply_plan(run, &plan_for(&local, vec![remote(1)], later), None, RunTotals::default(), later).await.unwrap();
-    assert!(matches!(store.find_user("u2@contoso.com").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.find_user("u2@contoso.com").await,
+        Err(StoreError::NotFound { entity: safegpt_store::Entity::User, .. })
+    ));
     let kinds: Vec<String> = store.events(2, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["user.disabled", "user.removed"]);
     let audit = store.audit_log(1).await.unwrap();
@@ -152,14 +155,16 @@ async fn local_accounts_and_admin_decisions() {
     let store = open(&url).await;
     let settings = Settings { seats: 1, ..Settings::default() };
     store.save_settings(&settings, None, "cli", NOW).await.unwrap();
-    let admin = store.add_local_user("admin@example.org", "Admin", "cli", NOW).await.unwrap();
+    let email = |raw: &str| Email::parse(raw).unwrap();
+    let admin = store.add_local_user(&email("admin@example.org"), "Admin", "cli", NOW).await.unwrap();
     assert_eq!(admin.source, Source::Local);
-    let err = store.add_local_user("second@example.org", "", "cli", NOW).await.unwrap_err();
+    let err = store.add_local_user(&email("second@example.org"), "", "cli", NOW).await.unwrap_err();
     assert!(err.to_string().contains("no free seat"), "{err}");
-    let err = store.add_local_user("not an email", "", "cli", NOW).await.unwrap_err();
-    assert!(err.to_string().starts_with("email:"), "{err}");
-    let err = store.add_local_user("ADMIN@example.org", "", "cli", NOW).await.unwrap_err();
-    assert!(err.to_string().contains("exists already"), "{err}");
+    // The store only takes parsed e-mail addresses: a malformed one cannot reach it.
+    let err = Email::parse("not an email").unwrap_err();
+    assert!(err.contains("is not an e-mail address"), "{err}");
+    let err = store.add_local_user(&email("ADMIN@example.org"), "", "cli", NOW).await.unwrap_err();
+    assert!(err.to_string().starts_with("email:") && err.to_string().contains("exists already"), "{err}");
 
     let disabled = store.set_status_by_admin("Admin@Example.org", false, "cli", NOW).await.unwrap();
     assert_eq!((disabled.status, disabled.disabled_reason), (Status::Disabled, Some(DisabledReason::Admin)));

@@ -16,13 +16,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AppState;
-use super::actions::{self, IntegrationView, UserPage};
+use safegpt_app::views::{
+    AuditView, EventPage, IntegrationView, RunDetailView, RunView, SettingsView, TestResultView, TokenView, UserPage,
+    UserView,
+};
+use safegpt_app::{App, SettingsChange, Trigger, UserQuery, parse_id};
+
 use super::auth::{ApiAdmin, authenticate};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use crate::views::{
-    AuditView, EventPage, EventView, RunDetailView, RunView, SettingsView, TestResultView, TokenView, UserView,
-};
+use super::state::AppState;
 
 struct SecuritySchemes;
 
@@ -143,14 +145,6 @@ fn invalid_input<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, whole: 
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("{field}: {inner}")).with_field(field)
 }
 
-fn check_limit(limit: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
-    match limit {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::invalid("limit", format!("limit: {n} is out of range; use 1 to {max}"))),
-    }
-}
-
 // ---------------------------------------------------------------- settings
 
 /// The settings to change; fields left out keep their value.
@@ -191,9 +185,9 @@ pub struct SettingsUpdate {
 }
 
 impl SettingsUpdate {
-    fn patch(&self) -> SettingsPatch {
+    fn change(self) -> SettingsChange {
         let n = |v: Option<i64>| v.map(|v| v.to_string());
-        SettingsPatch {
+        let patch = SettingsPatch {
             active: self.active,
             tenant_id: self.tenant_id.clone(),
             client_id: self.client_id.clone(),
@@ -211,7 +205,8 @@ impl SettingsUpdate {
             interval: self.interval.clone(),
             full_sync_interval: self.full_sync_interval.clone(),
             secret_expires: self.secret_expires.clone(),
-        }
+        };
+        SettingsChange { patch, client_secret: self.client_secret }
     }
 }
 
@@ -219,7 +214,7 @@ impl SettingsUpdate {
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings",
     responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody)))]
 async fn get_settings(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<SettingsView>> {
-    Ok(axum::Json(actions::settings_view(&state).await?))
+    Ok(axum::Json(state.app.settings().await?))
 }
 
 /// Changes settings. Every field is validated; when any is invalid nothing is saved and the
@@ -231,8 +226,7 @@ async fn put_settings(
     ApiAdmin(who): ApiAdmin,
     ApiJson(update): ApiJson<SettingsUpdate>,
 ) -> ApiResult<axum::Json<SettingsView>> {
-    let view = actions::update_settings(&state, &update.patch(), update.client_secret.as_deref(), &who.actor).await?;
-    Ok(axum::Json(view))
+    Ok(axum::Json(state.app.configure(&who.principal, update.change()).await?))
 }
 
 /// Test connection: token, read users, read each group. Changes nothing.
@@ -242,7 +236,7 @@ async fn test_connection(
     State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
 ) -> ApiResult<axum::Json<TestResultView>> {
-    Ok(axum::Json(actions::test_connection(&state, &who.actor).await?))
+    Ok(axum::Json(state.app.test_connection(&who.principal).await?))
 }
 
 /// Preview: a dry run's plan, user by user. Changes no user; recorded as a `dry_run` run.
@@ -250,7 +244,7 @@ async fn test_connection(
     responses((status = 200, body = RunDetailView), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn preview(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<RunDetailView>> {
-    Ok(axum::Json(actions::preview(&state, "api").await?))
+    Ok(axum::Json(state.app.preview(Trigger::Api).await?))
 }
 
 // ---------------------------------------------------------------- runs
@@ -279,7 +273,7 @@ async fn start_sync(
     _: ApiAdmin,
     ApiQuery(q): ApiQuery<SyncQuery>,
 ) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
-    let run_id = actions::start_sync(&state, "api", q.full.unwrap_or(false)).await?;
+    let run_id = state.app.start_sync(Trigger::Api, q.full.unwrap_or(false)).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(SyncStarted { run_id, url: format!("/api/v1/runs/{run_id}") })))
 }
 
@@ -300,8 +294,8 @@ async fn list_runs(
     _: ApiAdmin,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<axum::Json<Vec<RunView>>> {
-    let limit = check_limit(q.limit, 50, 500)?;
-    Ok(axum::Json(state.store.runs(limit).await?.iter().map(RunView::from).collect()))
+    let limit = App::limit(q.limit, 50, 500)?;
+    Ok(axum::Json(state.app.runs(limit).await?.iter().map(RunView::from).collect()))
 }
 
 /// One run with every change it made (or would make), and live progress while it runs.
@@ -313,8 +307,8 @@ async fn get_run(
     _: ApiAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<RunDetailView>> {
-    let id = actions::parse_uuid("id", &id)?;
-    Ok(axum::Json(actions::run_detail(&state, id).await?))
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.app.run_detail(id).await?))
 }
 
 /// Confirms a run held by the deletion threshold: starts a sync that applies it.
@@ -326,8 +320,8 @@ async fn confirm_run(
     ApiAdmin(who): ApiAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
-    let id = actions::parse_uuid("id", &id)?;
-    let run_id = actions::confirm_held(&state, id, "api", &who.actor).await?;
+    let id = parse_id("id", &id)?;
+    let run_id = state.app.confirm_held(&who.principal, id, Trigger::Api).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(SyncStarted { run_id, url: format!("/api/v1/runs/{run_id}") })))
 }
 
@@ -340,8 +334,8 @@ async fn cancel_run(
     ApiAdmin(who): ApiAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<RunView>> {
-    let id = actions::parse_uuid("id", &id)?;
-    Ok(axum::Json(actions::cancel_held(&state, id, &who.actor).await?))
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.app.cancel_held(&who.principal, id).await?))
 }
 
 // ---------------------------------------------------------------- users
@@ -402,16 +396,14 @@ async fn list_users(
     _: ApiAdmin,
     ApiQuery(q): ApiQuery<UsersQuery>,
 ) -> ApiResult<axum::Json<UserPage>> {
-    let limit = check_limit(q.limit, 100, 1000)?;
-    let page = actions::users(
-        &state,
-        q.q,
-        q.status.map(StatusParam::status),
-        q.source.map(SourceParam::source),
-        limit,
-        q.offset.unwrap_or(0),
-    )
-    .await?;
+    let query = UserQuery {
+        search: q.q,
+        status: q.status.map(StatusParam::status),
+        source: q.source.map(SourceParam::source),
+        limit: Some(App::limit(q.limit, 100, 1000)?),
+        offset: q.offset.unwrap_or(0),
+    };
+    let page = state.app.users(query).await?;
     Ok(axum::Json(page))
 }
 
@@ -423,8 +415,8 @@ async fn get_user(
     _: ApiAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let id = actions::parse_uuid("id", &id)?;
-    Ok(axum::Json(actions::user(&state, id).await?))
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.app.user(id).await?))
 }
 
 /// Enables a user (an administrator's decision).
@@ -436,8 +428,8 @@ async fn enable_user(
     ApiAdmin(who): ApiAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let id = actions::parse_uuid("id", &id)?;
-    Ok(axum::Json(actions::set_user_status(&state, id, true, &who.actor).await?))
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.app.set_user_status(&who.principal, &id.to_string(), true).await?))
 }
 
 /// Disables a user. An administrator's disable is never undone by the sync.
@@ -449,8 +441,8 @@ async fn disable_user(
     ApiAdmin(who): ApiAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let id = actions::parse_uuid("id", &id)?;
-    Ok(axum::Json(actions::set_user_status(&state, id, false, &who.actor).await?))
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.app.set_user_status(&who.principal, &id.to_string(), false).await?))
 }
 
 // ---------------------------------------------------------------- admin
@@ -463,15 +455,15 @@ async fn list_audit(
     _: ApiAdmin,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<axum::Json<Vec<AuditView>>> {
-    let limit = check_limit(q.limit, 50, 500)?;
-    Ok(axum::Json(state.store.audit_log(limit).await?.iter().map(AuditView::from).collect()))
+    let limit = App::limit(q.limit, 50, 500)?;
+    Ok(axum::Json(state.app.audit_log(limit).await?))
 }
 
 /// The integrations of Settings → Integrations.
 #[utoipa::path(get, path = "/api/v1/integrations", tag = "admin",
     responses((status = 200, body = Vec<IntegrationView>), (status = 401, body = ErrorBody)))]
 async fn list_integrations(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<Vec<IntegrationView>>> {
-    Ok(axum::Json(actions::integrations(&state).await?))
+    Ok(axum::Json(state.app.integrations().await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -491,14 +483,14 @@ async fn set_integration(
     Path(key): Path<String>,
     ApiJson(body): ApiJson<IntegrationSwitch>,
 ) -> ApiResult<axum::Json<IntegrationView>> {
-    Ok(axum::Json(actions::switch_integration(&state, &key, body.enabled, &who.actor).await?))
+    Ok(axum::Json(state.app.switch_integration(&who.principal, &key, body.enabled).await?))
 }
 
 /// API tokens (never their values).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "admin",
     responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody)))]
 async fn list_tokens(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<Vec<TokenView>>> {
-    Ok(axum::Json(state.store.api_tokens().await?.iter().map(TokenView::from).collect()))
+    Ok(axum::Json(state.app.tokens().await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -524,8 +516,8 @@ async fn create_token(
     ApiAdmin(who): ApiAdmin,
     ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
-    let (token, value) = state.store.create_api_token(&body.name, &who.actor, state.now()).await?;
-    Ok((StatusCode::CREATED, axum::Json(CreatedToken { token: TokenView::from(&token), value })))
+    let (token, value) = state.app.create_token(&who.principal, &body.name).await?;
+    Ok((StatusCode::CREATED, axum::Json(CreatedToken { token, value })))
 }
 
 /// Revokes an API token at once.
@@ -537,9 +529,8 @@ async fn revoke_token(
     ApiAdmin(who): ApiAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<TokenView>> {
-    let id = actions::parse_uuid("id", &id)?;
-    let token = state.store.revoke_api_token(&id.to_string(), &who.actor, state.now()).await?;
-    Ok(axum::Json(TokenView::from(&token)))
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.app.revoke_token(&who.principal, &id.to_string()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -563,12 +554,6 @@ async fn list_events(
     _: ApiAdmin,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<axum::Json<EventPage>> {
-    let limit = check_limit(q.limit, 100, 1000)?;
-    let after = q.after.unwrap_or(0);
-    if after < 0 {
-        return Err(ApiError::invalid("after", format!("after: {after} is not a cursor; use 0 or a next_cursor")));
-    }
-    let events: Vec<EventView> = state.store.events(after, limit).await?.iter().map(EventView::from).collect();
-    let next_cursor = events.last().map_or(after, |e| e.seq);
-    Ok(axum::Json(EventPage { events, next_cursor }))
+    let limit = App::limit(q.limit, 100, 1000)?;
+    Ok(axum::Json(state.app.events(q.after.unwrap_or(0), limit).await?))
 }

@@ -3,9 +3,9 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use safegpt_core::InvalidSettings;
+use safegpt_app::AppError;
+use safegpt_core::FieldError;
 use safegpt_store::StoreError;
-use safegpt_sync::{StartError, SyncError};
 use serde::Serialize;
 use tracing::error;
 use utoipa::ToSchema;
@@ -86,91 +86,53 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Store messages about input start with the field name ("email: …").
-fn split_field(message: &str) -> (Option<&str>, &str) {
-    match message.split_once(": ") {
-        Some((field, _)) if !field.is_empty() && field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
-            (Some(field), message)
-        }
-        _ => (None, message),
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        let message = e.to_string();
-        let (status, code) = match e {
-            StoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            StoreError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            StoreError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            other => return ApiError::internal(&other),
-        };
-        let (field, message) = split_field(&message);
-        let mut error = ApiError::new(status, code, message);
-        error.detail.field = field.map(str::to_owned);
-        error
-    }
-}
-
-impl From<InvalidSettings> for ApiError {
-    fn from(invalid: InvalidSettings) -> Self {
-        // The core names the groups field as the CLI flag (`group_id`); requests call it `group_ids`.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        // The application names the groups field as the CLI flag (`group_id`); requests call
+        // it `group_ids`.
         let request_field = |f: &str| if f == "group_id" { "group_ids".to_owned() } else { f.to_owned() };
-        let errors: Vec<FieldMessage> = invalid
-            .0
-            .iter()
-            .map(|e| FieldMessage { field: request_field(e.field), message: e.message.clone() })
-            .collect();
-        let first = errors.first().cloned();
-        let message = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
-        let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message);
-        error.detail.field = first.map(|e| e.field);
-        error.detail.errors = errors;
-        error
-    }
-}
-
-impl From<SyncError> for ApiError {
-    fn from(e: SyncError) -> Self {
+        let with_fields = |status: StatusCode, code: &str, message: String, fields: &[FieldError]| {
+            let mut error = ApiError::new(status, code, message);
+            error.detail.errors = fields
+                .iter()
+                .map(|e| FieldMessage { field: request_field(e.field), message: e.message.clone() })
+                .collect();
+            error.detail.field = error.detail.errors.first().map(|e| e.field.clone());
+            error
+        };
         match e {
-            SyncError::NotConfigured(missing) => {
-                let mut error = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "not_configured",
-                    SyncError::NotConfigured(missing.clone()).to_string(),
-                );
-                error.detail.field = missing.first().map(|m| m.field.to_owned());
-                error.detail.errors = missing
-                    .iter()
-                    .map(|m| FieldMessage { field: m.field.to_owned(), message: m.message.clone() })
-                    .collect();
+            AppError::Invalid(fields) => {
+                let message =
+                    fields.iter().map(|e| format!("{}: {}", request_field(e.field), e.message)).collect::<Vec<_>>();
+                with_fields(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message.join("; "), &fields)
+            }
+            AppError::NotConfigured(ref missing) => {
+                with_fields(StatusCode::UNPROCESSABLE_ENTITY, "not_configured", e.to_string(), missing)
+            }
+            AppError::NotFound(message) => ApiError::not_found(message),
+            AppError::Conflict { field, .. } => {
+                let mut error = ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string());
+                error.detail.field = field.map(str::to_owned);
                 error
             }
-            SyncError::Inactive => ApiError::new(
+            AppError::AlreadyRunning { .. } => ApiError::new(StatusCode::CONFLICT, "already_running", e.to_string()),
+            AppError::Inactive => ApiError::new(
                 StatusCode::CONFLICT,
                 "inactive",
                 "Azure User Sync is not active; switch it on (settings field 'active') first",
             )
             .with_field("active"),
-            SyncError::Store(e) => e.into(),
-            SyncError::Client(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.kind.as_str(), e.message),
-            e @ SyncError::AlreadyRunning { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "already_running", e.to_string())
-            }
-            e @ SyncError::LeaseLost(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "lease_lost", e.to_string()),
+            AppError::Unauthorised(message) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AppError::Upstream { kind, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, &kind, message),
+            AppError::LeaseLost(message) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "lease_lost", message),
+            AppError::Internal(cause) => ApiError::internal(&cause),
         }
     }
 }
 
-impl From<StartError> for ApiError {
-    fn from(e: StartError) -> Self {
-        match e {
-            StartError::AlreadyRunning(run_id) => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_running",
-                format!("a sync is already running (run {run_id}); wait for it to finish"),
-            ),
-            StartError::Sync(e) => e.into(),
-        }
+/// What the web asks the store itself (sessions, token checks) fails like an operation.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        AppError::from(e).into()
     }
 }

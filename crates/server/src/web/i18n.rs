@@ -7,7 +7,7 @@
 
 use axum::http::{HeaderMap, header};
 
-use super::auth::cookie_value;
+use super::http::cookie_value;
 
 pub const LANG_COOKIE: &str = "lang";
 

@@ -1,6 +1,17 @@
 //! The audit log and API tokens.
 
-use super::*;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::frame::*;
+use crate::web::auth::{Caller, CsrfForm, PageAdmin};
+use crate::web::error::ApiError;
+use crate::web::i18n::Texts;
+use crate::web::state::AppState;
 
 pub(super) struct AuditRow {
     at: String,
@@ -24,7 +35,7 @@ pub(super) async fn audit_page(
     headers: HeaderMap,
 ) -> Response {
     let (t, f) = frame(&headers, Some(&who), "/audit", "audit", texts_for(&headers).audit_title);
-    let entries = match state.store.audit_log(500).await {
+    let entries = match state.app.audit_log(500).await {
         Ok(e) => e,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -63,13 +74,13 @@ pub(super) struct TokensPage {
 pub(super) async fn render_tokens(
     state: &AppState,
     headers: &HeaderMap,
-    who: &Principal,
+    who: &Caller,
     status: StatusCode,
     created: Option<String>,
     error: Option<String>,
 ) -> Response {
     let (t, f) = frame(headers, Some(who), "/settings/tokens", "tokens", texts_for(headers).tokens_title);
-    let tokens = match state.store.api_tokens().await {
+    let tokens = match state.app.tokens().await {
         Ok(tokens) => tokens,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -105,7 +116,7 @@ pub(super) async fn token_create(
     headers: HeaderMap,
     CsrfForm(who, form): CsrfForm<TokenForm>,
 ) -> Response {
-    match state.store.create_api_token(&form.name, &who.actor, state.now()).await {
+    match state.app.create_token(&who.principal, &form.name).await {
         Ok((_, value)) => render_tokens(&state, &headers, &who, StatusCode::CREATED, Some(value), None).await,
         Err(e) => {
             let e = ApiError::from(e);
@@ -120,7 +131,7 @@ pub(super) async fn token_revoke(
     Path(id): Path<String>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match state.store.revoke_api_token(&id, &who.actor, state.now()).await {
+    match state.app.revoke_token(&who.principal, &id).await {
         Ok(_) => see_other("/settings/tokens"),
         Err(e) => error_page(&headers, &who, ApiError::from(e), "/settings/tokens"),
     }

@@ -1,6 +1,21 @@
 //! Settings > Integrations and the Azure User Sync form: save, test connection, preview, rocket.
 
-use super::*;
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use safegpt_app::{SettingsChange, Trigger};
+use safegpt_core::SettingsPatch;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::frame::*;
+use crate::web::auth::{Caller, CsrfForm, PageAdmin};
+use crate::web::error::ApiError;
+use crate::web::i18n::Texts;
+use crate::web::state::AppState;
 
 pub(super) struct IntegrationRow {
     key: &'static str,
@@ -23,12 +38,12 @@ pub(super) struct IntegrationsPage {
 pub(super) async fn render_integrations(
     state: &AppState,
     headers: &HeaderMap,
-    who: &Principal,
+    who: &Caller,
     status: StatusCode,
     notice: Option<Notice>,
 ) -> Response {
     let (t, f) = frame(headers, Some(who), "/settings/integrations", "integrations", texts_for(headers).integrations);
-    let integrations = match actions::integrations(state).await {
+    let integrations = match state.app.integrations().await.map_err(ApiError::from) {
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
@@ -79,7 +94,7 @@ pub(super) async fn switch_integration(
     Path(key): Path<String>,
     CsrfForm(who, form): CsrfForm<SwitchForm>,
 ) -> Response {
-    match actions::switch_integration(&state, &key, form.enabled == "true", &who.actor).await {
+    match state.app.switch_integration(&who.principal, &key, form.enabled == "true").await.map_err(ApiError::from) {
         Ok(_) => see_other("/settings/integrations?notice=switched"),
         Err(e) => {
             let notice = Notice { class: "bad", text: e.detail.message.clone(), run: None };
@@ -93,10 +108,10 @@ pub(super) async fn azure_sync(
     headers: HeaderMap,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match actions::start_sync(&state, "manual", false).await {
+    match state.app.start_sync(Trigger::Manual, false).await.map_err(ApiError::from) {
         Ok(run_id) => see_other(&format!("/runs/{run_id}")),
         Err(e) if e.detail.code == "already_running" => {
-            let running = state.runner.current_run().map(|id| format!("&run={id}")).unwrap_or_default();
+            let running = state.app.runner().current_run().map(|id| format!("&run={id}")).unwrap_or_default();
             see_other(&format!("/settings/integrations?notice=already_running{running}"))
         }
         Err(e) => {
@@ -193,7 +208,7 @@ const ADVANCED_FIELDS: [&str; 10] = [
 
 pub(super) fn azure_page_for(
     headers: &HeaderMap,
-    who: &Principal,
+    who: &Caller,
     v: AzureValues,
     secret_set: bool,
     errors: FieldErrors,
@@ -208,7 +223,7 @@ pub(super) async fn azure_page(
     PageAdmin(who): PageAdmin,
     headers: HeaderMap,
 ) -> Response {
-    let s = match actions::settings_view(&state).await {
+    let s = match state.app.settings().await.map_err(ApiError::from) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -260,7 +275,12 @@ pub(super) async fn azure_save(
         full_sync_interval: Some(form.full_sync_interval.clone()),
         secret_expires: Some(form.secret_expires.clone()),
     };
-    match actions::update_settings(&state, &patch, Some(&form.client_secret), &who.actor).await {
+    match state
+        .app
+        .configure(&who.principal, SettingsChange { patch, client_secret: Some(form.client_secret.clone()) })
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => see_other("/settings/integrations?notice=saved"),
         Err(e) if !e.detail.errors.is_empty() || e.detail.field.is_some() => {
             let mut errors: Vec<(String, String)> =
@@ -317,7 +337,7 @@ pub(super) async fn azure_test(
 ) -> Response {
     let (t, f) =
         frame(&headers, Some(&who), "/settings/integrations/azure", "integrations", texts_for(&headers).test_title);
-    match actions::test_connection(&state, &who.actor).await {
+    match state.app.test_connection(&who.principal).await.map_err(ApiError::from) {
         Ok(result) => {
             let checks =
                 result.checks.into_iter().map(|c| CheckRow { name: c.name, ok: c.ok, message: c.message }).collect();
@@ -344,7 +364,7 @@ pub(super) async fn azure_preview(
 ) -> Response {
     let (t, f) =
         frame(&headers, Some(&who), "/settings/integrations/azure", "integrations", texts_for(&headers).preview_title);
-    match actions::preview(&state, "manual").await {
+    match state.app.preview(Trigger::Manual).await.map_err(ApiError::from) {
         Ok(detail) => {
             let failed = detail.run.error.as_ref().map(|e| e.message.clone());
             let summary = summary(t, &detail.run.counts);

@@ -1,6 +1,20 @@
 //! Sync runs: history, one run with live progress, and the decision on a held run.
 
-use super::*;
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use safegpt_app::views::RunView;
+use safegpt_app::{Trigger, parse_id};
+use uuid::Uuid;
+
+use super::frame::*;
+use crate::web::auth::{Caller, CsrfForm, PageAdmin};
+use crate::web::error::ApiError;
+use crate::web::i18n::Texts;
+use crate::web::state::AppState;
 use safegpt_store::ReadMode;
 
 pub(super) struct RunRow {
@@ -56,7 +70,7 @@ pub(super) async fn runs_page(
     headers: HeaderMap,
 ) -> Response {
     let (t, f) = frame(&headers, Some(&who), "/runs", "runs", texts_for(&headers).runs_title);
-    match state.store.runs(200).await {
+    match state.app.runs(200).await {
         Ok(runs) => render(
             StatusCode::OK,
             RunsPage { t, f, runs: runs.iter().map(|r| run_row(t, &RunView::from(r))).collect() },
@@ -90,13 +104,13 @@ pub(super) struct RunPage {
 pub(super) async fn render_run(
     state: &AppState,
     headers: &HeaderMap,
-    who: &Principal,
+    who: &Caller,
     id: Uuid,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
     let t = texts_for(headers);
-    let detail = match actions::run_detail(state, id).await {
+    let detail = match state.app.run_detail(id).await.map_err(ApiError::from) {
         Ok(d) => d,
         Err(e) => return error_page(headers, who, e, "/runs"),
     };
@@ -135,7 +149,7 @@ pub(super) async fn run_page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match actions::parse_uuid("id", &id) {
+    match parse_id("id", &id).map_err(ApiError::from) {
         Ok(id) => render_run(&state, &headers, &who, id, None, StatusCode::OK).await,
         Err(e) => error_page(&headers, &who, e, "/runs"),
     }
@@ -147,15 +161,20 @@ pub(super) async fn run_confirm(
     Path(id): Path<String>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let result = match actions::parse_uuid("id", &id) {
-        Ok(id) => actions::confirm_held(&state, id, "manual", &who.actor).await.map(|next| (id, next)),
+    let result = match parse_id("id", &id).map_err(ApiError::from) {
+        Ok(id) => state
+            .app
+            .confirm_held(&who.principal, id, Trigger::Manual)
+            .await
+            .map_err(ApiError::from)
+            .map(|next| (id, next)),
         Err(e) => Err(e),
     };
     match result {
         Ok((_, follow_up)) => see_other(&format!("/runs/{follow_up}")),
         Err(e) => match Uuid::parse_str(&id) {
             Ok(id) => {
-                let run = state.runner.current_run();
+                let run = state.app.runner().current_run();
                 let notice = Notice { class: "bad", text: e.detail.message.clone(), run };
                 render_run(&state, &headers, &who, id, Some(notice), e.status).await
             }
@@ -170,11 +189,11 @@ pub(super) async fn run_cancel(
     Path(id): Path<String>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let id = match actions::parse_uuid("id", &id) {
+    let id = match parse_id("id", &id).map_err(ApiError::from) {
         Ok(id) => id,
         Err(e) => return error_page(&headers, &who, e, "/runs"),
     };
-    match actions::cancel_held(&state, id, &who.actor).await {
+    match state.app.cancel_held(&who.principal, id).await.map_err(ApiError::from) {
         Ok(_) => see_other(&format!("/runs/{id}")),
         Err(e) => {
             let notice = Notice { class: "bad", text: e.detail.message.clone(), run: None };

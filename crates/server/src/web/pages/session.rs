@@ -1,6 +1,22 @@
 //! Login, logout, the one-time setup link and the language switch.
 
-use super::*;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use safegpt_app::{AppError, Principal};
+use serde::Deserialize;
+
+use super::frame::*;
+use crate::web::auth::{CsrfForm, SESSION_COOKIE};
+use crate::web::error::ApiError;
+use crate::web::http::{constant_time_eq, cookie_value};
+use crate::web::i18n::{LANG_COOKIE, Lang, Texts};
+use crate::web::state::AppState;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -51,9 +67,9 @@ pub(super) async fn verify_login(phc: Option<String>, password: String) -> bool 
     tokio::task::spawn_blocking(move || {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| {
-            DUMMY.get_or_init(|| auth::hash_password("dummy password for timing").unwrap_or_default()).clone()
+            DUMMY.get_or_init(|| safegpt_app::hash_password("dummy password for timing").unwrap_or_default()).clone()
         });
-        auth::verify_password(&password, &phc) && known
+        safegpt_app::verify_password(&password, &phc) && known
     })
     .await
     .unwrap_or(false)
@@ -104,7 +120,7 @@ pub(super) async fn logout(
     headers: HeaderMap,
     CsrfForm(_, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    if let Some(cookie) = auth::cookie_value(&headers, SESSION_COOKIE)
+    if let Some(cookie) = cookie_value(&headers, SESSION_COOKIE)
         && let Err(e) = state.store.delete_session(cookie).await
     {
         return ApiError::from(e).into_response();
@@ -138,7 +154,7 @@ pub(super) struct SetupForm {
 
 pub(super) async fn setup_token_valid(state: &AppState, token: &str) -> bool {
     let expected = state.setup_token.lock().expect("setup lock").clone();
-    expected.is_some_and(|e| auth::constant_time_eq(&e, token)) && state.store.admin_count().await.unwrap_or(1) == 0
+    expected.is_some_and(|e| constant_time_eq(&e, token)) && state.store.admin_count().await.unwrap_or(1) == 0
 }
 
 pub(super) async fn setup_page(
@@ -166,16 +182,10 @@ pub(super) async fn setup(State(state): State<AppState>, headers: HeaderMap, For
             SetupPage { t, f, valid: true, error: Some(error), token: form.token, email: form.email },
         )
     };
-    if let Err(e) = auth::check_new_password(&form.password) {
-        return fail(t, f, e, form);
-    }
-    let phc = match auth::hash_password(&form.password) {
-        Ok(p) => p,
-        Err(e) => return ApiError::internal(&e).into_response(),
-    };
-    let admin = match state.store.create_admin(&form.email, &phc, "setup", state.now()).await {
+    let admin = match state.app.create_admin(&Principal::SetupLink, &form.email, &form.password).await {
         Ok(a) => a,
-        Err(e) => return fail(t, f, ApiError::from(e).detail.message, form),
+        Err(e @ AppError::Internal(_)) => return ApiError::from(e).into_response(),
+        Err(e) => return fail(t, f, e.to_string(), form),
     };
     state.setup_token.lock().expect("setup lock").take();
     let cookie = match state.store.create_session(admin.id, state.now(), state.config.session_lifetime).await {

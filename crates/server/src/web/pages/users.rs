@@ -1,6 +1,20 @@
 //! The user directory: search, filters, seats, enable and disable.
 
-use super::*;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use safegpt_app::{UserQuery, parse_id};
+use safegpt_core::{Source, Status};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::frame::*;
+use crate::web::auth::{CsrfForm, PageAdmin};
+use crate::web::error::ApiError;
+use crate::web::http::url_encode;
+use crate::web::i18n::Texts;
+use crate::web::state::AppState;
 
 pub(super) struct UserRow {
     id: Uuid,
@@ -67,7 +81,8 @@ pub(super) async fn users_page(
     let status = Status::parse(&q.status);
     let source = Source::parse(&q.source);
     let search = (!q.q.trim().is_empty()).then(|| q.q.clone());
-    let page = match actions::users(&state, search, status, source, USERS_PER_PAGE, q.offset).await {
+    let query = UserQuery { search, status, source, limit: Some(USERS_PER_PAGE), offset: q.offset };
+    let page = match state.app.users(query).await.map_err(ApiError::from) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -144,8 +159,8 @@ pub(super) async fn user_action(
         "disable" => false,
         _ => return error_page(&headers, &who, ApiError::not_found("no such action; use enable or disable"), "/users"),
     };
-    let result = match actions::parse_uuid("id", &id) {
-        Ok(id) => actions::set_user_status(&state, id, enable, &who.actor).await,
+    let result = match parse_id("id", &id).map_err(ApiError::from) {
+        Ok(id) => state.app.set_user_status(&who.principal, &id.to_string(), enable).await.map_err(ApiError::from),
         Err(e) => Err(e),
     };
     match result {

@@ -502,3 +502,27 @@ pub struct EventPage {
     /// Pass as `after` to read on; equals the request's `after` when nothing is new.
     pub next_cursor: i64,
 }
+
+/// A page of users.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    /// Users matching the filter (all pages).
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+    pub seats: SeatsView,
+}
+
+/// An integration of Settings → Integrations.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IntegrationView {
+    /// `office_addin`, `azure_user_sync`, `google_search` or `openzaak`.
+    pub key: &'static str,
+    pub name: &'static str,
+    pub enabled: bool,
+    /// Always `included`.
+    pub license: &'static str,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+}

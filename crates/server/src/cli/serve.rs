@@ -1,14 +1,12 @@
 //! `safegpt serve`: binds, makes sure an administrator can get in, and serves until Ctrl-C
 //! or SIGTERM.
 
-use std::sync::Arc;
-
-use safegpt_store::{Store, random_token};
+use safegpt_app::App;
+use safegpt_store::random_token;
 use tracing::warn;
 
-use crate::Failure;
-use crate::cli::{ServeArgs, exit};
-use crate::commands::{lease_settings, retry_policy};
+use super::args::ServeArgs;
+use super::exit::{self, Failure};
 use crate::web::{AppState, Server, WebConfig};
 
 pub async fn shutdown_signal() {
@@ -31,9 +29,9 @@ pub async fn shutdown_signal() {
 
 /// Binds the server. With no administrator yet, it arms a one-time setup link and says so
 /// on stderr, so the server never runs open to whoever comes first without the link.
-pub async fn bind(store: Store, listen: &str, config: WebConfig) -> Result<Server, Failure> {
-    let store = Arc::new(store);
-    let state = AppState::new(Arc::clone(&store), retry_policy()?, lease_settings()?, config);
+pub async fn bind(app: App, listen: &str, config: WebConfig) -> Result<Server, Failure> {
+    let store = std::sync::Arc::clone(app.store());
+    let state = AppState::new(app, config);
     let server = Server::bind(listen, state)
         .await
         .map_err(|e| Failure::invalid(format!("--listen: cannot listen on {listen}: {e}")))?;
@@ -52,14 +50,14 @@ pub async fn bind(store: Store, listen: &str, config: WebConfig) -> Result<Serve
     Ok(server)
 }
 
-pub async fn serve(store: Store, args: &ServeArgs) -> Result<u8, Failure> {
+pub async fn serve(app: App, args: &ServeArgs) -> Result<u8, Failure> {
     if let Some(url) = &args.public_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {
         return Err(Failure::invalid(format!("--public-url: '{url}' must start with https:// or http://")));
     }
     let config = WebConfig { public_url: args.public_url.clone(), ..WebConfig::default() };
-    let server = bind(store, &args.listen, config).await?;
+    let server = bind(app, &args.listen, config).await?;
     // The actual address (port 0 picks one): tests and scripts read this line.
     println!("listening on http://{}", server.local_addr());
     server.run(shutdown_signal()).await.map_err(|e| Failure::failed(format!("server error: {e}")))?;

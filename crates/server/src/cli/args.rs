@@ -4,19 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Exit codes of `safegpt`.
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// A sync or a connection test failed, or another runtime error.
-    pub const FAILED: u8 = 1;
-    /// Invalid input: a flag, a value or a missing argument. Nothing was saved.
-    pub const INVALID: u8 = 2;
-    /// The sync was held by the deletion threshold; nothing was changed.
-    pub const HELD: u8 = 3;
-    /// Another sync is running (in this or another process); nothing was changed.
-    pub const ALREADY_RUNNING: u8 = 4;
-}
-
 #[derive(Parser)]
 #[command(name = "safegpt", version, about = "SafeGPT user directory with Azure User Sync")]
 pub struct Cli {

@@ -3,42 +3,21 @@
 //! is configured against it (active, scoped to the largest group, not yet synced), an
 //! administrator with a random password is created, and the server starts.
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use graph_sim::{GenerateSpec, SimOptions, SimServer, TenantFile, generate};
+use graph_sim::{GenerateSpec, SimOptions, SimServer, generate};
+use safegpt_app::{App, Operations, Principal, SettingsChange};
 use safegpt_core::SettingsPatch;
 use safegpt_store::{MASTER_KEY_ENV, Sealer, Store, random_token};
-use secrecy::SecretString;
-use time::OffsetDateTime;
 
-use crate::Failure;
-use crate::cli::{DemoArgs, exit};
-use crate::serve::{bind, shutdown_signal};
+use super::args::DemoArgs;
+use super::exit::{self, Failure};
+use super::serve::{bind, shutdown_signal};
 use crate::web::WebConfig;
 
 pub const DEMO_ADMIN: &str = "admin@demo.safegpt.example";
 
-/// The group with the most users, counting members of nested groups.
-pub fn largest_group(tenant: &TenantFile) -> Option<String> {
-    let groups: HashMap<&str, &Vec<String>> = tenant.groups.iter().map(|g| (g.id.as_str(), &g.members)).collect();
-    let users: HashSet<&str> = tenant.users.iter().map(|u| u.id.as_str()).collect();
-    let count = |root: &str| {
-        let (mut seen, mut found, mut stack) = (HashSet::from([root]), HashSet::new(), vec![root]);
-        while let Some(g) = stack.pop() {
-            for m in groups.get(g).into_iter().flat_map(|ms| ms.iter()) {
-                if users.contains(m.as_str()) {
-                    found.insert(m.as_str());
-                } else if groups.contains_key(m.as_str()) && seen.insert(m.as_str()) {
-                    stack.push(m.as_str());
-                }
-            }
-        }
-        found.len()
-    };
-    tenant.groups.iter().max_by_key(|g| (count(&g.id), std::cmp::Reverse(g.id.clone()))).map(|g| g.id.clone())
-}
-
-pub async fn run(args: &DemoArgs) -> Result<u8, Failure> {
+pub async fn run(args: &DemoArgs, operations: Operations) -> Result<u8, Failure> {
     let tenant = generate(&GenerateSpec {
         users: args.users,
         groups: 12,
@@ -47,10 +26,14 @@ pub async fn run(args: &DemoArgs) -> Result<u8, Failure> {
         disabled_percent: 5,
         seed: 42,
     });
-    let group = largest_group(&tenant);
-    let app = tenant.apps.first().cloned().ok_or_else(|| Failure::failed("the generated tenant has no app"))?;
-    let secret =
-        app.secrets.first().map(|s| s.value.clone()).ok_or_else(|| Failure::failed("the app has no secret"))?;
+    let group = tenant.largest_group();
+    let registration =
+        tenant.apps.first().cloned().ok_or_else(|| Failure::failed("the generated tenant has no app"))?;
+    let secret = registration
+        .secrets
+        .first()
+        .map(|s| s.value.clone())
+        .ok_or_else(|| Failure::failed("the app has no secret"))?;
     let tenant_id = tenant.tenant_id.clone();
     let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default())
         .await
@@ -62,12 +45,12 @@ pub async fn run(args: &DemoArgs) -> Result<u8, Failure> {
     let sealer = Sealer::load(std::env::var(MASTER_KEY_ENV).ok().as_deref(), &data_dir)
         .map_err(|e| Failure::failed(e.to_string()))?;
     let store = Store::open(&format!("sqlite://{}", data_dir.join("safegpt.db").display()), sealer).await?;
+    let app = App::new(Arc::new(store), operations);
 
-    let now = OffsetDateTime::now_utc();
     let patch = SettingsPatch {
         active: Some(true),
         tenant_id: Some(tenant_id.clone()),
-        client_id: Some(app.client_id.clone()),
+        client_id: Some(registration.client_id.clone()),
         group_ids: Some(group.iter().cloned().collect()),
         auto_disable: Some(true),
         auto_remove: Some(true),
@@ -76,15 +59,11 @@ pub async fn run(args: &DemoArgs) -> Result<u8, Failure> {
         graph_url: Some(sim.base_url.clone()),
         ..SettingsPatch::default()
     };
-    let (current, _) = store.settings().await?;
-    let settings = current.apply(&patch).map_err(|e| Failure::failed(e.to_string()))?;
-    store.save_settings(&settings, Some(&SecretString::from(secret)), "demo", now).await?;
-
+    app.configure(&Principal::Demo, SettingsChange { patch, client_secret: Some(secret) }).await?;
     let password = random_token()[..16].to_owned();
-    let phc = crate::web::auth::hash_password(&password).map_err(Failure::failed)?;
-    store.create_admin(DEMO_ADMIN, &phc, "demo", now).await?;
+    app.create_admin(&Principal::Demo, DEMO_ADMIN, &password).await?;
 
-    let server = bind(store, &args.listen, WebConfig::default()).await?;
+    let server = bind(app, &args.listen, WebConfig::default()).await?;
     let url = format!("http://{}", server.local_addr());
     println!("SafeGPT demo is running at {url}");
     println!("  log in as      {DEMO_ADMIN}");

@@ -1,0 +1,93 @@
+//! Administrators, API tokens, the audit log and the event outbox.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use safegpt_core::Email;
+use safegpt_store::Admin;
+
+use crate::views::{AuditView, EventPage, EventView, TokenView};
+use crate::{App, AppError, AppResult, Principal};
+
+/// An argon2id PHC string of `password`.
+pub fn hash_password(password: &str) -> AppResult<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("cannot hash a password: {e}")))
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
+}
+
+/// The rule for every new administrator's password.
+pub fn check_new_password(password: &str) -> AppResult<()> {
+    if password.chars().count() < 12 {
+        return Err(AppError::invalid("password", "use at least 12 characters"));
+    }
+    Ok(())
+}
+
+impl App {
+    /// Creates an administrator (the CLI's `admin create`, the setup link, the demo).
+    pub async fn create_admin(&self, by: &Principal, email: &str, password: &str) -> AppResult<Admin> {
+        let email = Email::parse(email).map_err(|e| AppError::invalid("email", e))?;
+        check_new_password(password)?;
+        let phc = hash_password(password)?;
+        Ok(self.store.create_admin(&email, &phc, &by.actor(), self.now()).await?)
+    }
+
+    /// Creates an API token; its value is returned here only (the store keeps its hash).
+    pub async fn create_token(&self, by: &Principal, name: &str) -> AppResult<(TokenView, String)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.contains(char::is_control) {
+            return Err(AppError::invalid("name", "give the token a name of 1 to 100 characters"));
+        }
+        let (token, value) = self.store.create_api_token(name, &by.actor(), self.now()).await?;
+        Ok((TokenView::from(&token), value))
+    }
+
+    pub async fn tokens(&self) -> AppResult<Vec<TokenView>> {
+        Ok(self.store.api_tokens().await?.iter().map(TokenView::from).collect())
+    }
+
+    /// Revokes a token at once; revoking a revoked token changes nothing.
+    pub async fn revoke_token(&self, by: &Principal, id: &str) -> AppResult<TokenView> {
+        Ok(TokenView::from(&self.store.revoke_api_token(id, &by.actor(), self.now()).await?))
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit_log(&self, limit: u32) -> AppResult<Vec<AuditView>> {
+        Ok(self.store.audit_log(limit).await?.iter().map(AuditView::from).collect())
+    }
+
+    /// The directory's changes after the cursor `after`, oldest first.
+    pub async fn events(&self, after: i64, limit: u32) -> AppResult<EventPage> {
+        if after < 0 {
+            return Err(AppError::invalid("after", format!("{after} is not a cursor; use 0 or a next_cursor")));
+        }
+        let events: Vec<EventView> = self.store.events(after, limit).await?.iter().map(EventView::from).collect();
+        let next_cursor = events.last().map_or(after, |e| e.seq);
+        Ok(EventPage { events, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let phc = hash_password("correct horse battery").unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(verify_password("correct horse battery", &phc));
+        assert!(!verify_password("wrong horse battery", &phc));
+        assert!(!verify_password("anything", "not a phc string"));
+    }
+
+    #[test]
+    fn a_new_password_has_twelve_characters() {
+        assert!(check_new_password("elevenchars").is_err());
+        assert!(check_new_password("twelve chars").is_ok());
+    }
+}

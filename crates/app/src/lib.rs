@@ -1,0 +1,141 @@
+//! The application layer: every operation an administrator, the scheduler or the platform
+//! can do, as one function each on [`App`]. Each takes typed input and (when it changes
+//! something) the acting [`Principal`], owns the operation's validation, audit rows and
+//! events, and returns a typed result or one [`AppError`].
+//!
+//! The CLI (`safegpt …`) and the web (pages and REST API) are adapters over this: they parse
+//! their input, call one of these functions, and present the result or map the error (to an
+//! exit code or an HTTP status) in one place. No rule lives in an adapter.
+
+mod admin;
+mod directory;
+mod error;
+mod runs;
+mod settings;
+pub mod views;
+
+use std::sync::Arc;
+
+use safegpt_graph::RetryPolicy;
+use safegpt_store::Store;
+use safegpt_sync::{LeaseSettings, Runner};
+use time::OffsetDateTime;
+
+pub use admin::{check_new_password, hash_password, verify_password};
+pub use directory::UserQuery;
+pub use error::{AppError, AppResult};
+pub use runs::SyncNow;
+pub use settings::{AZURE, INTEGRATIONS, SettingsChange};
+
+/// Who asks. Written to the audit log as its [`actor`](Principal::actor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// Someone at the server's console, running `safegpt …` commands.
+    Operator,
+    /// An administrator signed in to the web UI (or calling the API with its session).
+    Admin { email: String },
+    /// A program holding an API token.
+    Token { name: String },
+    /// Whoever holds the one-time setup link of a server without administrators.
+    SetupLink,
+    /// `safegpt demo`, preparing its demonstration.
+    Demo,
+}
+
+impl Principal {
+    /// `cli`, `admin:<e-mail>`, `token:<name>`, `setup` or `demo`: the audit log's contract.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Operator => "cli".to_owned(),
+            Principal::Admin { email } => format!("admin:{email}"),
+            Principal::Token { name } => format!("token:{name}"),
+            Principal::SetupLink => "setup".to_owned(),
+            Principal::Demo => "demo".to_owned(),
+        }
+    }
+}
+
+/// Where a sync was started from; recorded with the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `safegpt sync`.
+    Cli,
+    /// The rocket or a button of the web UI.
+    Manual,
+    /// The REST API.
+    Api,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Cli => "cli",
+            Trigger::Manual => "manual",
+            Trigger::Api => "api",
+        }
+    }
+}
+
+/// Operator settings the operations need (from `config`, not from the administrator).
+#[derive(Debug, Clone, Default)]
+pub struct Operations {
+    pub retry: RetryPolicy,
+    pub lease: LeaseSettings,
+}
+
+/// The wall clock, or a fixed one in tests: read here at the edge and passed inward.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The application: the store, the one runner of syncs of this process, and the clock.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<Store>,
+    runner: Arc<Runner>,
+    retry: RetryPolicy,
+    clock: Clock,
+}
+
+impl App {
+    pub fn new(store: Arc<Store>, operations: Operations) -> App {
+        App {
+            runner: Runner::new(Arc::clone(&store), operations.retry.clone(), operations.lease),
+            retry: operations.retry,
+            store,
+            clock: Arc::new(OffsetDateTime::now_utc),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> App {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// For what only an adapter does with the store (web sessions, metrics, readiness).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The runner, for the scheduler and live progress.
+    pub fn runner(&self) -> &Arc<Runner> {
+        &self.runner
+    }
+
+    /// A limit given by a caller (`None`: the default), checked against the largest allowed.
+    pub fn limit(given: Option<u32>, default: u32, max: u32) -> AppResult<u32> {
+        match given {
+            None => Ok(default),
+            Some(n) if (1..=max).contains(&n) => Ok(n),
+            Some(n) => Err(AppError::invalid("limit", format!("{n} is out of range; use 1 to {max}"))),
+        }
+    }
+}
+
+/// An id a caller typed (a run, a user, a token), parsed at the edge.
+pub fn parse_id(field: &'static str, raw: &str) -> AppResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(raw.trim())
+        .map_err(|_| AppError::invalid(field, format!("'{raw}' is not an id like 0190c3a2-…; copy it from a list")))
+}

@@ -1,0 +1,355 @@
+//! The commands: each turns its flags into one operation of the application and prints the
+//! result. What an operation checks, audits or refuses is decided there, not here.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use safegpt_app::views::UserRecordView;
+use safegpt_app::{App, AppError, Principal, SettingsChange, SyncNow, Trigger, UserQuery};
+use safegpt_core::{Counts, SettingsPatch, Status};
+use safegpt_store::{MASTER_KEY_ENV, RunStatus, Sealer, Store};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::args::{
+    AdminCommand, AzureCommand, Cli, CloudArg, Command, ConfigureArgs, RunsCommand, StatusArg, SyncArgs, TokensCommand,
+    UsersCommand,
+};
+use super::exit::{self, Failure, INACTIVE};
+
+/// Whoever runs `safegpt` at the server's console.
+const OPERATOR: Principal = Principal::Operator;
+
+fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("views serialize"));
+}
+
+pub async fn open_store(cli: &Cli) -> Result<Store, Failure> {
+    let url =
+        cli.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("safegpt.db").display()));
+    let sealer = Sealer::load(std::env::var(MASTER_KEY_ENV).ok().as_deref(), &cli.data_dir)
+        .map_err(|e| Failure::invalid(e.to_string()))?;
+    Ok(Store::open(&url, sealer).await?)
+}
+
+pub async fn run(cli: Cli) -> Result<u8, Failure> {
+    let operations = crate::config::operations().map_err(Failure::invalid)?;
+    if let Command::Demo(args) = &cli.command {
+        return super::demo::run(args, operations).await;
+    }
+    let app = App::new(Arc::new(open_store(&cli).await?), operations);
+    match cli.command {
+        Command::Demo(_) => unreachable!("handled above"),
+        Command::Serve(args) => super::serve::serve(app, &args).await,
+        Command::Admin(AdminCommand::Create { email, password_stdin: _ }) => admin_create(&app, &email).await,
+        Command::Tokens(cmd) => tokens(&app, cmd).await,
+        Command::Azure(AzureCommand::Configure(args)) => configure(&app, *args).await,
+        Command::Azure(AzureCommand::Show(f)) => show(&app, f.json).await,
+        Command::Azure(AzureCommand::Test(f)) => test(&app, f.json).await,
+        Command::Sync(args) => sync(&app, args).await,
+        Command::Users(cmd) => users(&app, cmd).await,
+        Command::Runs(RunsCommand::List(f)) => runs_list(&app, f.json).await,
+        Command::Runs(RunsCommand::Show { id, json }) => run_show(&app, &id, json).await,
+        Command::Audit(f) => audit(&app, f.json).await,
+    }
+}
+
+fn read_stdin(what: &str) -> Result<String, Failure> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .map_err(|e| Failure::invalid(format!("{what}: cannot read standard input: {e}")))?;
+    Ok(raw.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+async fn admin_create(app: &App, email: &str) -> Result<u8, Failure> {
+    let password = read_stdin("password")?;
+    let admin = app.create_admin(&OPERATOR, email, &password).await?;
+    println!("Administrator {} created.", admin.email);
+    Ok(exit::OK)
+}
+
+async fn tokens(app: &App, cmd: TokensCommand) -> Result<u8, Failure> {
+    match cmd {
+        TokensCommand::Create { name } => {
+            let (_, value) = app.create_token(&OPERATOR, &name).await?;
+            // Alone on stdout so that `TOKEN=$(safegpt tokens create --name ci)` works.
+            println!("{value}");
+        }
+        TokensCommand::List(f) => {
+            let tokens = app.tokens().await?;
+            if f.json {
+                print_json(&tokens);
+            } else {
+                for t in &tokens {
+                    let state = t.revoked_at.map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"));
+                    println!("{}  {:<30} {}", t.id, t.name, state);
+                }
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            let t = app.revoke_token(&OPERATOR, &id).await?;
+            println!("Token '{}' ({}) is revoked.", t.name, t.id);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn settings_patch(args: ConfigureArgs) -> SettingsPatch {
+    SettingsPatch {
+        active: args.active,
+        tenant_id: args.tenant_id,
+        client_id: args.client_id,
+        group_ids: if args.no_group {
+            Some(Vec::new())
+        } else if args.group_ids.is_empty() {
+            None
+        } else {
+            Some(args.group_ids)
+        },
+        auto_disable: args.auto_disable,
+        auto_remove: args.auto_remove,
+        remove_after_days: args.remove_after_days,
+        include_guests: args.include_guests,
+        cloud: args.cloud.map(|c| match c {
+            CloudArg::Global => "global".to_owned(),
+            CloudArg::Usgov => "usgov".to_owned(),
+            CloudArg::China => "china".to_owned(),
+        }),
+        login_url: args.login_url,
+        graph_url: args.graph_url,
+        seats: args.seats,
+        threshold_count: args.threshold_count,
+        threshold_percent: args.threshold_percent,
+        interval: args.interval,
+        full_sync_interval: args.full_sync_interval,
+        secret_expires: args.secret_expires,
+    }
+}
+
+async fn configure(app: &App, args: ConfigureArgs) -> Result<u8, Failure> {
+    let client_secret = if args.client_secret_stdin {
+        let secret = read_stdin("client_secret")?;
+        if secret.trim().is_empty() {
+            return Err(Failure::invalid(
+                "client_secret: standard input was empty; pipe the secret's Value, e.g. `printf %s \"$SECRET\" | safegpt azure configure --client-secret-stdin`",
+            ));
+        }
+        Some(secret)
+    } else {
+        None
+    };
+    app.configure(&OPERATOR, SettingsChange { patch: settings_patch(args), client_secret }).await?;
+    println!("Settings updated.");
+    Ok(exit::OK)
+}
+
+async fn show(app: &App, json: bool) -> Result<u8, Failure> {
+    let view = app.settings().await?;
+    if json {
+        print_json(&view);
+    } else {
+        println!("{}", view.to_text());
+    }
+    Ok(exit::OK)
+}
+
+/// The `error` object of `--json` output.
+fn error_json(e: &AppError) -> serde_json::Value {
+    let message = if matches!(e, AppError::Inactive) { INACTIVE.to_owned() } else { e.to_string() };
+    json!({"kind": e.kind(), "message": message})
+}
+
+async fn test(app: &App, json: bool) -> Result<u8, Failure> {
+    let result = match app.test_connection(&OPERATOR).await {
+        Ok(result) => result,
+        Err(e @ AppError::NotConfigured(_)) if json => {
+            print_json(&json!({"ok": false, "checks": [], "error": error_json(&e)}));
+            return Ok(exit::FAILED);
+        }
+        Err(e) => return Err(Failure::failed(e.to_string())),
+    };
+    if json {
+        print_json(&result);
+    } else {
+        for c in &result.checks {
+            println!("{} {:<48} {}", if c.ok { "[ok]  " } else { "[FAIL]" }, c.name, c.message);
+        }
+    }
+    Ok(if result.ok { exit::OK } else { exit::FAILED })
+}
+
+async fn sync(app: &App, args: SyncArgs) -> Result<u8, Failure> {
+    let at = match &args.now {
+        None => None,
+        Some(raw) => Some(OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+            Failure::invalid(format!("--now: '{raw}' is not an RFC 3339 time like 2026-12-10T09:00:00Z"))
+        })?),
+    };
+    let request = SyncNow {
+        trigger: Trigger::Cli,
+        dry_run: args.dry_run,
+        confirm_mass_changes: args.confirm_mass_changes,
+        full_read: args.full,
+        at,
+    };
+    let outcome = match app.sync_now(request).await {
+        Ok(o) => o,
+        Err(e @ (AppError::AlreadyRunning { .. } | AppError::NotConfigured(_) | AppError::Inactive)) => {
+            let (run_id, status, code) = match &e {
+                AppError::AlreadyRunning { run_id } => (*run_id, "already_running", exit::ALREADY_RUNNING),
+                _ => (None, "failed", exit::FAILED),
+            };
+            if args.json {
+                print_json(&json!({"run_id": run_id, "status": status, "counts": Counts::default(),
+                                   "error": error_json(&e)}));
+            } else {
+                eprintln!("safegpt: {}", error_json(&e)["message"].as_str().unwrap_or_default());
+            }
+            return Ok(code);
+        }
+        Err(e) => return Err(Failure::failed(e.to_string())),
+    };
+    if args.json {
+        print_json(&json!({
+            "run_id": outcome.run_id,
+            "status": outcome.status.as_str(),
+            "counts": outcome.counts,
+            "error": outcome.error.as_ref().map(|e| json!({"kind": e.kind, "message": e.message})),
+            "read_mode": outcome.read_mode,
+        }));
+    } else {
+        let c = outcome.counts;
+        let summary = format!(
+            "{} created, {} updated, {} enabled, {} disabled, {} removed, {} unchanged, {} awaiting license",
+            c.created, c.updated, c.enabled, c.disabled, c.removed, c.unchanged, c.awaiting_license
+        );
+        match outcome.status {
+            RunStatus::Succeeded => println!("Sync succeeded (run {}): {summary}", outcome.run_id),
+            RunStatus::DryRun => {
+                println!("Dry run (run {}), nothing changed; the sync would make: {summary}", outcome.run_id);
+                for change in outcome.plan.iter().flat_map(|p| &p.changes) {
+                    let user = change.after.as_ref().or(change.before.as_ref()).expect("before or after");
+                    println!("  {:<8} {:<40} {}", change.action.as_str(), user.profile.email, change.reason.describe());
+                }
+            }
+            RunStatus::Held => println!(
+                "Sync held (run {}): {}",
+                outcome.run_id,
+                outcome.error.as_ref().map(|e| e.message.as_str()).unwrap_or_default()
+            ),
+            _ => {
+                let e = outcome.error.as_ref();
+                println!(
+                    "Sync failed (run {}): {}: {}\nNothing was changed.",
+                    outcome.run_id,
+                    e.map(|e| e.kind.as_str()).unwrap_or("unknown"),
+                    e.map(|e| e.message.as_str()).unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(match outcome.status {
+        RunStatus::Succeeded | RunStatus::DryRun => exit::OK,
+        RunStatus::Held => exit::HELD,
+        _ => exit::FAILED,
+    })
+}
+
+async fn users(app: &App, cmd: UsersCommand) -> Result<u8, Failure> {
+    match cmd {
+        UsersCommand::List { status, json } => {
+            let status = status.map(|s| match s {
+                StatusArg::Active => Status::Active,
+                StatusArg::Disabled => Status::Disabled,
+                StatusArg::AwaitingLicense => Status::AwaitingLicense,
+            });
+            let page = app.users(UserQuery { status, ..UserQuery::default() }).await?;
+            let users: Vec<&UserRecordView> = page.users.iter().map(|u| &u.user).collect();
+            if json {
+                print_json(&users);
+            } else {
+                for u in &users {
+                    let reason = u.disabled_reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                    let scope = if u.in_scope { "" } else { " [not in scope]" };
+                    println!("{:<40} {:<6} {}{reason}{scope}", u.email, u.source, u.status);
+                }
+                println!("{} user(s)", users.len());
+            }
+        }
+        UsersCommand::Add { email, name } => {
+            let user = app.add_local_user(&OPERATOR, &email, &name).await?;
+            println!("Added local user {} ({})", user.user.email, user.user.id);
+        }
+        UsersCommand::Disable { user } => {
+            let u = app.set_user_status(&OPERATOR, &user, false).await?;
+            println!("Disabled {} (an administrator's decision: the sync will not enable this user)", u.user.email);
+        }
+        UsersCommand::Enable { user } => {
+            let u = app.set_user_status(&OPERATOR, &user, true).await?;
+            println!("Enabled {}", u.user.email);
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn runs_list(app: &App, json: bool) -> Result<u8, Failure> {
+    let runs = app.runs(100).await?;
+    if json {
+        print_json(&runs);
+    } else {
+        for r in &runs {
+            let c = r.counts;
+            println!(
+                "{}  {}  {:<11} {:<7} {:<11} +{} ~{} ↑{} ↓{} -{}{}",
+                r.id,
+                r.started_at.format(&Rfc3339).unwrap_or_default(),
+                r.status.as_str(),
+                r.trigger,
+                r.totals.read_mode.map_or("-", |m| m.as_str()),
+                c.created,
+                c.updated,
+                c.enabled,
+                c.disabled,
+                c.removed,
+                r.error.as_ref().map(|e| format!("  {}: {}", e.kind, e.message)).unwrap_or_default()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn run_show(app: &App, id: &str, json: bool) -> Result<u8, Failure> {
+    let (run, changes) = app.run(id).await?;
+    if json {
+        print_json(&json!({"run": run, "changes": changes}));
+    } else {
+        println!(
+            "Run {} ({}, trigger {}): {}",
+            run.id,
+            if run.dry_run { "dry run" } else { "sync" },
+            run.trigger,
+            run.status.as_str()
+        );
+        if let Some(e) = &run.error {
+            println!("  {}: {}", e.kind, e.message);
+        }
+        for ch in &changes {
+            println!("  {:<8} {:<40} {}", ch.action, ch.email, ch.reason);
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn audit(app: &App, json: bool) -> Result<u8, Failure> {
+    let entries = app.audit_log(500).await?;
+    if json {
+        print_json(&entries);
+    } else {
+        for e in &entries {
+            println!("{}  {:<44} {:<18} {}", e.at, e.actor, e.action, e.target.as_deref().unwrap_or("-"));
+        }
+    }
+    Ok(exit::OK)
+}

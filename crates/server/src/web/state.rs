@@ -1,0 +1,62 @@
+//! What every request handler is given: the application, the web's own configuration, the
+//! login throttle and the one-time setup link.
+
+use std::sync::{Arc, Mutex};
+
+use safegpt_app::App;
+use safegpt_store::Store;
+use time::OffsetDateTime;
+
+use super::throttle::LoginThrottle;
+
+/// Operator settings of the web server.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The address browsers use, e.g. `https://safegpt.example.org` behind a TLS proxy. An
+    /// `https` URL makes session cookies `Secure`; its origin is trusted for form posts.
+    pub public_url: Option<String>,
+    pub session_lifetime: time::Duration,
+    /// Run the sync on the schedule of the settings (off only in tests that drive it).
+    pub scheduler: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { public_url: None, session_lifetime: time::Duration::hours(8), scheduler: true }
+    }
+}
+
+impl WebConfig {
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    /// Every operation of an administrator goes through here.
+    pub app: App,
+    /// The store, for what only the web keeps in it: sessions, API token checks, metrics.
+    pub store: Arc<Store>,
+    pub config: Arc<WebConfig>,
+    pub throttle: Arc<LoginThrottle>,
+    /// While no administrator exists: the token of the one-time setup link.
+    pub setup_token: Arc<Mutex<Option<String>>>,
+}
+
+impl AppState {
+    pub fn new(app: App, config: WebConfig) -> AppState {
+        AppState {
+            store: Arc::clone(app.store()),
+            app,
+            config: Arc::new(config),
+            throttle: Arc::new(LoginThrottle::default()),
+            setup_token: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The application's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.app.now()
+    }
+}
