@@ -94,6 +94,10 @@ impl From<SyncError> for AppError {
             SyncError::Inactive => AppError::Inactive,
             SyncError::Store(e) => e.into(),
             SyncError::Client(e) => AppError::Upstream { kind: e.kind.as_str().to_owned(), message: e.message },
+            SyncError::Failed(failure) => {
+                let record = failure.record();
+                AppError::Upstream { kind: record.kind, message: record.message }
+            }
             SyncError::AlreadyRunning { run_id } => AppError::AlreadyRunning { run_id },
             e @ SyncError::LeaseLost(_) => AppError::LeaseLost(e.to_string()),
         }

@@ -29,10 +29,9 @@ fn remote(n: u32) -> RemoteUser {
 fn planner(c: &mut Criterion) {
     let now = datetime!(2026-11-26 12:00 UTC);
     let policy = Policy::from(&Settings { auto_disable: true, auto_remove: true, ..Settings::default() });
-    let snapshot =
-        Snapshot { users: (0..USERS).map(remote).collect(), group_members: Default::default(), complete: true };
+    let snapshot = Snapshot { users: (0..USERS).map(remote).collect(), covered: Default::default(), complete: true };
     let first = plan(&[], &snapshot, &policy, now, Uuid::now_v7);
-    let local: Vec<LocalUser> = first.changes.iter().filter_map(|c| c.after.as_deref().cloned()).collect();
+    let local: Vec<LocalUser> = first.changes.iter().filter_map(|c| c.after().cloned()).collect();
 
     let mut group = c.benchmark_group("planner");
     group.sample_size(10);

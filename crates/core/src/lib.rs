@@ -5,6 +5,7 @@ pub mod ids;
 pub mod membership;
 pub mod patch;
 pub mod planner;
+pub mod scope;
 pub mod settings;
 pub mod user;
 
@@ -12,7 +13,8 @@ pub use ids::Email;
 pub use membership::{EntraChanges, MemberKind, Membership};
 pub use patch::{Sent, UserPatch};
 pub use planner::{
-    Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Seats, Snapshot, Untouched, plan, plan_subset,
+    Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Rows, Seats, Snapshot, Untouched, plan, plan_subset,
 };
+pub use scope::{Covered, Reach, Scope};
 pub use settings::{Cloud, FieldError, InvalidSettings, SecretWarning, Settings, SettingsPatch};
 pub use user::{DisabledReason, LocalUser, Profile, RemoteUser, Source, Status, UserType};

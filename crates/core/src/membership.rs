@@ -1,10 +1,9 @@
 //! Entra's groups as the sync mirrors them, and group membership derived from them locally.
 //!
-//! `groups/delta` reports *direct* members only. The directory keeps those edges and derives
-//! who is in scope itself: a user is in scope when it is a direct member of a configured
-//! group or of any group nested below one (at any depth, cycles allowed).
+//! `groups/delta` reports *direct* members only. The directory keeps those edges; who is in
+//! scope is derived from them by [`crate::scope::Scope`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 
 use crate::user::RemoteUser;
 
@@ -70,66 +69,9 @@ impl EntraChanges {
     }
 }
 
-/// The configured groups and every group nested below them: the groups whose direct user
-/// members are in scope. `child_groups` are (parent, child) edges.
-pub fn groups_in_scope<'a>(
-    roots: impl IntoIterator<Item = &'a str>,
-    child_groups: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> BTreeSet<String> {
-    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (parent, child) in child_groups {
-        children.entry(parent).or_default().push(child);
-    }
-    let mut found: BTreeSet<String> = BTreeSet::new();
-    let mut stack: Vec<&str> = roots.into_iter().collect();
-    while let Some(group) = stack.pop() {
-        if !found.insert(group.to_owned()) {
-            continue;
-        }
-        stack.extend(children.get(group).into_iter().flatten().copied());
-    }
-    found
-}
-
-/// Ids of the users that are members of a configured group, directly or through nesting.
-pub fn users_in_scope(roots: &[String], memberships: &[Membership]) -> std::collections::HashSet<String> {
-    let edges =
-        memberships.iter().filter(|m| m.kind == MemberKind::Group).map(|m| (m.group_id.as_str(), m.member_id.as_str()));
-    let groups = groups_in_scope(roots.iter().map(String::as_str), edges);
-    memberships
-        .iter()
-        .filter(|m| m.kind == MemberKind::User && groups.contains(&m.group_id))
-        .map(|m| m.member_id.clone())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn edge(group: &str, member: &str, kind: MemberKind) -> Membership {
-        Membership { group_id: group.into(), member_id: member.into(), kind }
-    }
-
-    #[test]
-    fn nested_groups_bring_their_users_in_scope_and_cycles_end() {
-        let m = [
-            edge("root", "a", MemberKind::Group),
-            edge("a", "b", MemberKind::Group),
-            edge("b", "root", MemberKind::Group),
-            edge("b", "u1", MemberKind::User),
-            edge("root", "u2", MemberKind::User),
-            edge("other", "u3", MemberKind::User),
-            edge("other", "a", MemberKind::Group),
-        ];
-        let users = users_in_scope(&["root".to_owned()], &m);
-        assert_eq!(users, ["u1", "u2"].into_iter().map(String::from).collect());
-        let groups = groups_in_scope(
-            ["root"],
-            m.iter().filter(|e| e.kind == MemberKind::Group).map(|e| (e.group_id.as_str(), e.member_id.as_str())),
-        );
-        assert_eq!(groups, ["a", "b", "root"].into_iter().map(String::from).collect());
-    }
 
     #[test]
     fn a_deleted_group_ends_every_membership_of_and_in_it() {

@@ -10,13 +10,13 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::scope::Covered;
 use crate::settings::Settings;
 use crate::user::{DisabledReason, LocalUser, RemoteUser, Source, Status, UserType};
 
 /// The parts of the settings the planner needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    pub scoped_to_groups: bool,
     pub include_guests: bool,
     pub auto_disable: bool,
     pub auto_remove: bool,
@@ -29,7 +29,6 @@ pub struct Policy {
 impl From<&Settings> for Policy {
     fn from(s: &Settings) -> Self {
         Policy {
-            scoped_to_groups: !s.group_ids.is_empty(),
             include_guests: s.include_guests,
             auto_disable: s.auto_disable,
             auto_remove: s.auto_remove,
@@ -46,9 +45,8 @@ impl From<&Settings> for Policy {
 pub struct Snapshot {
     /// Every user of the tenant (a full read), or the users an incremental plan looks at.
     pub users: Vec<RemoteUser>,
-    /// Ids of (those of) the users that are transitive members of at least one scope group.
-    /// Ignored when the policy is not scoped to groups.
-    pub group_members: HashSet<String>,
+    /// The users the scope covers (from [`crate::scope::Scope`]).
+    pub covered: Covered,
     /// True only when every page of every source was read. An incomplete snapshot never
     /// takes anyone out of scope.
     pub complete: bool,
@@ -133,14 +131,49 @@ impl ChangeReason {
 pub struct Change {
     pub action: Action,
     pub user_id: Uuid,
-    /// Boxed, like `after`: a plan of a million creations holds a pointer, not an empty
-    /// row, for each `before`.
-    pub before: Option<Box<LocalUser>>,
-    /// The user's row after the change; `None` when removed.
-    pub after: Option<Box<LocalUser>>,
+    pub rows: Rows,
     /// Names of the fields that change.
     pub fields: Vec<&'static str>,
     pub reason: ChangeReason,
+}
+
+/// The user's row before and after a change. Boxed: a plan of a million creations holds a
+/// pointer, not a row, per change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rows {
+    /// A user created from Entra.
+    Created { after: Box<LocalUser> },
+    /// A user updated, linked, enabled or disabled.
+    Changed { before: Box<LocalUser>, after: Box<LocalUser> },
+    /// A user removed.
+    Removed { before: Box<LocalUser> },
+}
+
+impl Change {
+    /// The row before the change; `None` for a creation.
+    pub fn before(&self) -> Option<&LocalUser> {
+        match &self.rows {
+            Rows::Created { .. } => None,
+            Rows::Changed { before, .. } | Rows::Removed { before } => Some(before),
+        }
+    }
+
+    /// The row after the change; `None` for a removal.
+    pub fn after(&self) -> Option<&LocalUser> {
+        match &self.rows {
+            Rows::Created { after } | Rows::Changed { after, .. } => Some(after),
+            Rows::Removed { .. } => None,
+        }
+    }
+
+    /// The user as the change leaves it, or as it was when removed.
+    pub fn user(&self) -> &LocalUser {
+        match &self.rows {
+            Rows::Created { after } | Rows::Changed { after, .. } => after,
+            Rows::Removed { before } => before,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -193,7 +226,7 @@ pub struct Plan {
 }
 
 /// Whether a remote user is in scope, and if not, why.
-pub fn scope_of(remote: Option<&RemoteUser>, snapshot: &Snapshot, policy: &Policy) -> Result<(), DisabledReason> {
+pub fn scope_of(remote: Option<&RemoteUser>, covered: &Covered, policy: &Policy) -> Result<(), DisabledReason> {
     let Some(remote) = remote else {
         return Err(DisabledReason::DeletedInEntra);
     };
@@ -203,7 +236,7 @@ pub fn scope_of(remote: Option<&RemoteUser>, snapshot: &Snapshot, policy: &Polic
     if remote.user_type == UserType::Guest && !policy.include_guests {
         return Err(DisabledReason::GuestExcluded);
     }
-    if policy.scoped_to_groups && !snapshot.group_members.contains(&remote.id) {
+    if !covered.contains(&remote.id) {
         return Err(DisabledReason::NotInGroup);
     }
     Ok(())
@@ -264,7 +297,7 @@ pub fn plan_subset(
     for user in local.iter().filter(|u| u.azure_object_id.is_some()) {
         let id = user.azure_object_id.as_deref().unwrap_or_default();
         let remote = remote_by_id.get(id).copied();
-        match scope_of(remote, snapshot, policy) {
+        match scope_of(remote, &snapshot.covered, policy) {
             Ok(()) => {
                 let remote = remote.expect("in scope implies present");
                 let profile = remote.profile();
@@ -303,7 +336,7 @@ pub fn plan_subset(
     let mut linked_now: HashSet<Uuid> = HashSet::new();
     let mut creations: Vec<usize> = Vec::new();
     for remote in &snapshot.users {
-        if linked_ids.contains(remote.id.as_str()) || scope_of(Some(remote), snapshot, policy).is_err() {
+        if linked_ids.contains(remote.id.as_str()) || scope_of(Some(remote), &snapshot.covered, policy).is_err() {
             continue;
         }
         // Only an address the tenant vouches for links an account (see `linking_email`).
@@ -468,22 +501,22 @@ fn assign_seats(
 
 /// Turns a before/after pair into a change, or `None` when nothing differs.
 fn classify(before: Option<&LocalUser>, after: Option<Box<LocalUser>>, reason: ChangeReason) -> Option<Change> {
-    let (action, user_id) = match (before, &after) {
-        (None, Some(a)) => (Action::Create, a.id),
-        (Some(b), None) => (Action::Remove, b.id),
-        (Some(b), Some(a)) if *b == **a => return None,
-        (Some(b), Some(a)) => {
-            let action = match (b.status, a.status) {
+    let (action, rows) = match (before, after) {
+        (None, None) => return None,
+        (None, Some(after)) => (Action::Create, Rows::Created { after }),
+        (Some(b), None) => (Action::Remove, Rows::Removed { before: Box::new(b.clone()) }),
+        (Some(b), Some(a)) if *b == *a => return None,
+        (Some(b), Some(after)) => {
+            let action = match (b.status, after.status) {
                 (Status::Active, Status::Disabled) => Action::Disable,
                 (Status::Disabled | Status::AwaitingLicense, Status::Active) => Action::Enable,
                 _ => Action::Update,
             };
-            (action, b.id)
+            (action, Rows::Changed { before: Box::new(b.clone()), after })
         }
-        (None, None) => return None,
     };
-    let fields = match (before, &after) {
-        (Some(b), Some(a)) => changed_fields(b, a),
+    let fields = match &rows {
+        Rows::Changed { before, after } => changed_fields(before, after),
         _ => Vec::new(),
     };
     let reason = match (action, reason) {
@@ -494,7 +527,11 @@ fn classify(before: Option<&LocalUser>, after: Option<Box<LocalUser>>, reason: C
         }
         _ => reason,
     };
-    Some(Change { action, user_id, before: before.map(|b| Box::new(b.clone())), after, fields, reason })
+    let user_id = match &rows {
+        Rows::Created { after } => after.id,
+        Rows::Changed { before, .. } | Rows::Removed { before } => before.id,
+    };
+    Some(Change { action, user_id, rows, fields, reason })
 }
 
 fn changed_fields(before: &LocalUser, after: &LocalUser) -> Vec<&'static str> {
@@ -520,9 +557,9 @@ fn changed_fields(before: &LocalUser, after: &LocalUser) -> Vec<&'static str> {
 /// Applies a plan to an in-memory list of users: the model the store's transaction follows.
 pub fn apply(local: &mut Vec<LocalUser>, plan: &Plan) {
     for change in &plan.changes {
-        match (&change.after, local.iter().position(|u| u.id == change.user_id)) {
-            (Some(after), Some(i)) => local[i] = (**after).clone(),
-            (Some(after), None) => local.push((**after).clone()),
+        match (change.after(), local.iter().position(|u| u.id == change.user_id)) {
+            (Some(after), Some(i)) => local[i] = after.clone(),
+            (Some(after), None) => local.push(after.clone()),
             (None, Some(i)) => {
                 local.remove(i);
             }

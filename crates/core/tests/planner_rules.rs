@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 
 use proptest::prelude::*;
-use safegpt_core::planner::apply;
+use safegpt_core::planner::{apply, scope_of};
 use safegpt_core::{
-    Action, ChangeReason, DisabledReason, LocalUser, Plan, Policy, Profile, RemoteUser, Snapshot, Source, Status,
-    UserType, plan,
+    Action, ChangeReason, Covered, DisabledReason, LocalUser, Plan, Policy, Profile, RemoteUser, Snapshot, Source,
+    Status, UserType, plan,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 use uuid::Uuid;
@@ -16,7 +16,6 @@ const NOW: OffsetDateTime = datetime!(2026-11-26 12:00 UTC);
 
 fn policy() -> Policy {
     Policy {
-        scoped_to_groups: true,
         include_guests: false,
         auto_disable: true,
         auto_remove: true,
@@ -44,7 +43,12 @@ fn remote(n: u32) -> RemoteUser {
 }
 
 fn snapshot(users: Vec<RemoteUser>, members: &[&RemoteUser]) -> Snapshot {
-    Snapshot { group_members: members.iter().map(|u| u.id.clone()).collect(), users, complete: true }
+    Snapshot { covered: Covered::Members(members.iter().map(|u| u.id.clone()).collect()), users, complete: true }
+}
+
+/// A scope without groups: every user of the tenant.
+fn whole_tenant(users: Vec<RemoteUser>) -> Snapshot {
+    Snapshot { covered: Covered::EveryUser, users, complete: true }
 }
 
 fn counter() -> impl FnMut() -> Uuid {
@@ -94,7 +98,7 @@ fn unknown_member_is_created_active() {
     let p = plan(&[], &snapshot(vec![a.clone()], &[&a]), &policy(), NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Create);
-    let after = c.after.as_ref().unwrap();
+    let after = c.after().unwrap();
     assert_eq!(after.status, Status::Active);
     assert_eq!(after.azure_object_id.as_deref(), Some(a.id.as_str()));
     assert_eq!(after.profile.email, "user1@contoso.com");
@@ -116,7 +120,7 @@ fn email_falls_back_to_upn_and_non_members_guests_and_disabled_are_not_created()
     );
     let p = plan(&[], &snap, &policy(), NOW, counter());
     let c = only(&p);
-    assert_eq!(c.after.as_ref().unwrap().profile.email, "user1@contoso.onmicrosoft.com");
+    assert_eq!(c.after().unwrap().profile.email, "user1@contoso.onmicrosoft.com");
 
     let with_guests = Policy { include_guests: true, ..policy() };
     let p = plan(&[], &snap, &with_guests, NOW, counter());
@@ -126,8 +130,7 @@ fn email_falls_back_to_upn_and_non_members_guests_and_disabled_are_not_created()
 #[test]
 fn without_groups_every_enabled_member_is_in_scope() {
     let (a, b) = (remote(1), remote(2));
-    let all = Policy { scoped_to_groups: false, ..policy() };
-    let p = plan(&[], &snapshot(vec![a, b], &[]), &all, NOW, counter());
+    let p = plan(&[], &whole_tenant(vec![a, b]), &policy(), NOW, counter());
     assert_eq!(p.counts.created, 2);
 }
 
@@ -154,7 +157,7 @@ fn local_account_with_same_email_is_linked() {
     let c = only(&p);
     assert_eq!(c.action, Action::Update);
     assert_eq!(c.reason, ChangeReason::LinkedByEmail);
-    let after = c.after.as_ref().unwrap();
+    let after = c.after().unwrap();
     assert_eq!(after.id, local[0].id);
     assert_eq!(after.source, Source::Entra);
     assert_eq!(after.azure_object_id.as_deref(), Some(a.id.as_str()));
@@ -175,7 +178,7 @@ fn leaving_the_group_disables_with_reason_and_time() {
     let p = plan(&local, &snapshot(vec![a], &[]), &policy(), NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Disable);
-    let after = c.after.as_ref().unwrap();
+    let after = c.after().unwrap();
     assert_eq!(after.disabled_reason, Some(DisabledReason::NotInGroup));
     assert_eq!(after.disabled_at, Some(NOW));
     assert!(!after.in_scope);
@@ -195,7 +198,7 @@ fn each_way_out_of_scope_has_its_reason() {
         let mut users = vec![a.clone()];
         mutate(&mut users);
         let p = plan(&local, &snapshot(users, &[&a]), &policy(), NOW, counter());
-        assert_eq!(only(&p).after.as_ref().unwrap().disabled_reason, Some(reason));
+        assert_eq!(only(&p).after().unwrap().disabled_reason, Some(reason));
     }
 }
 
@@ -208,7 +211,7 @@ fn with_auto_disable_off_the_user_stays_active_but_out_of_scope() {
     let c = only(&p);
     assert_eq!(c.action, Action::Update);
     assert_eq!(c.fields, ["in_scope"]);
-    assert_eq!(c.after.as_ref().unwrap().status, Status::Active);
+    assert_eq!(c.after().unwrap().status, Status::Active);
 }
 
 #[test]
@@ -221,7 +224,7 @@ fn rejoining_enables_a_user_the_sync_disabled() {
     let p = plan(&[user], &snapshot(vec![a.clone()], &[&a]), &policy(), NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Enable);
-    let after = c.after.as_ref().unwrap();
+    let after = c.after().unwrap();
     assert_eq!((after.status, after.disabled_reason, after.disabled_at), (Status::Active, None, None));
 }
 
@@ -237,7 +240,7 @@ fn an_administrators_disable_wins() {
     let p = plan(&[user], &snapshot(vec![a], &[]), &policy(), NOW, counter());
     let c = only(&p);
     assert_eq!(c.action, Action::Update);
-    assert_eq!(c.after.as_ref().unwrap().status, Status::Disabled);
+    assert_eq!(c.after().unwrap().status, Status::Disabled);
 }
 
 #[test]
@@ -261,16 +264,16 @@ fn removal_happens_exactly_after_the_grace_period() {
 #[test]
 fn seats_run_out_and_free_up_oldest_first() {
     let (a, b, c) = (remote(1), remote(2), remote(3));
-    let limited = Policy { seats: 2, scoped_to_groups: false, ..policy() };
+    let limited = Policy { seats: 2, ..policy() };
     let admin = local_account("admin@example.org");
     let p = plan(
         std::slice::from_ref(&admin),
-        &snapshot(vec![a.clone(), b.clone(), c.clone()], &[]),
+        &whole_tenant(vec![a.clone(), b.clone(), c.clone()]),
         &limited,
         NOW,
         counter(),
     );
-    let statuses: Vec<_> = p.changes.iter().map(|c| c.after.as_ref().unwrap().status).collect();
+    let statuses: Vec<_> = p.changes.iter().map(|c| c.after().unwrap().status).collect();
     assert_eq!(statuses, [Status::Active, Status::AwaitingLicense, Status::AwaitingLicense]);
     assert_eq!(p.counts.awaiting_license, 2);
     assert_eq!(p.seats.used, 2);
@@ -286,13 +289,13 @@ fn seats_run_out_and_free_up_oldest_first() {
     a_user.disabled_reason = Some(DisabledReason::DeletedInEntra);
     a_user.disabled_at = Some(NOW - Duration::days(20));
     let later = NOW + Duration::days(1);
-    let p = plan(&local, &snapshot(vec![b.clone(), c.clone()], &[]), &limited, later, counter());
+    let p = plan(&local, &whole_tenant(vec![b.clone(), c.clone()]), &limited, later, counter());
     let actions: Vec<_> = p.changes.iter().map(|c| (c.action, c.reason)).collect();
     assert_eq!(
         actions,
         [(Action::Remove, ChangeReason::RemovalDue { days: 14 }), (Action::Enable, ChangeReason::LicenseAvailable)]
     );
-    assert_eq!(p.changes[1].after.as_ref().unwrap().azure_object_id.as_deref(), Some(b.id.as_str()));
+    assert_eq!(p.changes[1].after().unwrap().azure_object_id.as_deref(), Some(b.id.as_str()));
 }
 
 #[test]
@@ -326,7 +329,7 @@ fn incomplete_snapshot_disables_nobody() {
 #[derive(Debug, Clone)]
 struct World {
     remote: Vec<RemoteUser>,
-    members: HashSet<String>,
+    covered: Covered,
     local: Vec<LocalUser>,
     policy: Policy,
     now_offset_days: i64,
@@ -336,10 +339,12 @@ fn world() -> impl Strategy<Value = World> {
     let remote_user = (any::<bool>(), any::<bool>(), prop::bool::weighted(0.8), any::<bool>(), 0u8..3);
     let local_kind = (0u8..6, 0i64..40, any::<bool>());
     let policy = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 1u32..30, 0u32..8, 0u32..5, 0u32..60);
-    (prop::collection::vec((remote_user, local_kind), 0..24), policy, 0i64..60, 0usize..3).prop_map(
-        |(rows, p, now_offset_days, n_local_accounts)| {
+    // A local account either has an address of its own or takes the address of a generated
+    // Entra user (in another case), so that linking by e-mail is exercised.
+    let local_accounts = prop::collection::vec(prop::option::of(0usize..24), 0..3);
+    (prop::collection::vec((remote_user, local_kind), 0..24), policy, 0i64..60, local_accounts).prop_map(
+        |(rows, p, now_offset_days, local_accounts)| {
             let policy = Policy {
-                scoped_to_groups: p.0,
                 include_guests: p.1,
                 auto_disable: p.2,
                 auto_remove: p.3,
@@ -349,6 +354,7 @@ fn world() -> impl Strategy<Value = World> {
                 threshold_percent: p.7,
             };
             let mut remote_users = Vec::new();
+            let mut generated = Vec::new();
             let mut members = HashSet::new();
             let mut local = Vec::new();
             for (i, ((in_tenant, guest, enabled, member, email_variant), (kind, age, in_scope))) in
@@ -363,8 +369,15 @@ fn world() -> impl Strategy<Value = World> {
                 if member {
                     members.insert(r.id.clone());
                 }
+                generated.push(r.clone());
                 let (status, reason) = match kind {
-                    0 => continue,
+                    // An Entra user the directory has no account for yet.
+                    0 => {
+                        if in_tenant {
+                            remote_users.push(r);
+                        }
+                        continue;
+                    }
                     1 => (Status::Active, None),
                     2 => (Status::Disabled, Some(DisabledReason::NotInGroup)),
                     3 => (Status::Disabled, Some(DisabledReason::Admin)),
@@ -384,12 +397,17 @@ fn world() -> impl Strategy<Value = World> {
                     remote_users.push(r);
                 }
             }
-            for n in 0..n_local_accounts {
-                let mut acct = local_account(&format!("local{n}@example.org"));
+            for (n, collides_with) in local_accounts.into_iter().enumerate() {
+                let email = collides_with
+                    .and_then(|i| generated.get(i))
+                    .and_then(|r| r.linking_email())
+                    .map_or_else(|| format!("local{n}@example.org"), str::to_uppercase);
+                let mut acct = local_account(&email);
                 acct.id = Uuid::from_u128(9_000_000 + n as u128);
                 local.push(acct);
             }
-            World { remote: remote_users, members, local, policy, now_offset_days }
+            let covered = if p.0 { Covered::Members(members) } else { Covered::EveryUser };
+            World { remote: remote_users, covered, local, policy, now_offset_days }
         },
     )
 }
@@ -397,7 +415,7 @@ fn world() -> impl Strategy<Value = World> {
 proptest! {
     #[test]
     fn planning_again_after_applying_changes_nothing(w in world(), complete in any::<bool>()) {
-        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete };
+        let snap = Snapshot { users: w.remote.clone(), covered: w.covered.clone(), complete };
         let now = NOW + Duration::days(w.now_offset_days);
         let first = plan(&w.local, &snap, &w.policy, now, counter());
         let mut local = w.local.clone();
@@ -408,11 +426,11 @@ proptest! {
 
     #[test]
     fn an_admin_disabled_user_is_never_enabled_or_removed(w in world(), complete in any::<bool>()) {
-        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete };
+        let snap = Snapshot { users: w.remote.clone(), covered: w.covered.clone(), complete };
         let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
         for c in &p.changes {
-            if c.before.as_ref().is_some_and(|b| b.disabled_reason == Some(DisabledReason::Admin)) {
-                let after = c.after.as_ref().expect("never removed");
+            if c.before().is_some_and(|b| b.disabled_reason == Some(DisabledReason::Admin)) {
+                let after = c.after().expect("never removed");
                 prop_assert_eq!(after.status, Status::Disabled);
                 prop_assert_eq!(after.disabled_reason, Some(DisabledReason::Admin));
             }
@@ -421,25 +439,57 @@ proptest! {
 
     #[test]
     fn unlinked_local_accounts_are_never_touched_by_any_plan(w in world(), complete in any::<bool>()) {
-        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete };
+        let snap = Snapshot { users: w.remote.clone(), covered: w.covered.clone(), complete };
         let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
-        let locals: HashSet<Uuid> = w.local.iter().filter(|u| u.source == Source::Local).map(|u| u.id).collect();
+        // Accounts whose address no Entra user vouches for (the others may be linked).
+        let vouched: HashSet<String> = w.remote.iter().filter_map(|r| r.linking_email()).map(str::to_lowercase).collect();
+        let locals: HashSet<Uuid> = w
+            .local
+            .iter()
+            .filter(|u| u.source == Source::Local && !vouched.contains(&u.profile.email.to_lowercase()))
+            .map(|u| u.id)
+            .collect();
         prop_assert!(p.changes.iter().all(|c| !locals.contains(&c.user_id)));
     }
 
     #[test]
+    fn a_local_account_an_entra_user_vouches_for_is_linked_not_duplicated(w in world()) {
+        let snap = Snapshot { users: w.remote.clone(), covered: w.covered.clone(), complete: true };
+        let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
+        let mut local = w.local.clone();
+        apply(&mut local, &p);
+        let linked_before: HashSet<&str> = w.local.iter().filter_map(|u| u.azure_object_id.as_deref()).collect();
+        for r in &w.remote {
+            let Some(email) = r.linking_email().map(str::to_lowercase) else { continue };
+            let accounts: Vec<Uuid> = w
+                .local
+                .iter()
+                .filter(|u| u.source == Source::Local && u.profile.email.to_lowercase() == email)
+                .map(|u| u.id)
+                .collect();
+            if accounts.is_empty() || linked_before.contains(r.id.as_str()) || scope_of(Some(r), &w.covered, &w.policy).is_err() {
+                continue;
+            }
+            let holders: Vec<Uuid> =
+                local.iter().filter(|u| u.azure_object_id.as_deref() == Some(r.id.as_str())).map(|u| u.id).collect();
+            prop_assert_eq!(holders.len(), 1, "one account for {}", email);
+            prop_assert!(accounts.contains(&holders[0]), "{} linked to its existing account, not a new one", email);
+        }
+    }
+
+    #[test]
     fn an_incomplete_snapshot_never_disables_removes_or_unscopes(w in world()) {
-        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete: false };
+        let snap = Snapshot { users: w.remote.clone(), covered: w.covered.clone(), complete: false };
         let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
         for c in &p.changes {
             prop_assert!(!matches!(c.action, Action::Disable | Action::Remove), "{:?}", c);
-            prop_assert!(c.after.as_ref().is_none_or(|a| a.in_scope || c.before.as_ref().is_some_and(|b| !b.in_scope)));
+            prop_assert!(c.after().is_none_or(|a| a.in_scope || c.before().is_some_and(|b| !b.in_scope)));
         }
     }
 
     #[test]
     fn seats_are_never_oversubscribed_by_the_sync(w in world(), complete in any::<bool>()) {
-        let snap = Snapshot { users: w.remote.clone(), group_members: w.members.clone(), complete };
+        let snap = Snapshot { users: w.remote.clone(), covered: w.covered.clone(), complete };
         let before_used = w.local.iter().filter(|u| u.status.holds_seat()).count() as u64;
         let p = plan(&w.local, &snap, &w.policy, NOW + Duration::days(w.now_offset_days), counter());
         let mut local = w.local.clone();

@@ -28,8 +28,7 @@ fn apply(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let now = datetime!(2026-11-26 12:00 UTC);
     let policy = Policy::from(&Settings::default());
-    let snapshot =
-        Snapshot { users: (0..10_000).map(remote).collect(), group_members: Default::default(), complete: true };
+    let snapshot = Snapshot { users: (0..10_000).map(remote).collect(), covered: Default::default(), complete: true };
     let plan = plan(&[], &snapshot, &policy, now, Uuid::now_v7);
 
     let mut group = c.benchmark_group("store");

@@ -320,7 +320,7 @@ async fn insert_changes(
         .iter()
         .enumerate()
         .map(|(seq, change)| {
-            let user = change.after.as_ref().or(change.before.as_ref()).expect("a change has a before or an after");
+            let user = change.user();
             vec![
                 run.as_str().into(),
                 ((first_seq + seq) as i64).into(),
@@ -471,11 +471,11 @@ impl Store {
         let mut events: Vec<Vec<Arg>> = Vec::with_capacity(changes.len());
         let mut audits: Vec<Vec<Arg>> = Vec::with_capacity(changes.len());
         for change in changes {
-            match &change.after {
+            match change.after() {
                 Some(after) => upserts.push(after),
                 None => deletes.push(change.user_id.to_string()),
             }
-            let user = change.after.as_ref().or(change.before.as_ref()).expect("before or after");
+            let user = change.user();
             let reason = change.reason.describe();
             let payload = event_payload(user, &change.fields, Some(&reason));
             let kind = change.action.event_kind();

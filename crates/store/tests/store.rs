@@ -1,7 +1,8 @@
 //! The SQLite store: sealed secrets, plan application in one transaction, runs, audit, events.
 
 use safegpt_core::{
-    DisabledReason, Email, Plan, Policy, RemoteUser, Settings, SettingsPatch, Snapshot, Source, Status, UserType, plan,
+    DisabledReason, Email, Plan, Policy, RemoteUser, Rows, Settings, SettingsPatch, Snapshot, Source, Status, UserType,
+    plan,
 };
 use safegpt_store::{RunStatus, RunTotals, Sealer, Store, StoreError, UserFilter};
 use secrecy::{ExposeSecret, SecretString};
@@ -42,7 +43,7 @@ fn policy() -> Policy {
 }
 
 fn plan_for(local: &[safegpt_core::LocalUser], users: Vec<RemoteUser>, now: OffsetDateTime) -> Plan {
-    let snapshot = Snapshot { users, group_members: Default::default(), complete: true };
+    let snapshot = Snapshot { users, covered: Default::default(), complete: true };
     plan(local, &snapshot, &policy(), now, Uuid::now_v7)
 }
 
@@ -135,7 +136,8 @@ async fn a_plan_that_fails_half_way_leaves_nothing_applied() {
     let mut p = plan_for(&[], vec![remote(1), remote(2)], NOW);
     let mut twin = p.changes[0].clone();
     twin.user_id = Uuid::now_v7();
-    twin.after.as_mut().unwrap().id = twin.user_id;
+    let Rows::Created { after } = &mut twin.rows else { panic!("a creation") };
+    after.id = twin.user_id;
     p.changes.push(twin);
     assert!(store.apply_plan(run, &p, None, RunTotals::default(), NOW).await.is_err());
     assert!(store.users(UserFilter::default()).await.unwrap().is_empty());

@@ -1,9 +1,8 @@
 //! Before anyone is removed, the run asks Graph directly (`GET /users/{id}` and
 //! `checkMemberGroups`, in JSON batches) whether the user is still gone or out of scope.
 
-use safegpt_core::{
-    Action, LocalUser, Plan, Policy, RemoteUser, Settings, Snapshot, Untouched, UserType, plan, plan_subset,
-};
+use safegpt_core::planner::scope_of;
+use safegpt_core::{Action, LocalUser, Plan, Policy, RemoteUser, Scope, Snapshot, Untouched, plan, plan_subset};
 use safegpt_graph::{GraphClient, GraphError};
 use safegpt_store::RunTotals;
 use tracing::{info, warn};
@@ -16,7 +15,7 @@ use crate::SyncRequest;
 /// behind, must not cost anyone their account.
 pub(crate) struct Confirm<'a> {
     pub client: &'a GraphClient,
-    pub settings: &'a Settings,
+    pub scope: &'a Scope,
     pub policy: &'a Policy,
     pub request: &'a SyncRequest,
     pub run_id: Uuid,
@@ -43,21 +42,19 @@ impl Confirm<'_> {
             .changes
             .iter()
             .filter(|c| c.action == Action::Remove)
-            .filter_map(|c| c.before.as_ref().and_then(|b| b.azure_object_id.clone()))
+            .filter_map(|c| c.before().and_then(|b| b.azure_object_id.clone()))
             .collect();
         if removing.is_empty() {
             return Ok((first, Vec::new()));
         }
-        let confirmed = self.client.confirm_users(&removing, &self.settings.group_ids).await?;
+        let confirmed = self.client.confirm_users(&removing, self.scope.groups()).await?;
         totals.confirmed_users = removing.len() as u64;
         let back: Vec<_> = confirmed
             .into_iter()
             .filter_map(|c| {
                 let user = c.user?;
-                let in_scope = user.account_enabled
-                    && (user.user_type == UserType::Member || self.policy.include_guests)
-                    && (self.settings.group_ids.is_empty() || !c.member_of.is_empty());
-                in_scope.then_some(user)
+                let covered = self.scope.covered_if_member(!c.member_of.is_empty());
+                scope_of(Some(&user), &covered, self.policy).is_ok().then_some(user)
             })
             .collect();
         info!(run_id = %self.run_id, confirmed = removing.len(), back = back.len(), "confirmed removals with Graph");
@@ -67,7 +64,7 @@ impl Confirm<'_> {
         warn!(run_id = %self.run_id, users = back.len(), "users due for removal are back in Entra: kept; the next run reads everything");
         totals.kept_users = back.len() as u64;
         for user in &back {
-            snapshot.group_members.insert(user.id.clone());
+            snapshot.covered.insert(&user.id);
             match snapshot.users.binary_search_by(|u| u.id.cmp(&user.id)) {
                 Ok(i) => snapshot.users[i] = user.clone(),
                 Err(i) => snapshot.users.insert(i, user.clone()),

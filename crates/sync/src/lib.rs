@@ -7,8 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use safegpt_core::membership::users_in_scope;
-use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Settings, Snapshot};
+use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Scope, Settings, Snapshot};
 use safegpt_graph::{Credentials, Endpoints, ErrorKind, GraphClient, GraphError, RetryPolicy};
 use safegpt_store::{Advance, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor};
 use serde::Serialize;
@@ -33,8 +32,12 @@ pub enum SyncError {
     Inactive,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Entra or Graph refused or failed.
     #[error("{0}")]
     Client(GraphError),
+    /// A check of the engine ended the run (recorded on it as failed).
+    #[error("{}", .0.record().message)]
+    Failed(RunFailure),
     /// Another run holds the organisation's lease (in this or another process).
     #[error("a sync is already running{}; wait for it to finish", .run_id.map(|id| format!(" (run {id})")).unwrap_or_default())]
     AlreadyRunning { run_id: Option<Uuid> },
@@ -51,6 +54,7 @@ impl SyncError {
             SyncError::Inactive => "inactive",
             SyncError::Store(_) => "store",
             SyncError::Client(_) => "client",
+            SyncError::Failed(_) => "failed",
             SyncError::AlreadyRunning { .. } => "already_running",
             SyncError::LeaseLost(_) => "lease_lost",
         }
@@ -170,6 +174,46 @@ fn run_error(e: &GraphError) -> RunError {
     RunError { kind: e.kind.as_str().to_owned(), message: e.message.clone(), detail: Some(e.detail.clone()) }
 }
 
+/// Why a run failed, as recorded on it: Graph's answer, or a check of the engine's own that
+/// stops before anyone could be disabled on wrong grounds.
+#[derive(Debug)]
+pub enum RunFailure {
+    Graph(GraphError),
+    /// A configured group is not in the tenant (its members are never taken out of scope);
+    /// reported like Graph's 404 on the group.
+    GroupMissing {
+        group: String,
+        detail: &'static str,
+    },
+    /// The administrator said when the client secret expires, and that day has passed.
+    SecretExpired {
+        message: String,
+    },
+}
+
+impl RunFailure {
+    pub fn record(&self) -> RunError {
+        match self {
+            RunFailure::Graph(e) => run_error(e),
+            RunFailure::GroupMissing { group, detail } => run_error(&GraphError::group_not_found(group, *detail)),
+            RunFailure::SecretExpired { message } => RunError {
+                kind: ErrorKind::SecretExpired.as_str().to_owned(),
+                message: message.clone(),
+                detail: Some("secret_expires setting".into()),
+            },
+        }
+    }
+}
+
+/// An error that a run records as its failure, or (`Err`) one that stops the engine itself.
+fn recorded(e: SyncError) -> Result<RunFailure, SyncError> {
+    match e {
+        SyncError::Client(e) => Ok(RunFailure::Graph(e)),
+        SyncError::Failed(failure) => Ok(failure),
+        other => Err(other),
+    }
+}
+
 /// A run that passed its checks and is recorded as `running`; [`PreparedRun::execute`]
 /// reads, plans and applies it. Split so that a caller can answer with the run id at once
 /// and do the work in the background.
@@ -256,11 +300,14 @@ impl PreparedRun {
             warn!(%run_id, days_left = w.days_left, "{}", w.describe());
         }
         let policy = Policy::from(&settings);
-        let scope = scope_key(&settings, &policy);
+        let scope = Scope::new(&settings);
+        // Delta links carry the `$select` of their first round, so a release that reads more
+        // (e.g. `otherMails`) starts with a full read: the select is part of the key.
+        let scope_key = scope.key(&policy, safegpt_graph::USER_SELECT);
         let read = match secret_warning.filter(|w| w.expired()) {
             // The administrator told us when the secret expires: fail at once with the fix
             // rather than asking Entra with a secret known to be dead.
-            Some(w) => Err(GraphError::new(ErrorKind::SecretExpired, w.describe(), "secret_expires setting")),
+            Some(w) => Err(SyncError::Failed(RunFailure::SecretExpired { message: w.describe() })),
             None => {
                 let cursor = store.sync_cursor().await?;
                 let reader = Reader {
@@ -268,15 +315,12 @@ impl PreparedRun {
                     store,
                     settings: &settings,
                     cursor: &cursor,
-                    scope: &scope,
+                    scope_key: &scope_key,
                     request: &request,
                     run_id,
                     progress,
                 };
-                match reader.read().await {
-                    Err(SyncError::Client(e)) => Err(e),
-                    other => Ok(other?),
-                }
+                reader.read().await
             }
         };
         let totals = |users_read: usize, read_mode: Option<ReadMode>| RunTotals {
@@ -285,9 +329,9 @@ impl PreparedRun {
             read_mode,
             ..RunTotals::default()
         };
-        let fail = |e: GraphError, totals: RunTotals| async move {
-            warn!(%run_id, kind = e.kind.as_str(), detail = %e.detail, "sync failed: {}", e.message);
-            let error = run_error(&e);
+        let fail = |failure: RunFailure, totals: RunTotals| async move {
+            let error = failure.record();
+            warn!(%run_id, kind = %error.kind, detail = ?error.detail, "sync failed: {}", error.message);
             store.fail_run(run_id, &error, totals, finished_at()).await?;
             progress.send_modify(|p| p.phase = Phase::Finished);
             Ok(SyncOutcome {
@@ -302,25 +346,27 @@ impl PreparedRun {
         };
         let read = match read {
             Ok(read) => read,
-            Err(e) => return fail(e, totals(0, None)).await,
+            Err(e) => return fail(recorded(e)?, totals(0, None)).await,
         };
         progress.send_modify(|p| p.phase = Phase::Applying);
         let ending = Ending { store, run_id, request: &request, progress };
-        let confirm = Confirm { client: &client, settings: &settings, policy: &policy, request: &request, run_id };
+        let confirm = Confirm { client: &client, scope: &scope, policy: &policy, request: &request, run_id };
         match read {
             Read::Full(full) => {
                 let mut totals = totals(full.users.len(), Some(ReadMode::Full));
                 // Like a 404 on the group: a missing group never takes its members out of scope.
-                if let Some(missing) = settings.group_ids.iter().find(|g| full.groups.binary_search(g).is_err()) {
-                    return fail(GraphError::group_not_found(missing, "not among the tenant's groups"), totals).await;
+                if let Some(missing) = scope.groups().iter().find(|g| full.groups.binary_search(g).is_err()) {
+                    let failure =
+                        RunFailure::GroupMissing { group: missing.clone(), detail: "not among the tenant's groups" };
+                    return fail(failure, totals).await;
                 }
-                let group_members = users_in_scope(&settings.group_ids, &full.memberships);
-                let mut snapshot = Snapshot { users: full.users, group_members, complete: true };
+                let covered = scope.users_covered(&full.memberships);
+                let mut snapshot = Snapshot { users: full.users, covered, complete: true };
                 let local = store.users_for_planning().await?;
                 info!(%run_id, local = local.len(), "read the directory");
                 let (plan, back) = match confirm.plan_and_confirm(&local, &mut snapshot, None, &mut totals).await {
                     Ok(planned) => planned,
-                    Err(e) => return fail(e, totals).await,
+                    Err(e) => return fail(RunFailure::Graph(e), totals).await,
                 };
                 // Only the users are needed to write the copy: free the rest before applying.
                 drop(local);
@@ -336,22 +382,22 @@ impl PreparedRun {
                     users_delta_link: &full.users_link,
                     groups_delta_link: &full.groups_link,
                     full_read_at: Some(request.now),
-                    scope: &scope,
+                    scope: &scope_key,
                 };
                 ending.conclude(plan, &advance, totals, finished_at()).await
             }
             Read::Incremental(mut delta) => {
                 let mut totals = totals(delta.users_read as usize, Some(ReadMode::Incremental));
-                let mut inputs = match subset::gather(store, &settings, &delta.changes).await? {
+                let mut inputs = match subset::gather(store, &scope, &delta.changes).await {
                     Ok(inputs) => inputs,
-                    Err(e) => return fail(e, totals).await,
+                    Err(e) => return fail(recorded(e)?, totals).await,
                 };
                 info!(%run_id, local = inputs.local.len(), remote = inputs.snapshot.users.len(), "read the users the changes touch");
                 let untouched = Some(inputs.untouched);
                 let (plan, back) =
                     match confirm.plan_and_confirm(&inputs.local, &mut inputs.snapshot, untouched, &mut totals).await {
                         Ok(planned) => planned,
-                        Err(e) => return fail(e, totals).await,
+                        Err(e) => return fail(RunFailure::Graph(e), totals).await,
                     };
                 // The copy keeps what Graph said directly about the users found back.
                 for user in &back {
@@ -364,7 +410,7 @@ impl PreparedRun {
                     users_delta_link: &delta.users_link,
                     groups_delta_link: &delta.groups_link,
                     full_read_at: None,
-                    scope: &scope,
+                    scope: &scope_key,
                 };
                 ending.conclude(plan, &advance, totals, finished_at()).await
             }
@@ -424,29 +470,13 @@ enum Read {
     Incremental(read::IncrementalRead),
 }
 
-/// What the copy of Entra and the directory were last planned for. The copy holds the
-/// whole tenant whatever the scope, but the users the last plans left alone are only
-/// "as the rules leave them" for these settings; other settings need a full plan.
-fn scope_key(settings: &Settings, policy: &Policy) -> String {
-    let mut groups = settings.group_ids.clone();
-    groups.sort();
-    // The selected properties too: delta links carry the `$select` of their first round, so
-    // a release that reads more (e.g. `otherMails`) starts with a full read.
-    format!(
-        "tenant={:?} cloud={:?} groups={groups:?} policy={policy:?} select={}",
-        settings.tenant_id.as_deref().map(str::to_ascii_lowercase),
-        settings.cloud,
-        safegpt_graph::USER_SELECT
-    )
-}
-
 /// What a run reads Entra with.
 struct Reader<'a> {
     client: &'a GraphClient,
     store: &'a Store,
     settings: &'a Settings,
     cursor: &'a SyncCursor,
-    scope: &'a str,
+    scope_key: &'a str,
     request: &'a SyncRequest,
     run_id: Uuid,
     progress: &'a ProgressSender,
@@ -473,14 +503,14 @@ impl Reader<'_> {
     /// delta link (expired, or a reset on its side), and when something came back from a
     /// soft delete.
     async fn read_once(&self) -> Result<Read, SyncError> {
-        let Reader { client, store, settings, cursor, scope, request, run_id, progress } = *self;
+        let Reader { client, store, settings, cursor, scope_key, request, run_id, progress } = *self;
         let every = time::Duration::seconds(i64::from(settings.full_sync_interval_secs));
         let full_reason = match (&cursor.users_delta_link, &cursor.groups_delta_link, cursor.full_read_at) {
             _ if request.full_read => Some("asked for"),
             (None, _, _) | (_, None, _) => Some("no delta links yet"),
             // Also after a run that found Graph contradicting the copy.
             (_, _, None) => Some("no full read recorded since the copy was last in doubt"),
-            _ if cursor.scope.as_deref() != Some(scope) => Some("the settings changed"),
+            _ if cursor.scope.as_deref() != Some(scope_key) => Some("the settings changed"),
             (_, _, Some(at)) if request.now - at >= every => Some("the periodic full read is due"),
             _ => None,
         };

@@ -9,12 +9,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use safegpt_core::membership::groups_in_scope;
-use safegpt_core::{EntraChanges, LocalUser, MemberKind, Settings, Snapshot, Source, Status, Untouched};
-use safegpt_graph::GraphError;
+use safegpt_core::{Covered, EntraChanges, LocalUser, MemberKind, Scope, Snapshot, Source, Status, Untouched};
 use safegpt_store::Store;
 
-use crate::SyncError;
+use crate::{RunFailure, SyncError};
 
 pub(crate) struct SubsetInputs {
     pub local: Vec<LocalUser>,
@@ -24,42 +22,19 @@ pub(crate) struct SubsetInputs {
 
 /// Fails with "group not found" when a configured group is not in the tenant after the
 /// changes: as with a full read, a missing group never takes its members out of scope.
-pub(crate) async fn gather(
-    store: &Store,
-    settings: &Settings,
-    changes: &EntraChanges,
-) -> Result<Result<SubsetInputs, GraphError>, SyncError> {
-    let roots = &settings.group_ids;
-    let present = store.mirror_groups_present(roots).await?;
-    for root in roots {
+pub(crate) async fn gather(store: &Store, scope: &Scope, changes: &EntraChanges) -> Result<SubsetInputs, SyncError> {
+    let present = store.mirror_groups_present(scope.groups()).await?;
+    for root in scope.groups() {
         let exists = changes.groups.get(root).copied().unwrap_or(present.contains(root));
         if !exists {
-            return Ok(Err(GraphError::group_not_found(root, "not among the groups of the last delta round")));
+            let detail = "not among the groups of the last delta round";
+            return Err(SyncError::Failed(RunFailure::GroupMissing { group: root.clone(), detail }));
         }
     }
 
-    // The group tree before and after the round.
-    let edges_before = store.mirror_group_edges().await?;
-    let mut edges_after: Vec<(&str, &str)> = edges_before
-        .iter()
-        .filter(|(g, m)| changes.member_after(g, m, true))
-        .map(|(g, m)| (g.as_str(), m.as_str()))
-        .collect();
-    edges_after.extend(
-        changes
-            .members
-            .iter()
-            .filter(|((g, m), kind)| *kind == &Some(MemberKind::Group) && changes.member_after(g, m, false))
-            .map(|((g, m), _)| (g.as_str(), m.as_str())),
-    );
-    let roots_iter = || roots.iter().map(String::as_str);
-    let scope_before = groups_in_scope(roots_iter(), edges_before.iter().map(|(g, m)| (g.as_str(), m.as_str())));
-    let scope_after = groups_in_scope(roots_iter(), edges_after);
-
-    let mut affected: BTreeSet<String> = changes.users.keys().cloned().collect();
-    affected.extend(changes.members.keys().map(|(_, member)| member.clone()));
-    let moved: Vec<String> = scope_before.symmetric_difference(&scope_after).cloned().collect();
-    affected.extend(store.mirror_user_members_of(&moved).await?);
+    let reach = scope.reach(changes, &store.mirror_group_edges().await?);
+    let mut affected = reach.users.clone();
+    affected.extend(store.mirror_user_members_of(&reach.moved_groups).await?);
     let affected: Vec<String> = affected.into_iter().collect();
 
     let mut local = store.users_by_azure_ids(&affected).await?;
@@ -82,19 +57,18 @@ pub(crate) async fn gather(
     let mut users: Vec<_> = remote.into_values().collect();
     users.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let mut group_members = HashSet::new();
-    if !roots.is_empty() {
+    let mut covered = Covered::Members(HashSet::new());
+    if scope.is_whole_tenant() {
+        covered = Covered::EveryUser;
+    } else {
         for (group, member) in store.mirror_memberships_of(&ids).await? {
-            if scope_after.contains(&group) && changes.member_after(&group, &member, true) {
-                group_members.insert(member);
+            if reach.covered_through(changes, &group, &member, true) {
+                covered.insert(&member);
             }
         }
         for ((group, member), kind) in &changes.members {
-            if *kind == Some(MemberKind::User)
-                && scope_after.contains(group)
-                && changes.member_after(group, member, false)
-            {
-                group_members.insert(member.clone());
+            if *kind == Some(MemberKind::User) && reach.covered_through(changes, group, member, false) {
+                covered.insert(member);
             }
         }
     }
@@ -108,5 +82,5 @@ pub(crate) async fn gather(
             .synced_active
             .saturating_sub(count(&|u| u.source == Source::Entra && u.status == Status::Active)),
     };
-    Ok(Ok(SubsetInputs { local, snapshot: Snapshot { users, group_members, complete: true }, untouched }))
+    Ok(SubsetInputs { local, snapshot: Snapshot { users, covered, complete: true }, untouched })
 }

@@ -230,7 +230,7 @@ async fn sync(app: &App, args: SyncArgs) -> Result<u8, Failure> {
             RunStatus::DryRun => {
                 println!("Dry run (run {}), nothing changed; the sync would make: {summary}", outcome.run_id);
                 for change in outcome.plan.iter().flat_map(|p| &p.changes) {
-                    let user = change.after.as_ref().or(change.before.as_ref()).expect("before or after");
+                    let user = change.user();
                     println!("  {:<8} {:<40} {}", change.action.as_str(), user.profile.email, change.reason.describe());
                 }
             }
