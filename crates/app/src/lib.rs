@@ -11,6 +11,7 @@ mod admin;
 mod directory;
 mod error;
 mod runs;
+mod schedule;
 mod settings;
 pub mod views;
 
@@ -64,6 +65,8 @@ pub enum Trigger {
     Manual,
     /// The REST API.
     Api,
+    /// The scheduler of `safegpt serve`.
+    Schedule,
 }
 
 impl Trigger {
@@ -72,6 +75,7 @@ impl Trigger {
             Trigger::Cli => "cli",
             Trigger::Manual => "manual",
             Trigger::Api => "api",
+            Trigger::Schedule => "schedule",
         }
     }
 }

@@ -139,10 +139,10 @@ impl SettingsView {
     ) -> Self {
         SettingsView {
             active: s.active,
-            tenant_id: s.tenant_id.clone(),
-            client_id: s.client_id.clone(),
+            tenant_id: s.tenant_id.as_ref().map(ToString::to_string),
+            client_id: s.client_id.as_ref().map(ToString::to_string),
             client_secret_set: secret_set,
-            group_ids: s.group_ids.clone(),
+            group_ids: s.group_ids.iter().map(ToString::to_string).collect(),
             auto_disable: s.auto_disable,
             auto_remove: s.auto_remove,
             remove_after_days: s.remove_after_days,

@@ -37,6 +37,102 @@ pub fn is_domain_name(raw: &str) -> bool {
         && labels.last().is_some_and(|tld| tld.bytes().any(|b| b.is_ascii_alphabetic()))
 }
 
+/// An identifier parsed once: it derefs to its normalized text and is stored as that text
+/// (a stored value is parsed again when read, so a corrupt row is refused, not trusted).
+macro_rules! parsed_id {
+    ($(#[$doc:meta])* $name:ident, $parse:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Trims and normalizes `raw`; the error names the cause and the fix (the caller
+            /// names the field).
+            pub fn parse(raw: &str) -> Result<$name, String> {
+                let parse: fn(&str) -> Result<String, String> = $parse;
+                parse(raw.trim()).map($name)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(raw: String) -> Result<$name, String> {
+                $name::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+parsed_id!(
+    /// The tenant: its GUID (`Directory (tenant) ID`) or a verified domain, lower-case.
+    TenantId,
+    |raw| {
+        normalize_guid(raw).or_else(|| is_domain_name(raw).then(|| raw.to_ascii_lowercase())).ok_or_else(|| {
+            format!(
+                "'{raw}' is neither a GUID nor a domain name; copy the \"Directory (tenant) ID\" \
+                 from the app registration's Overview page in Entra (e.g. 4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d1) \
+                 or use a verified domain such as contoso.onmicrosoft.com"
+            )
+        })
+    }
+);
+
+parsed_id!(
+    /// The app registration's `Application (client) ID`, a GUID in lower case.
+    ClientId,
+    |raw| {
+        normalize_guid(raw).ok_or_else(|| {
+            format!(
+                "'{raw}' is not a GUID; copy the \"Application (client) ID\" from the app \
+                 registration's Overview page in Entra"
+            )
+        })
+    }
+);
+
+parsed_id!(
+    /// A group's `Object ID`, a GUID in lower case.
+    GroupId,
+    |raw| {
+        normalize_guid(raw).ok_or_else(|| {
+            format!(
+                "'{raw}' is not a group object id; in Entra open Groups, select the group \
+                 and copy its \"Object ID\" (a GUID such as f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2), not its name"
+            )
+        })
+    }
+);
+
 /// An e-mail address of a local account or an administrator, parsed once at the edge: the
 /// store and the application only ever hold valid ones.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -89,6 +185,21 @@ mod tests {
         assert!(!is_domain_name("contoso"));
         assert!(!is_domain_name("bad domain.com"));
         assert!(!is_domain_name("1.2.3.4"));
+    }
+
+    #[test]
+    fn ids_parse_normalize_and_refuse_with_the_fix() {
+        assert_eq!(TenantId::parse(" Contoso.onmicrosoft.com ").unwrap(), "contoso.onmicrosoft.com");
+        assert_eq!(
+            ClientId::parse("{4F6847D7-FD3F-4B2D-9740-79170E634DE5}").unwrap(),
+            "4f6847d7-fd3f-4b2d-9740-79170e634de5"
+        );
+        assert!(GroupId::parse("Sales team").unwrap_err().contains("Object ID"));
+        assert!(ClientId::parse("SafeGPT").unwrap_err().contains("Application (client) ID"));
+        // Stored as its text, and a corrupt stored value is refused when read.
+        let id = GroupId::parse("f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2\"");
+        assert!(serde_json::from_str::<GroupId>("\"not a group\"").is_err());
     }
 
     #[test]

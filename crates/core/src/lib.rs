@@ -9,7 +9,7 @@ pub mod scope;
 pub mod settings;
 pub mod user;
 
-pub use ids::Email;
+pub use ids::{ClientId, Email, GroupId, TenantId};
 pub use membership::{EntraChanges, MemberKind, Membership};
 pub use patch::{Sent, UserPatch};
 pub use planner::{

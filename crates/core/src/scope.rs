@@ -61,11 +61,11 @@ pub struct Reach {
 
 impl Scope {
     pub fn new(settings: &Settings) -> Scope {
-        let mut groups = settings.group_ids.clone();
+        let mut groups: Vec<String> = settings.group_ids.iter().map(|g| g.to_string()).collect();
         groups.sort();
         groups.dedup();
         Scope {
-            tenant: settings.tenant_id.as_deref().map(str::to_ascii_lowercase),
+            tenant: settings.tenant_id.as_ref().map(|t| t.to_string()),
             cloud: format!("{}:{}:{}", settings.cloud.name(), settings.cloud.login_url(), settings.cloud.graph_url()),
             groups,
         }
@@ -184,13 +184,15 @@ impl Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::SettingsPatch;
 
     fn edge(group: &str, member: &str, kind: MemberKind) -> Membership {
         Membership { group_id: group.into(), member_id: member.into(), kind }
     }
 
+    /// A scope of groups named for reading (settings only hold GUIDs).
     fn scoped(groups: &[&str]) -> Scope {
-        Scope::new(&Settings { group_ids: groups.iter().map(|g| g.to_string()).collect(), ..Settings::default() })
+        Scope { groups: groups.iter().map(|g| g.to_string()).collect(), ..Scope::new(&Settings::default()) }
     }
 
     #[test]
@@ -224,19 +226,26 @@ mod tests {
 
     #[test]
     fn the_key_ignores_group_order_and_tenant_case_but_not_the_rules() {
-        let settings = |groups: Vec<&str>, tenant: &str| Settings {
-            group_ids: groups.into_iter().map(str::to_owned).collect(),
-            tenant_id: Some(tenant.to_owned()),
-            ..Settings::default()
+        let settings = |groups: &str, tenant: &str| {
+            let patch = SettingsPatch {
+                group_ids: Some(vec![groups.to_owned()]),
+                tenant_id: Some(tenant.to_owned()),
+                ..SettingsPatch::default()
+            };
+            Settings::default().apply(&patch).unwrap()
         };
-        let a = settings(vec!["g2", "g1"], "Contoso.onmicrosoft.com");
-        let b = settings(vec!["g1", "g2", "g1"], "contoso.onmicrosoft.com");
+        let (g1, g2) = ("f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d1", "f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2");
+        let a = settings(&format!("{g2},{g1}"), "Contoso.onmicrosoft.com");
+        let b = settings(&format!("{g1} {g2} {}", g1.to_uppercase()), "contoso.onmicrosoft.com");
         let policy = Policy::from(&a);
         assert_eq!(Scope::new(&a).key(&policy, "id"), Scope::new(&b).key(&policy, "id"));
         let guests = Policy { include_guests: !policy.include_guests, ..policy.clone() };
         assert_ne!(Scope::new(&a).key(&policy, "id"), Scope::new(&a).key(&guests, "id"));
         assert_ne!(Scope::new(&a).key(&policy, "id"), Scope::new(&a).key(&policy, "id,mail"));
-        assert_ne!(Scope::new(&a).key(&policy, "id"), scoped(&["g1"]).key(&policy, "id"));
+        assert_ne!(
+            Scope::new(&a).key(&policy, "id"),
+            Scope::new(&settings(g1, "contoso.onmicrosoft.com")).key(&policy, "id")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{is_domain_name, normalize_guid};
+use crate::ids::{ClientId, GroupId, TenantId};
 
 pub const DEFAULT_REMOVE_AFTER_DAYS: u32 = 14;
 pub const MAX_REMOVE_AFTER_DAYS: u32 = 3650;
@@ -62,10 +62,10 @@ impl Cloud {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     pub active: bool,
-    pub tenant_id: Option<String>,
-    pub client_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
+    pub client_id: Option<ClientId>,
     /// Object ids of the scope groups; empty means every user of the tenant.
-    pub group_ids: Vec<String>,
+    pub group_ids: Vec<GroupId>,
     pub auto_disable: bool,
     pub auto_remove: bool,
     pub remove_after_days: u32,
@@ -256,195 +256,51 @@ impl std::fmt::Display for FieldError {
 pub struct InvalidSettings(pub Vec<FieldError>);
 
 impl Settings {
-    /// Applies `patch` on top of `self`, validating every named field.
+    /// Applies `patch` on top of `self`, parsing every named field.
     /// Returns all field errors at once; on error nothing of the patch is applied.
     pub fn apply(&self, patch: &SettingsPatch) -> Result<Settings, InvalidSettings> {
         let mut next = self.clone();
         let mut errors = Vec::new();
-        let mut fail = |field: &'static str, message: String| errors.push(FieldError { field, message });
-
-        if let Some(active) = patch.active {
-            next.active = active;
-        }
-        if let Some(raw) = &patch.tenant_id {
-            let raw = raw.trim();
-            if raw.is_empty() {
-                next.tenant_id = None;
-            } else if let Some(guid) = normalize_guid(raw) {
-                next.tenant_id = Some(guid);
-            } else if is_domain_name(raw) {
-                next.tenant_id = Some(raw.to_ascii_lowercase());
-            } else {
-                fail(
-                    "tenant_id",
-                    format!(
-                        "'{raw}' is neither a GUID nor a domain name; copy the \"Directory (tenant) ID\" \
-                         from the app registration's Overview page in Entra (e.g. 4e4dff32-6150-4c66-ae0d-cfc4ab7bc4d1) \
-                         or use a verified domain such as contoso.onmicrosoft.com"
-                    ),
-                );
+        let mut field = |name: &'static str, result: Result<(), String>| {
+            if let Err(message) = result {
+                errors.push(FieldError { field: name, message });
+            }
+        };
+        let flags = [
+            (patch.active, &mut next.active),
+            (patch.auto_disable, &mut next.auto_disable),
+            (patch.auto_remove, &mut next.auto_remove),
+            (patch.include_guests, &mut next.include_guests),
+        ];
+        for (given, slot) in flags {
+            if let Some(value) = given {
+                *slot = value;
             }
         }
-        if let Some(raw) = &patch.client_id {
-            let raw = raw.trim();
-            if raw.is_empty() {
-                next.client_id = None;
-            } else if let Some(guid) = normalize_guid(raw) {
-                next.client_id = Some(guid);
-            } else {
-                fail(
-                    "client_id",
-                    format!(
-                        "'{raw}' is not a GUID; copy the \"Application (client) ID\" from the app \
-                         registration's Overview page in Entra"
-                    ),
-                );
-            }
-        }
-        if let Some(raw_groups) = &patch.group_ids {
-            let mut groups: Vec<String> = Vec::new();
-            for raw in raw_groups.iter().flat_map(|g| g.split([',', ' ', '\n', ';'])) {
-                let raw = raw.trim();
-                if raw.is_empty() {
-                    continue;
-                }
-                match normalize_guid(raw) {
-                    Some(guid) if !groups.contains(&guid) => groups.push(guid),
-                    Some(_) => {}
-                    None => fail(
-                        "group_id",
-                        format!(
-                            "'{raw}' is not a group object id; in Entra open Groups, select the group \
-                             and copy its \"Object ID\" (a GUID such as f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2), not its name"
-                        ),
-                    ),
-                }
-            }
+        field("tenant_id", set(text(&patch.tenant_id), &mut next.tenant_id, optional(TenantId::parse)));
+        field("client_id", set(text(&patch.client_id), &mut next.client_id, optional(ClientId::parse)));
+        if let Some(raw) = &patch.group_ids {
+            let (groups, bad) = parse_groups(raw);
             next.group_ids = groups;
+            bad.into_iter().for_each(|message| field("group_id", Err(message)));
         }
-        if let Some(v) = patch.auto_disable {
-            next.auto_disable = v;
-        }
-        if let Some(v) = patch.auto_remove {
-            next.auto_remove = v;
-        }
-        if let Some(raw) = &patch.remove_after_days {
-            match parse_in_range(raw, 1, MAX_REMOVE_AFTER_DAYS) {
-                Some(days) => next.remove_after_days = days,
-                None => fail(
-                    "remove_after_days",
-                    format!("'{}' is not a whole number of days from 1 to {MAX_REMOVE_AFTER_DAYS}", raw.trim()),
-                ),
-            }
-        }
-        if let Some(v) = patch.include_guests {
-            next.include_guests = v;
-        }
-        if let Some(raw) = &patch.cloud {
-            match raw.trim().to_ascii_lowercase().as_str() {
-                "global" => next.cloud = Cloud::Global,
-                "usgov" => next.cloud = Cloud::Usgov,
-                "china" => next.cloud = Cloud::China,
-                other => fail(
-                    "cloud",
-                    format!(
-                        "'{other}' is not a known cloud; use global, usgov or china, or give login_url and graph_url"
-                    ),
-                ),
-            }
-        }
+        field("remove_after_days", set(text(&patch.remove_after_days), &mut next.remove_after_days, days));
+        field("cloud", set(text(&patch.cloud), &mut next.cloud, named_cloud));
         if patch.login_url.is_some() || patch.graph_url.is_some() {
-            let login = patch.login_url.as_deref().map(normalize_root);
-            let graph = patch.graph_url.as_deref().map(normalize_root);
-            let (old_login, old_graph) = match &self.cloud {
-                Cloud::Custom { login_url, graph_url } => (Some(login_url.clone()), Some(graph_url.clone())),
-                _ => (None, None),
-            };
-            let login = login.or(old_login);
-            let graph = graph.or(old_graph);
-            let mut ok = true;
-            for (field, value) in [("login_url", &login), ("graph_url", &graph)] {
-                match value {
-                    None => {
-                        ok = false;
-                        fail(field, "custom endpoints need both login_url and graph_url".into());
-                    }
-                    Some(url) if !is_acceptable_root(url) => {
-                        ok = false;
-                        fail(
-                            field,
-                            format!(
-                                "'{url}' must be an https:// URL (plain http:// is allowed only for \
-                                 127.0.0.1 or localhost, e.g. graph-sim), without query or fragment"
-                            ),
-                        );
-                    }
-                    Some(_) => {}
-                }
-            }
-            if ok && let (Some(login_url), Some(graph_url)) = (login, graph) {
-                next.cloud = Cloud::Custom { login_url, graph_url };
+            match custom_cloud(&self.cloud, patch.login_url.as_deref(), patch.graph_url.as_deref()) {
+                Ok(cloud) => next.cloud = cloud,
+                Err(bad) => bad.into_iter().for_each(|(name, message)| field(name, Err(message))),
             }
         }
-        if let Some(raw) = &patch.seats {
-            match parse_in_range(raw, 0, 10_000_000) {
-                Some(seats) => next.seats = seats,
-                None => fail("seats", format!("'{}' is not a whole number of seats (0 = unlimited)", raw.trim())),
-            }
-        }
-        if let Some(raw) = &patch.threshold_count {
-            match parse_in_range(raw, 0, 10_000_000) {
-                Some(v) => next.threshold_count = v,
-                None => fail("threshold_count", format!("'{}' is not a whole number of users", raw.trim())),
-            }
-        }
-        if let Some(raw) = &patch.threshold_percent {
-            match parse_in_range(raw, 0, 100) {
-                Some(v) => next.threshold_percent = v,
-                None => fail("threshold_percent", format!("'{}' is not a percentage from 0 to 100", raw.trim())),
-            }
-        }
-
-        if let Some(raw) = &patch.interval {
-            match parse_interval(raw) {
-                Some(secs) if (MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&secs) => next.sync_interval_secs = secs,
-                _ => fail(
-                    "interval",
-                    format!("'{}' is not an interval from 10s to 7 days; write it like 15m, 1h or 90s", raw.trim()),
-                ),
-            }
-        }
-        if let Some(raw) = &patch.full_sync_interval {
-            match parse_interval(raw) {
-                Some(secs) if (MIN_INTERVAL_SECS..=MAX_FULL_INTERVAL_SECS).contains(&secs) => {
-                    next.full_sync_interval_secs = secs;
-                }
-                _ => fail(
-                    "full_sync_interval",
-                    format!(
-                        "'{}' is not an interval from 10s to 6 days (delta links last 7 days); write it like 1d or 12h",
-                        raw.trim()
-                    ),
-                ),
-            }
-        }
-        if let Some(raw) = &patch.secret_expires {
-            let raw = raw.trim();
-            if raw.is_empty() {
-                next.secret_expires = None;
-            } else if let Some(date) = parse_date(raw) {
-                next.secret_expires = Some(date.to_string());
-            } else {
-                fail(
-                    "secret_expires",
-                    format!(
-                        "'{raw}' is not a date like 2028-11-29; copy the \"Expires\" date of the client secret \
-                         from Entra (Certificates & secrets)"
-                    ),
-                );
-            }
-        }
-
+        field("seats", set(text(&patch.seats), &mut next.seats, seats));
+        field("threshold_count", set(text(&patch.threshold_count), &mut next.threshold_count, user_count));
+        field("threshold_percent", set(text(&patch.threshold_percent), &mut next.threshold_percent, percent));
+        field("interval", set(text(&patch.interval), &mut next.sync_interval_secs, sync_interval));
+        field(
+            "full_sync_interval",
+            set(text(&patch.full_sync_interval), &mut next.full_sync_interval_secs, full_sync_interval),
+        );
+        field("secret_expires", set(text(&patch.secret_expires), &mut next.secret_expires, optional(expiry_date)));
         if errors.is_empty() { Ok(next) } else { Err(InvalidSettings(errors)) }
     }
 
@@ -464,9 +320,125 @@ impl Settings {
     }
 }
 
+/// A patch field's text, trimmed.
+fn text(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref().map(str::trim)
+}
+
 fn parse_in_range(raw: &str, min: u32, max: u32) -> Option<u32> {
     let value: u32 = raw.trim().parse().ok()?;
     (min..=max).contains(&value).then_some(value)
+}
+
+// One parser per field: trimmed text in, the value or the cause and fix out.
+
+/// Parses a given value into `slot`; `None` (not given) keeps it.
+fn set<T>(raw: Option<&str>, slot: &mut T, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<(), String> {
+    if let Some(raw) = raw {
+        *slot = parse(raw)?;
+    }
+    Ok(())
+}
+
+/// Empty text clears an optional setting.
+fn optional<T>(parse: impl FnOnce(&str) -> Result<T, String>) -> impl FnOnce(&str) -> Result<Option<T>, String> {
+    move |raw| if raw.is_empty() { Ok(None) } else { parse(raw).map(Some) }
+}
+
+/// Groups separated by commas, spaces, semicolons or lines; duplicates dropped. Returns the
+/// groups and one message per invalid entry.
+fn parse_groups(raw: &[String]) -> (Vec<GroupId>, Vec<String>) {
+    let (mut groups, mut bad) = (Vec::new(), Vec::new());
+    for raw in raw.iter().flat_map(|g| g.split([',', ' ', '\n', ';'])).map(str::trim).filter(|g| !g.is_empty()) {
+        match GroupId::parse(raw) {
+            Ok(group) if !groups.contains(&group) => groups.push(group),
+            Ok(_) => {}
+            Err(message) => bad.push(message),
+        }
+    }
+    (groups, bad)
+}
+
+fn days(raw: &str) -> Result<u32, String> {
+    parse_in_range(raw, 1, MAX_REMOVE_AFTER_DAYS)
+        .ok_or_else(|| format!("'{raw}' is not a whole number of days from 1 to {MAX_REMOVE_AFTER_DAYS}"))
+}
+
+fn seats(raw: &str) -> Result<u32, String> {
+    parse_in_range(raw, 0, 10_000_000).ok_or_else(|| format!("'{raw}' is not a whole number of seats (0 = unlimited)"))
+}
+
+fn user_count(raw: &str) -> Result<u32, String> {
+    parse_in_range(raw, 0, 10_000_000).ok_or_else(|| format!("'{raw}' is not a whole number of users"))
+}
+
+fn percent(raw: &str) -> Result<u32, String> {
+    parse_in_range(raw, 0, 100).ok_or_else(|| format!("'{raw}' is not a percentage from 0 to 100"))
+}
+
+fn sync_interval(raw: &str) -> Result<u32, String> {
+    parse_interval(raw)
+        .filter(|secs| (MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(secs))
+        .ok_or_else(|| format!("'{raw}' is not an interval from 10s to 7 days; write it like 15m, 1h or 90s"))
+}
+
+fn full_sync_interval(raw: &str) -> Result<u32, String> {
+    parse_interval(raw).filter(|secs| (MIN_INTERVAL_SECS..=MAX_FULL_INTERVAL_SECS).contains(secs)).ok_or_else(|| {
+        format!("'{raw}' is not an interval from 10s to 6 days (delta links last 7 days); write it like 1d or 12h")
+    })
+}
+
+fn expiry_date(raw: &str) -> Result<String, String> {
+    parse_date(raw).map(|date| date.to_string()).ok_or_else(|| {
+        format!(
+            "'{raw}' is not a date like 2028-11-29; copy the \"Expires\" date of the client secret \
+             from Entra (Certificates & secrets)"
+        )
+    })
+}
+
+fn named_cloud(raw: &str) -> Result<Cloud, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "global" => Ok(Cloud::Global),
+        "usgov" => Ok(Cloud::Usgov),
+        "china" => Ok(Cloud::China),
+        other => {
+            Err(format!("'{other}' is not a known cloud; use global, usgov or china, or give login_url and graph_url"))
+        }
+    }
+}
+
+/// Custom endpoints: the roots given, the current custom ones for a root not given. Errors
+/// name `login_url` or `graph_url`.
+fn custom_cloud(
+    current: &Cloud,
+    login: Option<&str>,
+    graph: Option<&str>,
+) -> Result<Cloud, Vec<(&'static str, String)>> {
+    let (old_login, old_graph) = match current {
+        Cloud::Custom { login_url, graph_url } => (Some(login_url.clone()), Some(graph_url.clone())),
+        _ => (None, None),
+    };
+    let login = login.map(normalize_root).or(old_login);
+    let graph = graph.map(normalize_root).or(old_graph);
+    let mut errors = Vec::new();
+    for (field, value) in [("login_url", &login), ("graph_url", &graph)] {
+        match value {
+            None => errors.push((field, "custom endpoints need both login_url and graph_url".to_owned())),
+            Some(url) if !is_acceptable_root(url) => errors.push((
+                field,
+                format!(
+                    "'{url}' must be an https:// URL (plain http:// is allowed only for \
+                     127.0.0.1 or localhost, e.g. graph-sim), without query or fragment"
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    match (login, graph) {
+        (Some(login_url), Some(graph_url)) if errors.is_empty() => Ok(Cloud::Custom { login_url, graph_url }),
+        _ => Err(errors),
+    }
 }
 
 fn normalize_root(raw: &str) -> String {
@@ -596,7 +568,8 @@ mod tests {
 
     #[test]
     fn empty_group_list_means_all_users() {
-        let s = Settings { group_ids: vec!["f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2".into()], ..Settings::default() };
+        let group = GroupId::parse("f3e5e6c4-7f2d-4a4c-9b2c-8e2f3a8c01d2").unwrap();
+        let s = Settings { group_ids: vec![group], ..Settings::default() };
         let s = s.apply(&SettingsPatch { group_ids: Some(vec![]), ..patch() }).unwrap();
         assert!(s.group_ids.is_empty());
     }

@@ -19,7 +19,6 @@ mod read;
 use confirm::Confirm;
 use read::Incremental;
 mod runner;
-pub mod scheduler;
 mod subset;
 pub use runner::{Runner, StartError};
 use uuid::Uuid;
@@ -143,8 +142,12 @@ pub async fn client_for(store: &Store, settings: &Settings, retry: RetryPolicy) 
     else {
         return Err(SyncError::NotConfigured(missing));
     };
-    GraphClient::new(endpoints(&settings.cloud), Credentials { tenant, client_id, secret }, retry)
-        .map_err(SyncError::Client)
+    GraphClient::new(
+        endpoints(&settings.cloud),
+        Credentials { tenant: tenant.into(), client_id: client_id.into(), secret },
+        retry,
+    )
+    .map_err(SyncError::Client)
 }
 
 /// Where a run is, for live progress in the UI and API.

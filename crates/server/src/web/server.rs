@@ -2,14 +2,12 @@
 //! bound server that also runs the scheduler.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
 use super::state::AppState;
@@ -101,9 +99,7 @@ impl Server {
 
     /// Serves (and runs the scheduler) until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let scheduler = self.state.config.scheduler.then(|| {
-            tokio::spawn(safegpt_sync::scheduler::run(Arc::clone(self.state.app.runner()), OffsetDateTime::now_utc))
-        });
+        let scheduler = self.state.config.scheduler.then(|| tokio::spawn(self.state.app.clone().run_scheduler()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         if let Some(task) = scheduler {
