@@ -1,10 +1,13 @@
 //! `safegpt` driven as a command against graph-sim on 127.0.0.1: every rule of PRODUCT.md's
 //! "Who is in scope", "What one sync does", "Licenses" and "Safety", and every error kind.
 
+mod support;
+
 use std::process::Stdio;
 
-use graph_sim::{AppRecord, GroupRecord, SecretRecord, SimOptions, SimServer, TenantFile, UserRecord};
+use graph_sim::{AppRecord, GroupRecord, SecretRecord, TenantFile, UserRecord};
 use serde_json::{Value, json};
+use support::TestApp;
 use time::macros::datetime;
 use tokio::io::AsyncWriteExt;
 
@@ -102,11 +105,14 @@ fn tenant() -> TenantFile {
     }
 }
 
-struct Env {
-    sim: SimServer,
-    dir: tempfile::TempDir,
-    /// SQLite in `dir`, or a fresh PostgreSQL database (`SAFEGPT_TEST_DATABASE_URL`).
-    db_url: String,
+/// A deployment driven through the `safegpt` binary.
+struct Env(TestApp);
+
+impl std::ops::Deref for Env {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 struct Run {
@@ -128,10 +134,7 @@ impl Env {
     }
 
     async fn with_tenant(tenant: TenantFile) -> Env {
-        let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let db_url = safegpt_store::testing::test_database_url(dir.path()).await;
-        Env { sim, dir, db_url }
+        Env(TestApp::builder(tenant).start().await)
     }
 
     async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
@@ -139,12 +142,9 @@ impl Env {
     }
 
     async fn run_with_env(&self, args: &[&str], stdin: Option<&str>, vars: &[(&str, &str)]) -> Run {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_safegpt"))
-            .args(args)
+        let mut child = self
+            .command(args)
             .envs(vars.iter().copied())
-            .env("SAFEGPT_DATA_DIR", self.dir.path())
-            .env("SAFEGPT_DATABASE_URL", &self.db_url)
-            .env_remove("SAFEGPT_MASTER_KEY")
             .env("SAFEGPT_GRAPH_RETRY_BUDGET_SECS", "1")
             .env("SAFEGPT_LOG", "info")
             .stdin(Stdio::piped())
@@ -264,7 +264,7 @@ async fn scope_follows_nested_groups_and_excludes_guests_and_disabled_accounts()
     env.sync(&[]).await;
     assert!(env.user("erin@contoso.com").await.is_some());
     assert!(env.user("dave@contoso.com").await.is_none(), "disabled in Entra is never created");
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -324,7 +324,7 @@ async fn leaving_deleting_disabling_and_rejoining_in_entra() {
     assert!(
         audit.as_array().unwrap().iter().any(|a| a["action"] == "user.disabled" && a["target"] == "alice@contoso.com")
     );
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -336,7 +336,7 @@ async fn without_auto_disable_users_are_kept_but_marked_out_of_scope() {
     env.sync(&[]).await;
     let alice = env.user("alice@contoso.com").await.unwrap();
     assert_eq!((alice["status"].as_str(), alice["in_scope"].as_bool()), (Some("active"), Some(false)));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -371,7 +371,7 @@ async fn renamed_users_are_updated_and_local_accounts_linked_by_email() {
     // The unlinked local administrator is never touched.
     let admin = env.user("admin@example.org").await.unwrap();
     assert_eq!((admin["source"].as_str(), admin["status"].as_str()), (Some("local"), Some("active")));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -418,7 +418,7 @@ async fn an_administrators_disable_wins_and_removal_comes_exactly_after_n_days()
         .map(|a| a["action"].as_str().unwrap().to_owned())
         .collect();
     assert!(events.contains(&"user.removed".to_owned()));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -456,7 +456,7 @@ async fn seats_run_out_and_users_wait_for_a_license() {
     let (_, out) = env.sync(&["--now", "2026-12-02T01:00:00Z"]).await;
     assert_eq!((out["counts"]["removed"].as_u64(), out["counts"]["enabled"].as_u64()), (Some(1), Some(1)));
     assert_eq!(env.user(&waiting_email).await.unwrap()["status"], "active");
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -487,7 +487,7 @@ async fn mass_disable_is_held_until_confirmed() {
     assert_eq!(env.users().await, before, "nothing changed while held");
     let (code, out) = env.sync(&["--confirm-mass-changes"]).await;
     assert_eq!((code, out["counts"]["disabled"].as_u64()), (0, Some(5)));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -507,7 +507,7 @@ async fn a_failed_page_read_mid_sync_disables_nobody() {
     let runs = env.run(&["runs", "list", "--json"]).await.json();
     assert_eq!(runs[0]["status"], "failed");
     assert!(runs[0]["error"]["message"].as_str().unwrap().contains("Nothing was changed"));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -536,7 +536,7 @@ async fn a_failed_second_page_of_users_disables_nobody() {
     assert_eq!((code, out["counts"]["unchanged"].as_u64()), (0, Some(2504)));
     let (code, out) = env.sync(&[]).await;
     assert_eq!((code, out["counts"]["unchanged"].as_u64()), (0, Some(2504)));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -549,7 +549,7 @@ async fn dry_run_changes_nothing_and_lists_the_plan() {
     assert!(env.users().await.is_empty());
     let (code, out) = env.sync(&["--dry-run"]).await;
     assert_eq!((code, out["status"].as_str(), out["counts"]["created"].as_u64()), (0, Some("dry_run"), Some(3)));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -595,7 +595,7 @@ async fn every_connection_error_names_its_cause_and_fix() {
         assert_eq!(test.code, 1);
         let checks = test.json()["checks"].clone();
         assert!(checks.as_array().unwrap().iter().any(|c| c["kind"] == kind), "{kind}: {checks}");
-        env.sim.shutdown().await;
+        env.0.shutdown().await;
     }
 
     // Throttled beyond the retry budget.
@@ -615,8 +615,8 @@ async fn every_connection_error_names_its_cause_and_fix() {
     let (_, out) = env2.sync(&[]).await;
     assert_eq!(out["error"]["kind"], "unreachable", "{out}");
     assert!(out["error"]["message"].as_str().unwrap().contains("127.0.0.1"));
-    env2.sim.shutdown().await;
-    env.sim.shutdown().await;
+    env2.0.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -659,7 +659,7 @@ async fn bad_input_names_the_field_and_saves_nothing() {
     assert_eq!(env.run(&["azure", "configure", "--active", "false"]).await.code, 0);
     let (code, out) = env.sync(&[]).await;
     assert_eq!((code, out["error"]["kind"].as_str()), (1, Some("inactive")));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -674,7 +674,7 @@ async fn the_secret_is_only_ever_stored_sealed() {
     }
     let audit = env.run(&["audit", "--json"]).await.stdout;
     assert!(audit.contains("[redacted]"));
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -723,11 +723,6 @@ async fn administrators_and_api_tokens_from_the_command_line() {
     assert!(empty.stderr.contains("name:"), "{}", empty.stderr);
 }
 
-async fn open_store(env: &Env) -> safegpt_store::Store {
-    let sealer = safegpt_store::Sealer::load(None, env.dir.path()).unwrap();
-    safegpt_store::Store::open(&env.db_url, sealer).await.unwrap()
-}
-
 #[tokio::test]
 async fn two_syncs_at_once_one_runs_and_the_other_exits_4() {
     let env = Env::new().await;
@@ -750,7 +745,7 @@ async fn two_syncs_at_once_one_runs_and_the_other_exits_4() {
 async fn a_lease_left_by_a_dead_process_expires_and_its_run_is_recorded_interrupted() {
     let env = Env::new().await;
     env.configure(&[]).await;
-    let store = open_store(&env).await;
+    let store = &env.store;
     let now = time::OffsetDateTime::now_utc();
     let minute = time::Duration::minutes(1);
     // A live holder elsewhere: refused.
@@ -894,5 +889,5 @@ async fn runs_follow_delta_links_and_read_everything_daily_on_demand_and_after_a
     let bad = env.run(&["azure", "configure", "--full-sync-interval", "8d"]).await;
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("full_sync_interval"), "{}", bad.stderr);
-    env.sim.shutdown().await;
+    env.0.shutdown().await;
 }

@@ -2,26 +2,26 @@
 //! after each restart: no duplicate users, no half-applied run, the killed run recorded as
 //! interrupted, and the directory converging to what a run without crashes gives.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use graph_sim::{GenerateSpec, SimOptions, SimServer, generate};
-use safegpt_store::{RunStatus, Sealer, Store, UserFilter};
+use safegpt_store::{RunStatus, Store, UserFilter};
 use serde_json::Value;
+use support::TestApp;
 
 const USERS: usize = 3000;
 
-struct Deployment {
-    dir: tempfile::TempDir,
-    db_url: String,
-}
+/// A deployment driven through the `safegpt` binary, configured with `azure configure`.
+struct Deployment(TestApp);
 
 impl Deployment {
-    async fn new(sim: &SimServer, tenant_id: &str, client_id: &str, secret: &str) -> Deployment {
-        let dir = tempfile::tempdir().unwrap();
-        let db_url = safegpt_store::testing::test_database_url(dir.path()).await;
-        let d = Deployment { dir, db_url };
+    async fn new(sim: &Arc<SimServer>, tenant_id: &str, client_id: &str, secret: &str) -> Deployment {
+        let d = Deployment(TestApp::on(sim).start().await);
         let url = sim.base_url.as_str();
         let out = d
             .command(&[
@@ -54,15 +54,8 @@ impl Deployment {
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_safegpt"));
-        c.args(args)
-            .env("SAFEGPT_DATA_DIR", self.dir.path())
-            .env("SAFEGPT_LEASE_TTL_SECS", "2")
-            .env("SAFEGPT_DATABASE_URL", &self.db_url)
-            .env_remove("SAFEGPT_MASTER_KEY")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut c = self.0.command(args);
+        c.env("SAFEGPT_LEASE_TTL_SECS", "2").stdout(Stdio::piped()).stderr(Stdio::piped());
         c
     }
 
@@ -83,14 +76,13 @@ impl Deployment {
         panic!("the lease of the killed process never expired");
     }
 
-    async fn store(&self) -> Store {
-        let sealer = Sealer::load(None, self.dir.path()).unwrap();
-        Store::open(&self.db_url, sealer).await.unwrap()
+    fn store(&self) -> &Store {
+        &self.0.store
     }
 
     /// (Entra id, e-mail, department, status) of every user.
     async fn directory(&self) -> BTreeSet<(String, String, String, String)> {
-        let store = self.store().await;
+        let store = self.store();
         let users = store.users(UserFilter::default()).await.unwrap();
         let set: BTreeSet<_> = users
             .iter()
@@ -123,7 +115,7 @@ async fn sigkill_at_any_moment_leaves_a_consistent_directory_that_converges() {
     let tenant = generate(&GenerateSpec { users: USERS, groups: 10, nesting: 2, seed: 3, ..GenerateSpec::default() });
     let (tenant_id, app) = (tenant.tenant_id.clone(), tenant.apps[0].clone());
     let secret = app.secrets[0].value.clone();
-    let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
+    let sim = Arc::new(SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap());
     let deployment = Deployment::new(&sim, &tenant_id, &app.client_id, &secret).await;
 
     // How long a run that updates every user takes here, uninterrupted: the kills are spread
@@ -163,7 +155,7 @@ async fn sigkill_at_any_moment_leaves_a_consistent_directory_that_converges() {
         assert_eq!(outcome["status"], "succeeded", "round {round}");
         let converged = deployment.directory().await;
         assert!(converged.iter().all(|(_, _, d, _)| d == &label), "round {round}: converged");
-        let store = deployment.store().await;
+        let store = deployment.store();
         let runs = store.runs(1000).await.unwrap();
         // A killed run that had started is now `interrupted`, never left `running`.
         assert!(runs.iter().all(|r| r.status != RunStatus::Running), "round {round}: no run left running");
@@ -172,7 +164,7 @@ async fn sigkill_at_any_moment_leaves_a_consistent_directory_that_converges() {
         interrupted >= 2,
         "the kills should land inside runs ({interrupted} interrupted, {committed} committed, {full:?})"
     );
-    let runs = deployment.store().await.runs(1000).await.unwrap();
+    let runs = deployment.store().runs(1000).await.unwrap();
     assert!(runs.iter().any(|r| r.status == RunStatus::Interrupted), "killed runs are recorded as interrupted");
 
     // The result equals a deployment that never crashed.

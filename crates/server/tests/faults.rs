@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 mod support;
 use std::time::Duration;
 
-use graph_sim::{Faults, GenerateSpec, SimOptions, SimServer, generate};
+use graph_sim::{Faults, GenerateSpec, generate};
 use safegpt_core::SettingsPatch;
 use safegpt_graph::RetryPolicy;
-use safegpt_store::{ReadMode, RunStatus, Store, UserFilter};
-use safegpt_sync::{SyncRequest, run_sync};
+use safegpt_store::{ReadMode, RunStatus, UserFilter};
 use serde_json::json;
+use support::TestApp;
 use time::OffsetDateTime;
 
 type Directory = BTreeSet<(String, String, String, Option<String>)>;
@@ -19,27 +19,23 @@ type Directory = BTreeSet<(String, String, String, Option<String>)>;
 /// A deployment synced once against a fresh tenant, which then changes: users deleted,
 /// renamed and removed from the scope group, so that a wrong read would disable people.
 struct Case {
-    sim: SimServer,
-    store: Store,
-    _dir: tempfile::TempDir,
+    deployment: TestApp,
 }
 
 impl Case {
     async fn new() -> Case {
         let tenant = generate(&GenerateSpec { users: 450, groups: 6, nesting: 2, seed: 11, ..GenerateSpec::default() });
         let group = tenant.largest_group().unwrap();
-        let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
         let patch = SettingsPatch {
             group_ids: Some(vec![group.clone()]),
             auto_disable: Some(true),
             threshold_count: Some("100000".into()),
             ..SettingsPatch::default()
         };
-        let (store, dir) = support::configured_store(&sim, patch).await;
-        let case = Case { sim, store, _dir: dir };
+        let case = Case { deployment: TestApp::builder(tenant).configured(patch).start().await };
         assert_eq!(case.sync(RetryPolicy::default()).await, RunStatus::Succeeded);
 
-        let mut state = case.sim.sim.lock();
+        let mut state = case.deployment.sim.sim.lock();
         let ids: Vec<String> = state.dir.users.keys().cloned().collect();
         for id in ids.iter().step_by(15) {
             state.dir.delete_user(id);
@@ -63,12 +59,11 @@ impl Case {
 
     /// After the first run a sync follows the delta links; `full_read` reads everything.
     async fn sync_reading(&self, retry: RetryPolicy, full_read: bool) -> RunStatus {
-        let request = SyncRequest { full_read, ..SyncRequest::new("cli", OffsetDateTime::now_utc()) };
-        run_sync(&self.store, &request, retry).await.unwrap().status
+        self.deployment.sync_with(OffsetDateTime::now_utc(), retry, full_read).await.status
     }
 
     async fn directory(&self) -> Directory {
-        let users = self.store.users(UserFilter::default()).await.unwrap();
+        let users = self.deployment.store.users(UserFilter::default()).await.unwrap();
         users
             .iter()
             .map(|u| {
@@ -84,7 +79,7 @@ impl Case {
 
     fn inject(&self, faults: serde_json::Value) {
         let faults: Faults = serde_json::from_value(faults).unwrap();
-        self.sim.sim.lock().set_faults(faults);
+        self.deployment.sim.sim.lock().set_faults(faults);
     }
 }
 
@@ -197,7 +192,7 @@ async fn every_fault_ends_in_the_fault_free_directory_or_a_failed_run_that_chang
         let status = case.sync_reading(quick_retry(), reading == Full).await;
         case.inject(json!({}));
         let after = case.directory().await;
-        let runs = case.store.runs(10).await.unwrap();
+        let runs = case.deployment.store.runs(10).await.unwrap();
         match expect {
             SameAsFaultFree | SameAfterFullRead => {
                 assert_eq!(status, RunStatus::Succeeded, "{name}: {:?}", runs[0].error);

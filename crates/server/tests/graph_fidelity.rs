@@ -7,12 +7,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use graph_sim::{AppRecord, GroupRecord, SecretRecord, SimOptions, SimServer, TenantFile, UserRecord};
+use graph_sim::{AppRecord, GroupRecord, SecretRecord, TenantFile, UserRecord};
 use safegpt_core::{DisabledReason, LocalUser, SettingsPatch, Status};
 use safegpt_graph::RetryPolicy;
-use safegpt_store::{ReadMode, RunStatus, Store, UserFilter};
-use safegpt_sync::{SyncOutcome, SyncRequest, run_sync};
+use safegpt_store::{ReadMode, RunStatus, UserFilter};
+use safegpt_sync::SyncOutcome;
 use serde_json::json;
+use support::TestApp;
 use time::{OffsetDateTime, macros::datetime};
 
 const TENANT: &str = "7d1e6a4c-0000-4000-8000-00000000f1de";
@@ -82,15 +83,18 @@ fn tenant() -> TenantFile {
     }
 }
 
-struct Deployment {
-    sim: SimServer,
-    store: Store,
-    _dir: tempfile::TempDir,
+/// A deployment under test, with the helpers these tests share.
+struct Deployment(TestApp);
+
+impl std::ops::Deref for Deployment {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 impl Deployment {
     async fn new(patch: SettingsPatch) -> Deployment {
-        let sim = SimServer::start("127.0.0.1:0", tenant(), SimOptions::default()).await.unwrap();
         let patch = SettingsPatch {
             group_ids: Some(vec![STAFF.into()]),
             auto_disable: Some(true),
@@ -99,12 +103,11 @@ impl Deployment {
             full_sync_interval: Some("6d".into()),
             ..patch
         };
-        let (store, dir) = support::configured_store(&sim, patch).await;
-        Deployment { sim, store, _dir: dir }
+        Deployment(TestApp::builder(tenant()).configured(patch).start().await)
     }
 
     async fn sync_with(&self, now: OffsetDateTime, retry: RetryPolicy) -> SyncOutcome {
-        run_sync(&self.store, &SyncRequest::new("cli", now), retry).await.unwrap()
+        self.0.sync_with(now, retry, false).await
     }
 
     async fn sync(&self, now: OffsetDateTime) -> SyncOutcome {
@@ -177,7 +180,7 @@ async fn partial_delta_entries_change_only_what_they_carry() {
     d.edit(1, |u| u.job_title = None);
     d.sync(START + time::Duration::hours(2)).await;
     assert_eq!(d.user(1).await.unwrap().profile.job_title, None);
-    d.sim.shutdown().await;
+    d.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -195,7 +198,7 @@ async fn guests_are_reached_at_their_mail_else_other_mails_never_their_ext_upn()
     assert_ne!(xia.id, local.id);
     let still_local = d.store.find_user(&local.id.to_string()).await.unwrap();
     assert_eq!((still_local.source, still_local.azure_object_id), (safegpt_core::Source::Local, None));
-    d.sim.shutdown().await;
+    d.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -217,7 +220,7 @@ async fn a_restored_user_is_never_removed_even_when_delta_hides_the_restore() {
     assert_eq!(outcome.read_mode, Some(ReadMode::Full), "a restore found through the deleted items reads everything");
     let back = d.user(3).await.unwrap();
     assert_eq!((back.id, back.status, back.disabled_reason), (rob.id, Status::Active, None), "the same record, active");
-    d.sim.shutdown().await;
+    d.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -253,7 +256,7 @@ async fn a_removal_is_confirmed_with_graph_and_a_user_back_in_scope_is_kept() {
     assert_eq!(outcome.counts.removed, 1);
     assert_eq!(d.totals(&outcome).await, (1, 0));
     assert!(d.user(3).await.is_none());
-    d.sim.shutdown().await;
+    d.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -270,7 +273,7 @@ async fn a_persistent_server_error_fails_the_run_within_half_a_minute_changing_n
     assert_eq!(outcome.error.unwrap().kind, "service_error");
     assert_eq!(d.requests("GET /v1.0/users/delta", 500), 4, "the first try and three retries");
     assert_eq!(d.store.users(UserFilter::default()).await.unwrap(), before, "nobody changed");
-    d.sim.shutdown().await;
+    d.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -285,7 +288,7 @@ async fn token_endpoint_throttling_is_retried_after_its_retry_after() {
     assert_eq!(d.requests("POST /{tenant}/oauth2/v2.0/token", 429), 2);
     assert_eq!(d.requests("POST /{tenant}/oauth2/v2.0/token", 200), 1);
     assert_eq!(d.user(1).await.unwrap().status, Status::Active);
-    d.sim.shutdown().await;
+    d.0.shutdown().await;
 }
 
 #[tokio::test]
@@ -312,5 +315,5 @@ async fn an_expired_page_token_starts_the_read_again_or_fails_cleanly() {
         Some(DisabledReason::DeletedInEntra),
         "the next run converges"
     );
-    d.sim.shutdown().await;
+    d.0.shutdown().await;
 }

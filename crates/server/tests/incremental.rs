@@ -7,6 +7,7 @@
 //! independent oracle for who is in scope.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 mod support;
 
@@ -14,8 +15,8 @@ use graph_sim::{Directory, Fidelity, GenerateSpec, SimOptions, SimServer, UserRe
 use proptest::prelude::*;
 use safegpt_core::{LocalUser, SettingsPatch, Status};
 use safegpt_graph::RetryPolicy;
-use safegpt_store::{ReadMode, RunStatus, Store, UserFilter};
-use safegpt_sync::{SyncRequest, run_sync};
+use safegpt_store::{ReadMode, RunStatus, UserFilter};
+use support::TestApp;
 use time::{Duration, OffsetDateTime, macros::datetime};
 
 /// One change in Entra, or an administrator's hand on both directories. Indexes pick among
@@ -194,13 +195,12 @@ fn play(dir: &mut Directory, op: &Op, root: &str) {
 }
 
 struct Deployment {
-    store: Store,
+    deployment: TestApp,
     full_reads_only: bool,
-    _dir: tempfile::TempDir,
 }
 
 impl Deployment {
-    async fn new(sim: &SimServer, group: &str, full_reads_only: bool, seats: &str) -> Deployment {
+    async fn new(sim: &Arc<SimServer>, group: &str, full_reads_only: bool, seats: &str) -> Deployment {
         let patch = SettingsPatch {
             group_ids: Some(vec![group.to_owned()]),
             auto_disable: Some(true),
@@ -212,8 +212,7 @@ impl Deployment {
             threshold_count: Some("100000".into()),
             ..SettingsPatch::default()
         };
-        let (store, dir) = support::configured_store(sim, patch).await;
-        Deployment { store, full_reads_only, _dir: dir }
+        Deployment { deployment: TestApp::on(sim).configured(patch).start().await, full_reads_only }
     }
 
     async fn sync(&self, now: OffsetDateTime) -> Option<ReadMode> {
@@ -221,8 +220,7 @@ impl Deployment {
     }
 
     async fn sync_reading(&self, now: OffsetDateTime, full_read: bool) -> Option<ReadMode> {
-        let request = SyncRequest { full_read, ..SyncRequest::new("cli", now) };
-        let outcome = run_sync(&self.store, &request, RetryPolicy::default()).await.unwrap();
+        let outcome = self.deployment.sync_with(now, RetryPolicy::default(), full_read).await;
         assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
         outcome.read_mode
     }
@@ -251,13 +249,17 @@ impl Deployment {
             let users = deployment.users().await;
             if let Some(user) = users.iter().find(|u| u.azure_object_id.as_deref() == Some(target.as_str())) {
                 // No free seat is a refusal, the same in both deployments.
-                let _ = deployment.store.set_status_by_admin(&user.id.to_string(), enable, "admin:prop", now).await;
+                let _ = deployment
+                    .deployment
+                    .store
+                    .set_status_by_admin(&user.id.to_string(), enable, "admin:prop", now)
+                    .await;
             }
         }
     }
 
     async fn users(&self) -> Vec<LocalUser> {
-        self.store.users(UserFilter::default()).await.unwrap()
+        self.deployment.store.users(UserFilter::default()).await.unwrap()
     }
 
     /// Every user without the directory's own ids; `reasons`: with why the sync disabled
@@ -328,7 +330,7 @@ async fn check(seed: u64, strictness: Strictness, steps: Vec<Step>) {
         ..Fidelity::default()
     });
     let group = tenant.largest_group().unwrap();
-    let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
+    let sim = Arc::new(SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap());
     // With replication delay a run applies a view that lags behind Entra. Time stands still
     // and seats are unlimited there: a full read, which never lags, cannot say what a rule
     // that depends on the clock or on who came first should make of a stale view.
@@ -412,14 +414,13 @@ async fn check(seed: u64, strictness: Strictness, steps: Vec<Step>) {
             .collect();
         assert_eq!(in_scope, in_scope_per_graph(&mut sim.sim.lock().dir, &group), "round {round}: scope per Graph");
         let awaiting = incremental.users().await.iter().filter(|u| u.status == Status::AwaitingLicense).count();
-        let used = incremental.store.seats_used().await.unwrap();
+        let used = incremental.deployment.store.seats_used().await.unwrap();
         assert!(
             awaiting == 0 || used == 30,
             "round {round}: {awaiting} awaiting a license with {used} of 30 seats used: {:#?}",
             incremental.users().await.iter().filter(|u| u.status == Status::AwaitingLicense).collect::<Vec<_>>()
         );
     }
-    sim.shutdown().await;
 }
 
 proptest! {

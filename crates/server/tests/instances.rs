@@ -2,13 +2,16 @@
 //! across the two), a scheduled turn is taken by exactly one of them; and afterwards the
 //! client secret is found nowhere: not in the database files, the logs or any API answer.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use graph_sim::{GenerateSpec, SimOptions, SimServer, generate};
+use graph_sim::{GenerateSpec, generate};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::TestApp;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 struct Instance {
@@ -16,27 +19,22 @@ struct Instance {
     child: tokio::process::Child,
 }
 
-fn command(data: &Path, db: &str, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_safegpt"));
-    c.args(args)
-        .env("SAFEGPT_DATA_DIR", data)
-        .env("SAFEGPT_DATABASE_URL", db)
-        .env_remove("SAFEGPT_MASTER_KEY")
-        .env("SAFEGPT_LEASE_TTL_SECS", "5")
-        .kill_on_drop(true);
+fn command(deployment: &TestApp, args: &[&str]) -> tokio::process::Command {
+    let mut c = deployment.command(args);
+    c.env("SAFEGPT_LEASE_TTL_SECS", "5");
     c
 }
 
-async fn run(data: &Path, db: &str, args: &[&str], stdin: &str) -> String {
-    let mut child = command(data, db, args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+async fn run(deployment: &TestApp, args: &[&str], stdin: &str) -> String {
+    let mut child = command(deployment, args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).await.unwrap();
     let out = child.wait_with_output().await.unwrap();
     assert!(out.status.success(), "safegpt {args:?} failed");
     String::from_utf8(out.stdout).unwrap()
 }
 
-async fn serve(data: &Path, db: &str, log: &Path) -> Instance {
-    let mut child = command(data, db, &["serve", "--listen", "127.0.0.1:0"])
+async fn serve(deployment: &TestApp, log: &Path) -> Instance {
+    let mut child = command(deployment, &["serve", "--listen", "127.0.0.1:0"])
         .env("SAFEGPT_LOG", "debug")
         .env("SAFEGPT_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
@@ -86,14 +84,13 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
     let tenant = generate(&GenerateSpec { users: 300, seed: 5, ..GenerateSpec::default() });
     let (tenant_id, app) = (tenant.tenant_id.clone(), tenant.apps[0].clone());
     let secret = app.secrets[0].value.clone();
-    let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
-    let data = tempfile::tempdir().unwrap();
+    let deployment = TestApp::builder(tenant).start().await;
+    let sim = &deployment.sim;
     let logs = tempfile::tempdir().unwrap();
-    let db = safegpt_store::testing::test_database_url(data.path()).await;
+    let db = deployment.db_url.clone();
     let url = sim.base_url.clone();
     run(
-        data.path(),
-        &db,
+        &deployment,
         &[
             "azure",
             "configure",
@@ -114,12 +111,11 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
         &secret,
     )
     .await;
-    run(data.path(), &db, &["admin", "create", "--email", "ops@example.org", "--password-stdin"], "a long password!")
-        .await;
-    let token = run(data.path(), &db, &["tokens", "create", "--name", "ops"], "").await.trim().to_owned();
+    run(&deployment, &["admin", "create", "--email", "ops@example.org", "--password-stdin"], "a long password!").await;
+    let token = run(&deployment, &["tokens", "create", "--name", "ops"], "").await.trim().to_owned();
 
-    let a = serve(data.path(), &db, &logs.path().join("a.log")).await;
-    let b = serve(data.path(), &db, &logs.path().join("b.log")).await;
+    let a = serve(&deployment, &logs.path().join("a.log")).await;
+    let b = serve(&deployment, &logs.path().join("b.log")).await;
     safegpt_graph::install_crypto_provider();
     let client = Client { http: reqwest::Client::new(), token, seen: Default::default() };
     use reqwest::Method as M;
@@ -152,8 +148,7 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
     sim.sim.lock().set_faults(Default::default());
 
     // A scheduled turn that is due: exactly one instance takes it.
-    let sealer = safegpt_store::Sealer::load(None, data.path()).unwrap();
-    let store = safegpt_store::Store::open(&db, sealer).await.unwrap();
+    let store = &deployment.store;
     store.set_next_run_at(time::OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let runs = client.wait_until_idle(&a.base).await;
@@ -177,7 +172,7 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!client.seen.lock().unwrap().contains(&secret), "an API answer held the client secret");
     let mut searched = Vec::new();
-    for file in files_under(data.path()).into_iter().chain(files_under(logs.path())) {
+    for file in files_under(deployment.dir.path()).into_iter().chain(files_under(logs.path())) {
         let bytes = std::fs::read(&file).unwrap();
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is in {}", file.display());
         searched.push(file.file_name().unwrap().to_string_lossy().into_owned());

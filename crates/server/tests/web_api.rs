@@ -1,98 +1,63 @@
 //! The REST API and the pages' security, driven over HTTP against the real server and
 //! graph-sim, both in this process on 127.0.0.1 port 0.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use graph_sim::{GenerateSpec, SimOptions, SimServer, generate};
+use graph_sim::{GenerateSpec, generate};
 use reqwest::{Method, StatusCode};
-use safegpt::web::{AppState, Server, WebConfig};
-use safegpt_app::{App, Operations};
-use safegpt_core::{Email, SettingsPatch};
+use safegpt::web::{AppState, WebConfig};
+use safegpt_core::SettingsPatch;
 use safegpt_graph::RetryPolicy;
-use safegpt_store::{Sealer, Store};
-use secrecy::SecretString;
 use serde_json::{Value, json};
+use support::TestApp;
 use time::OffsetDateTime;
 
 const ADMIN: &str = "admin@example.org";
 const PASSWORD: &str = "correct horse battery staple";
 
-struct TestApp {
+/// A deployment with its web server, as a browser or a program sees it.
+struct Site {
     base: String,
     token: String,
     client: reqwest::Client,
-    sim: SimServer,
     secret: String,
     groups: Vec<String>,
     state: AppState,
-    _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    deployment: TestApp,
 }
 
-fn retry() -> RetryPolicy {
-    RetryPolicy { budget: Duration::from_secs(5), ..RetryPolicy::default() }
-}
-
-impl TestApp {
+impl Site {
     /// A configured deployment (not yet synced) with one administrator and one API token.
-    async fn spawn() -> TestApp {
+    async fn spawn() -> Site {
         // The scheduler would plan runs behind the tests' backs; the scheduler test turns it on.
         Self::spawn_with(WebConfig { scheduler: false, ..WebConfig::default() }, true).await
     }
 
-    async fn spawn_with(config: WebConfig, with_admin: bool) -> TestApp {
+    async fn spawn_with(config: WebConfig, with_admin: bool) -> Site {
         let tenant = generate(&GenerateSpec { users: 60, groups: 6, nesting: 2, seed: 7, ..GenerateSpec::default() });
         let largest = tenant.largest_group().unwrap();
         let mut groups: Vec<String> = tenant.groups.iter().map(|g| g.id.clone()).collect();
         groups.retain(|g| *g != largest);
         groups.insert(0, largest);
-        let app = tenant.apps[0].clone();
-        let secret = app.secrets[0].value.clone();
-        let tenant_id = tenant.tenant_id.clone();
-        let sim = SimServer::start("127.0.0.1:0", tenant, SimOptions::default()).await.unwrap();
-
-        let dir = tempfile::tempdir().unwrap();
-        let url = safegpt_store::testing::test_database_url(dir.path()).await;
-        let store = Store::open(&url, Sealer::from_key([7; 32])).await.unwrap();
         let patch = SettingsPatch {
-            active: Some(true),
-            tenant_id: Some(tenant_id),
-            client_id: Some(app.client_id),
             group_ids: Some(vec![groups[0].clone()]),
             auto_disable: Some(true),
-            login_url: Some(sim.base_url.clone()),
-            graph_url: Some(sim.base_url.clone()),
             ..SettingsPatch::default()
         };
-        let now = OffsetDateTime::now_utc();
-        let settings = store.settings().await.unwrap().0.apply(&patch).unwrap();
-        store.save_settings(&settings, Some(&SecretString::from(secret.clone())), "test", now).await.unwrap();
+        let retry = RetryPolicy { budget: Duration::from_secs(5), ..RetryPolicy::default() };
+        let deployment = TestApp::builder(tenant).configured(patch).retry(retry).web(config).start().await;
         let mut token = String::new();
         if with_admin {
-            store
-                .create_admin(
-                    &Email::parse(ADMIN).unwrap(),
-                    &safegpt_app::hash_password(PASSWORD).unwrap(),
-                    "test",
-                    now,
-                )
-                .await
-                .unwrap();
-            token = store.create_api_token("tests", "test", now).await.unwrap().1;
+            support::create_admin(&deployment.store, ADMIN, PASSWORD).await;
+            token = deployment.store.create_api_token("tests", "test", OffsetDateTime::now_utc()).await.unwrap().1;
         }
-        let operations = Operations { retry: retry(), lease: Default::default() };
-        let state = AppState::new(App::new(Arc::new(store), operations), config);
-        let server = Server::bind("127.0.0.1:0", state.clone()).await.unwrap();
-        let base = format!("http://{}", server.local_addr());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
-        safegpt_graph::install_crypto_provider();
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestApp { base, token, client, sim, secret, groups, state, _dir: dir, _shutdown: tx }
+        let web = deployment.web.as_ref().unwrap();
+        let (base, state) = (web.base.clone(), web.state.clone());
+        Site { base, token, client, secret: deployment.secret(), groups, state, deployment }
     }
 
     fn url(&self, path: &str) -> String {
@@ -185,7 +150,7 @@ fn concrete(path: &str) -> String {
 
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_routes_and_every_route_refuses_strangers() {
-    let app = TestApp::spawn().await;
+    let app = Site::spawn().await;
     let (status, doc) = app.get("/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -247,7 +212,7 @@ async fn the_openapi_document_lists_exactly_the_routes_and_every_route_refuses_s
 
 #[tokio::test]
 async fn settings_are_validated_per_field_and_the_secret_is_write_only() {
-    let app = TestApp::spawn().await;
+    let app = Site::spawn().await;
     let (_, before) = app.get("/api/v1/settings").await;
     assert_eq!(before["client_secret_set"], true);
     assert!(before.get("client_secret").is_none());
@@ -313,7 +278,7 @@ async fn settings_are_validated_per_field_and_the_secret_is_write_only() {
 
 #[tokio::test]
 async fn preview_sync_users_and_the_single_flight_rule() {
-    let app = TestApp::spawn().await;
+    let app = Site::spawn().await;
     let (status, preview) = app.api(Method::POST, "/api/v1/settings/preview", None).await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     assert_eq!(preview["run"]["status"], "dry_run");
@@ -324,7 +289,7 @@ async fn preview_sync_users_and_the_single_flight_rule() {
     assert_eq!(page["total"], 0, "a preview changes no user");
 
     // Slow Graph down so that the first run is still reading when the second press comes.
-    app.sim.sim.lock().set_faults(serde_json::from_value(json!({"latencyMs": 150})).unwrap());
+    app.deployment.sim.sim.lock().set_faults(serde_json::from_value(json!({"latencyMs": 150})).unwrap());
     let (status, first) = app.api(Method::POST, "/api/v1/syncs", None).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let (status, second) = app.api(Method::POST, "/api/v1/syncs", None).await;
@@ -336,7 +301,7 @@ async fn preview_sync_users_and_the_single_flight_rule() {
     assert_eq!(running["run"]["status"], "running");
     assert!(running["progress"].is_object(), "live progress while running: {running}");
     let done = app.wait_for_run(first["run_id"].as_str().unwrap()).await;
-    app.sim.sim.lock().set_faults(Default::default());
+    app.deployment.sim.sim.lock().set_faults(Default::default());
     assert_eq!(done["run"]["status"], "succeeded");
     assert_eq!(done["run"]["trigger"], "api");
     assert_eq!(done["run"]["counts"]["created"].as_u64(), Some(creates));
@@ -386,7 +351,7 @@ async fn preview_sync_users_and_the_single_flight_rule() {
 
 #[tokio::test]
 async fn a_held_run_is_confirmed_or_cancelled_by_an_administrator() {
-    let app = TestApp::spawn().await;
+    let app = Site::spawn().await;
     app.api(Method::PUT, "/api/v1/settings", Some(json!({"threshold_count": 1, "threshold_percent": 1}))).await;
     let first = app.sync().await;
     let synced = first["run"]["counts"]["created"].as_u64().unwrap();
@@ -435,7 +400,7 @@ async fn a_held_run_is_confirmed_or_cancelled_by_an_administrator() {
 
 #[tokio::test]
 async fn integrations_tokens_and_audit() {
-    let app = TestApp::spawn().await;
+    let app = Site::spawn().await;
     let (_, list) = app.get("/api/v1/integrations").await;
     let keys: Vec<&str> = list.as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["office_addin", "azure_user_sync", "google_search", "openzaak"]);
@@ -482,7 +447,7 @@ async fn integrations_tokens_and_audit() {
 
 #[tokio::test]
 async fn sessions_csrf_and_login_throttling() {
-    let app = TestApp::spawn().await;
+    let app = Site::spawn().await;
     let (cookie, csrf) = app.login().await;
     let with_cookie = |method: Method, path: &str| app.client.request(method, app.url(path)).header("cookie", &cookie);
 
@@ -547,7 +512,7 @@ async fn sessions_csrf_and_login_throttling() {
 async fn without_an_administrator_only_the_setup_link_opens_the_door() {
     let config =
         WebConfig { public_url: Some("https://safegpt.example.org".into()), scheduler: false, ..WebConfig::default() };
-    let app = TestApp::spawn_with(config, false).await;
+    let app = Site::spawn_with(config, false).await;
     *app.state.setup_token.lock().unwrap() = Some("one-time-token".into());
     let response = app.client.get(app.url("/setup?token=guess")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -566,7 +531,7 @@ async fn without_an_administrator_only_the_setup_link_opens_the_door() {
 
 #[tokio::test]
 async fn the_scheduler_runs_the_sync_when_due_and_plans_the_next_run() {
-    let app = TestApp::spawn_with(WebConfig::default(), true).await;
+    let app = Site::spawn_with(WebConfig::default(), true).await;
     let next_run_at = || async {
         let (_, settings) = app.get("/api/v1/settings").await;
         settings["next_run_at"]
@@ -614,7 +579,7 @@ async fn the_scheduler_runs_the_sync_when_due_and_plans_the_next_run() {
 
 #[tokio::test]
 async fn events_follow_the_directory_in_order_and_metrics_describe_it() {
-    let app = TestApp::spawn().await;
+    let app = Site::spawn().await;
     let (_, empty) = app.get("/api/v1/events").await;
     assert_eq!((empty["events"].as_array().unwrap().len(), empty["next_cursor"].as_i64()), (0, Some(0)));
     let created = app.sync().await["run"]["counts"]["created"].as_u64().unwrap();
