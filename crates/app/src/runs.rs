@@ -2,7 +2,7 @@
 //! the deletion threshold held.
 
 use safegpt_store::{RunChange, RunRecord, RunStatus};
-use safegpt_sync::{SyncOutcome, SyncRequest};
+use safegpt_sync::{Approval, SyncOutcome, SyncRequest};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -16,8 +16,9 @@ pub struct SyncNow {
     pub trigger: Trigger,
     /// Plan and record, change nothing.
     pub dry_run: bool,
-    /// Apply even when the deletion threshold would hold the run.
-    pub confirm_mass_changes: bool,
+    /// Confirm this held run (see [`App::pending_approval`]): apply what it listed even
+    /// above the deletion threshold.
+    pub confirm: Option<Uuid>,
     /// Read every user and group instead of the changes since the last run.
     pub full_read: bool,
     /// The time the rules see (default: the clock), e.g. to replay a removal deadline.
@@ -50,14 +51,31 @@ impl App {
     }
 
     /// Runs a sync to its end and returns what it did (or, held or dry, would do).
-    pub async fn sync_now(&self, sync: SyncNow) -> AppResult<SyncOutcome> {
+    pub async fn sync_now(&self, by: &Principal, sync: SyncNow) -> AppResult<SyncOutcome> {
+        let approval = match sync.confirm {
+            Some(held) => Some(self.claim_held(by, held).await?),
+            None => None,
+        };
         let request = SyncRequest {
             dry_run: sync.dry_run,
-            confirm_mass_changes: sync.confirm_mass_changes,
+            approval,
             full_read: sync.full_read,
             ..SyncRequest::new(sync.trigger.as_str(), sync.at.unwrap_or_else(|| self.now()))
         };
-        Ok(self.runner.run_to_end(request).await?)
+        let outcome = match self.runner.run_to_end(request).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let e = AppError::from(e);
+                if let Some(held) = sync.confirm {
+                    self.store.reopen_held(held, &e.to_string(), self.now()).await?;
+                }
+                return Err(e);
+            }
+        };
+        if let Some(held) = sync.confirm {
+            self.store.record_follow_up(held, outcome.run_id).await?;
+        }
+        Ok(outcome)
     }
 
     /// Runs, newest first.
@@ -80,34 +98,52 @@ impl App {
         })
     }
 
-    async fn held_run(&self, run_id: Uuid) -> AppResult<()> {
-        let (run, _) = self.store.run(&run_id.to_string()).await?;
-        if run.status != RunStatus::Held {
-            return Err(AppError::Conflict {
-                field: None,
-                message: format!(
-                    "run {run_id} is {}; only a held run can be confirmed or cancelled",
-                    run.status.as_str()
-                ),
-            });
+    /// Confirms a held run: one conditional update decides it (a cancel at the same instant
+    /// loses, or wins and this fails), then a fresh sync starts that may apply the disables
+    /// and removals the held run listed, and anything under the threshold; if it would
+    /// disable others above the threshold, it is held again. Returns the id of that run.
+    pub async fn confirm_held(&self, by: &Principal, run_id: Uuid, trigger: Trigger) -> AppResult<Uuid> {
+        let approval = self.claim_held(by, run_id).await?;
+        let request = SyncRequest { approval: Some(approval), ..SyncRequest::new(trigger.as_str(), self.now()) };
+        match self.runner.start(request).await {
+            Ok(follow_up) => {
+                self.store.record_follow_up(run_id, follow_up).await?;
+                Ok(follow_up)
+            }
+            Err(e) => {
+                let e = AppError::from(e);
+                self.store.reopen_held(run_id, &e.to_string(), self.now()).await?;
+                Err(e)
+            }
         }
-        Ok(())
     }
 
-    /// Confirms a held run: a fresh sync (the directory may have changed since) that applies
-    /// even above the deletion threshold. Returns the id of that run.
-    pub async fn confirm_held(&self, by: &Principal, run_id: Uuid, trigger: Trigger) -> AppResult<Uuid> {
-        self.held_run(run_id).await?;
-        let request = SyncRequest { confirm_mass_changes: true, ..SyncRequest::new(trigger.as_str(), self.now()) };
-        let follow_up = self.runner.start(request).await?;
-        self.store.resolve_held(run_id, RunStatus::Confirmed, &by.actor(), Some(follow_up), self.now()).await?;
-        Ok(follow_up)
+    /// Decides `run_id` as confirmed (only one decision wins) and returns what it approves.
+    async fn claim_held(&self, by: &Principal, run_id: Uuid) -> AppResult<Approval> {
+        self.store.decide_held(run_id, RunStatus::Confirmed, &by.actor(), self.now()).await?;
+        let targets = self.store.held_run_targets(run_id).await?;
+        let users = targets.iter().filter_map(|c| Uuid::parse_str(&c.user_id).ok()).collect();
+        Ok(Approval { held_run: run_id, users })
+    }
+
+    /// What confirming the newest held run would approve (`safegpt sync
+    /// --confirm-mass-changes` shows it before it acts).
+    pub async fn pending_approval(&self) -> AppResult<(RunRecord, Vec<RunChange>)> {
+        let Some(held) = self.store.latest_held_run().await? else {
+            return Err(AppError::Conflict {
+                field: None,
+                message: "no held run is waiting for a decision; run `safegpt sync` first and review what it \
+                          would disable"
+                    .into(),
+            });
+        };
+        let targets = self.store.held_run_targets(held.id).await?;
+        Ok((held, targets))
     }
 
     /// Cancels a held run; nothing is applied.
     pub async fn cancel_held(&self, by: &Principal, run_id: Uuid) -> AppResult<RunView> {
-        self.held_run(run_id).await?;
-        self.store.resolve_held(run_id, RunStatus::Cancelled, &by.actor(), None, self.now()).await?;
+        self.store.decide_held(run_id, RunStatus::Cancelled, &by.actor(), self.now()).await?;
         Ok(self.run_detail(run_id).await?.run)
     }
 }

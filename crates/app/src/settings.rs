@@ -1,6 +1,7 @@
 //! Azure User Sync's settings and the integration switches of Settings → Integrations.
 
 use safegpt_core::{FieldError, SettingsPatch};
+use safegpt_store::SecretChange;
 use secrecy::SecretString;
 
 use crate::views::{IntegrationView, SettingsView};
@@ -39,7 +40,7 @@ impl App {
     /// Validates every field, then saves with an audit row; nothing is saved when any field
     /// is invalid, and the error names each.
     pub async fn configure(&self, by: &Principal, change: SettingsChange) -> AppResult<SettingsView> {
-        let (current, _) = self.store.settings().await?;
+        let (current, stored_secret) = self.store.settings().await?;
         let secret = change.client_secret.filter(|s| !s.trim().is_empty());
         let patch = if secret.is_some() { change.patch.with_new_secret() } else { change.patch };
         let secret_error = secret.as_deref().filter(|s| s.contains(char::is_control)).map(|_| FieldError {
@@ -50,8 +51,18 @@ impl App {
         match (current.apply(&patch), secret_error) {
             (Ok(next), None) => {
                 let secret = secret.map(SecretString::from);
-                self.store.save_settings(&next, secret.as_ref(), &by.actor(), self.now()).await?;
-                self.settings().await
+                // The secret was entered for these endpoints: it never follows the settings
+                // to another login or Graph host unless it is entered again with the change.
+                let cleared = secret.is_none() && next.cloud != current.cloud && stored_secret;
+                let change = match &secret {
+                    Some(s) => SecretChange::Replace(s),
+                    None if cleared => SecretChange::Clear,
+                    None => SecretChange::Keep,
+                };
+                self.store.save_settings(&next, change, &by.actor(), self.now()).await?;
+                let mut view = self.settings().await?;
+                view.secret_cleared = cleared;
+                Ok(view)
             }
             (Ok(_), Some(error)) => Err(AppError::Invalid(vec![error])),
             (Err(invalid), error) => Err(AppError::Invalid(invalid.0.into_iter().chain(error).collect())),

@@ -89,6 +89,9 @@ pub struct SettingsView {
     pub client_id: Option<String>,
     /// The secret itself is write-only and never returned.
     pub client_secret_set: bool,
+    /// In the answer to a change only: the change moved the login or Graph URL (or the
+    /// cloud) without a new secret, so the stored secret was cleared; enter it again.
+    pub secret_cleared: bool,
     /// Empty: every user of the tenant.
     pub group_ids: Vec<String>,
     pub auto_disable: bool,
@@ -142,6 +145,7 @@ impl SettingsView {
             tenant_id: s.tenant_id.as_ref().map(ToString::to_string),
             client_id: s.client_id.as_ref().map(ToString::to_string),
             client_secret_set: secret_set,
+            secret_cleared: false,
             group_ids: s.group_ids.iter().map(ToString::to_string).collect(),
             auto_disable: s.auto_disable,
             auto_remove: s.auto_remove,
@@ -277,7 +281,7 @@ pub struct RunView {
     /// `cli`, `manual`, `api` or `schedule`.
     pub trigger: String,
     pub dry_run: bool,
-    /// `running`, `succeeded`, `failed`, `held`, `dry_run`, `interrupted`, `confirmed` or `cancelled`.
+    /// `running`, `succeeded`, `failed`, `held`, `dry_run`, `interrupted`, `confirmed`, `cancelled` or `superseded`.
     pub status: &'static str,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,

@@ -199,6 +199,14 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// The deletion threshold: a run that would disable more than `threshold_count` users
+    /// and more than `threshold_percent` % of the active synced users is held.
+    pub fn check(would_disable: u64, synced_active: u64, threshold_count: u32, threshold_percent: u32) -> Option<Hold> {
+        (would_disable > u64::from(threshold_count)
+            && would_disable * 100 > u64::from(threshold_percent) * synced_active)
+            .then_some(Hold { would_disable, synced_active, threshold_count, threshold_percent })
+    }
+
     pub fn describe(&self) -> String {
         format!(
             "this run would disable {} of {} active synced users, more than the safety threshold \
@@ -223,6 +231,20 @@ pub struct Plan {
     pub hold: Option<Hold>,
     /// Seats after the plan is applied.
     pub seats: Seats,
+}
+
+impl Plan {
+    /// The hold that remains once an administrator approved a held plan that listed
+    /// `approved` (the users it would disable or remove): only the disables of *other*
+    /// users count against the threshold. So a confirmation covers what was reviewed and
+    /// anything under the threshold, never a larger disable that appeared since.
+    pub fn hold_beyond(&self, approved: &HashSet<Uuid>) -> Option<Hold> {
+        let hold = self.hold?;
+        let unreviewed =
+            self.changes.iter().filter(|c| c.action == Action::Disable && !approved.contains(&c.user_id)).count()
+                as u64;
+        Hold::check(unreviewed, hold.synced_active, hold.threshold_count, hold.threshold_percent)
+    }
 }
 
 /// Whether a remote user is in scope, and if not, why.
@@ -397,14 +419,7 @@ pub fn plan_subset(
 
     let synced_active = untouched.synced_active
         + local.iter().filter(|u| u.source == Source::Entra && u.status == Status::Active).count() as u64;
-    let hold = (counts.disabled > u64::from(policy.threshold_count)
-        && counts.disabled * 100 > u64::from(policy.threshold_percent) * synced_active)
-        .then_some(Hold {
-            would_disable: counts.disabled,
-            synced_active,
-            threshold_count: policy.threshold_count,
-            threshold_percent: policy.threshold_percent,
-        });
+    let hold = Hold::check(counts.disabled, synced_active, policy.threshold_count, policy.threshold_percent);
 
     Plan { changes, counts, hold, seats }
 }

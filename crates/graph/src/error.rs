@@ -35,6 +35,9 @@ pub enum ErrorKind {
     PageTokenExpired,
     /// Entra rejected the credentials for another reason (disabled app, secret missing, …).
     CredentialsRejected,
+    /// The endpoint answered with a redirect, which is never followed: it would carry the
+    /// client secret or the access token to a host nobody configured.
+    Redirected,
     /// Anything else: an unexpected status or body.
     Unexpected,
 }
@@ -56,6 +59,7 @@ impl ErrorKind {
             ErrorKind::DeltaExpired => "delta_expired",
             ErrorKind::PageTokenExpired => "page_token_expired",
             ErrorKind::CredentialsRejected => "credentials_rejected",
+            ErrorKind::Redirected => "redirected",
             ErrorKind::Unexpected => "unexpected",
         }
     }
@@ -92,6 +96,20 @@ impl GraphError {
             detail,
         )
     }
+}
+
+/// A 3xx answer: refused, with where it pointed (host only, never a query) for support.
+pub(crate) fn redirect_refused(status: u16, location: Option<&str>, endpoint: &str) -> GraphError {
+    let to = location.map(|l| l.split(['?', '#']).next().unwrap_or_default().to_owned()).unwrap_or_default();
+    GraphError::new(
+        ErrorKind::Redirected,
+        format!(
+            "The {endpoint} answered with a redirect (HTTP {status}), which SafeGPT never follows: it would send the \
+             client secret or the access token to another address. Check the login and Graph URLs (Advanced); \
+             nothing was changed."
+        ),
+        format!("HTTP {status}, Location '{to}'"),
+    )
 }
 
 /// What a request was for; decides how a 400/403/404 is explained.

@@ -129,6 +129,14 @@ pub struct GraphClient {
     pub traffic: Arc<Traffic>,
 }
 
+/// For a 3xx answer, where it points (if it says): `Some` means "a redirect".
+fn redirect_location(response: &reqwest::Response) -> Option<Option<String>> {
+    response
+        .status()
+        .is_redirection()
+        .then(|| response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned))
+}
+
 /// One rustls provider (ring) for the whole process; every HTTP client calls this first.
 pub fn install_crypto_provider() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
@@ -145,6 +153,9 @@ impl GraphClient {
             .timeout(retry.request_timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("SafeGPT-Directory/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the client secret (a 307 re-posts the token form) or
+            // the access token to a host nobody configured: it is an error, not a detour.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| GraphError::new(ErrorKind::Unexpected, "cannot build the HTTP client", e.to_string()))?;
         let endpoints = Endpoints {
@@ -185,8 +196,12 @@ impl GraphClient {
         let response = self.http.post(&url).form(&form).send().await.map_err(|e| self.transport_failed(e))?;
         let status = response.status().as_u16();
         let retry_after = retry_after(&response);
+        let location = redirect_location(&response);
         let body = response.bytes().await.map_err(|e| self.transport_failed(e))?;
         self.count(status, body.len());
+        if let Some(location) = location {
+            return Err(retry::Attempt::Fatal(error::redirect_refused(status, location.as_deref(), "token endpoint")));
+        }
         if status == 200 {
             let token: wire::TokenResponse = serde_json::from_slice(&body).map_err(|e| {
                 retry::Attempt::Fatal(GraphError::new(
@@ -282,8 +297,12 @@ impl GraphClient {
         let status = response.status().as_u16();
         let retry_after = retry_after(&response);
         let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+        let location = redirect_location(&response);
         let body = response.bytes().await.map_err(|e| self.transport_failed(e))?;
         self.count(status, body.len());
+        if let Some(location) = location {
+            return Err(retry::Attempt::Fatal(error::redirect_refused(status, location.as_deref(), "Graph endpoint")));
+        }
         if status == 200 {
             return serde_json::from_slice(&body).map_err(|e| {
                 retry::Attempt::Fatal(GraphError::new(

@@ -611,7 +611,13 @@ async fn every_connection_error_names_its_cause_and_fix() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    assert_eq!(env2.run(&["azure", "configure", "--login-url", &closed, "--graph-url", &closed]).await.code, 0);
+    // New endpoints take the secret again: the stored one never follows them.
+    let moved = env2.run(&["azure", "configure", "--login-url", &closed, "--graph-url", &closed]).await;
+    assert_eq!(moved.code, 0);
+    let (_, out) = env2.sync(&[]).await;
+    assert_eq!(out["error"]["kind"], "not_configured", "{out}");
+    let args = ["azure", "configure", "--client-secret-stdin"];
+    assert_eq!(env2.run_with_stdin(&args, Some(&format!("{SECRET}\n"))).await.code, 0);
     let (_, out) = env2.sync(&[]).await;
     assert_eq!(out["error"]["kind"], "unreachable", "{out}");
     assert!(out["error"]["message"].as_str().unwrap().contains("127.0.0.1"));

@@ -87,6 +87,21 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What a change of the settings does with the stored client secret.
+#[derive(Debug, Clone, Copy)]
+pub enum SecretChange<'a> {
+    Keep,
+    Replace(&'a SecretString),
+    /// Forget it: it must not follow the settings to other endpoints.
+    Clear,
+}
+
+impl<'a> From<Option<&'a SecretString>> for SecretChange<'a> {
+    fn from(secret: Option<&'a SecretString>) -> Self {
+        secret.map_or(SecretChange::Keep, SecretChange::Replace)
+    }
+}
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -230,10 +245,15 @@ impl Store {
     pub async fn save_settings(
         &self,
         settings: &Settings,
-        new_secret: Option<&SecretString>,
+        secret: impl Into<SecretChange<'_>>,
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<()> {
+        let secret = secret.into();
+        let new_secret = match secret {
+            SecretChange::Replace(s) => Some(s),
+            SecretChange::Keep | SecretChange::Clear => None,
+        };
         let (before, _) = self.settings().await?;
         let old = serde_json::to_value(&before).unwrap_or_default();
         let new = serde_json::to_value(settings).unwrap_or_default();
@@ -244,25 +264,29 @@ impl Store {
             _ => Vec::new(),
         };
         let sealed = new_secret.map(|s| self.sealer.seal(s, &self.secret_context()));
-        if sealed.is_some() {
+        let clear = matches!(secret, SecretChange::Clear);
+        if sealed.is_some() || clear {
             changed.push("client_secret".into());
         }
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO settings (org_id, body, sealed_secret, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (org_id) DO UPDATE SET body = excluded.body,
-                 sealed_secret = COALESCE(excluded.sealed_secret, settings.sealed_secret),
+                 sealed_secret = CASE WHEN $5 = 1 THEN NULL ELSE COALESCE(excluded.sealed_secret, settings.sealed_secret) END,
                  updated_at = excluded.updated_at",
         )
         .bind(&self.org)
         .bind(new.to_string())
         .bind(&sealed)
         .bind(ts(now))
+        .bind(i64::from(clear))
         .execute(&mut *tx)
         .await?;
         let mut details = json!({ "changed": changed, "settings": new });
         if sealed.is_some() {
             details["client_secret"] = json!("[redacted]");
+        } else if clear {
+            details["client_secret"] = json!("[cleared]");
         }
         self.insert_audit(&mut tx, now, actor, "settings.updated", Some("azure_user_sync"), &details).await?;
         tx.commit().await?;

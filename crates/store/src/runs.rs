@@ -27,6 +27,9 @@ pub enum RunStatus {
     Confirmed,
     /// A held run an administrator cancelled; nothing applied.
     Cancelled,
+    /// A held run no one decided on before a later run applied: it can no longer be
+    /// confirmed (what it showed is out of date).
+    Superseded,
 }
 
 impl RunStatus {
@@ -40,6 +43,7 @@ impl RunStatus {
             RunStatus::Interrupted => "interrupted",
             RunStatus::Confirmed => "confirmed",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Superseded => "superseded",
         }
     }
 
@@ -53,6 +57,7 @@ impl RunStatus {
             "interrupted" => RunStatus::Interrupted,
             "confirmed" => RunStatus::Confirmed,
             "cancelled" => RunStatus::Cancelled,
+            "superseded" => RunStatus::Superseded,
             _ => return None,
         })
     }
@@ -434,6 +439,17 @@ impl Store {
             self.apply_chunk(&mut tx, run_id, index * APPLY_CHUNK, chunk, now).await?;
         }
         Self::finish(&mut tx, run_id, RunStatus::Succeeded, &plan.counts, totals, None, now).await?;
+        // What older held runs showed is out of date now: none can be confirmed any more.
+        sqlx::query(
+            "UPDATE sync_runs SET status = 'superseded', resolved_by = $3, resolved_at = $4, follow_up_run = $2
+             WHERE org_id = $1 AND status = 'held'",
+        )
+        .bind(&self.org)
+        .bind(run_id.to_string())
+        .bind(format!("sync:{run_id}"))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -551,20 +567,15 @@ impl Store {
         Ok(())
     }
 
-    /// Closes a held run: `Confirmed` (with the run that applied it) or `Cancelled`. Only a
-    /// run that is still held can be resolved, and only once.
-    pub async fn resolve_held(
-        &self,
-        run_id: Uuid,
-        outcome: RunStatus,
-        actor: &str,
-        follow_up_run: Option<Uuid>,
-        now: OffsetDateTime,
-    ) -> Result<()> {
+    /// Decides a held run: `Confirmed` or `Cancelled`, with one conditional update, so that
+    /// of two decisions at the same instant exactly one wins; the loser gets a conflict and
+    /// must not act. A confirmation records its follow-up run afterwards
+    /// ([`Store::record_follow_up`]).
+    pub async fn decide_held(&self, run_id: Uuid, outcome: RunStatus, actor: &str, now: OffsetDateTime) -> Result<()> {
         debug_assert!(matches!(outcome, RunStatus::Confirmed | RunStatus::Cancelled));
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE sync_runs SET status = $3, resolved_by = $4, resolved_at = $5, follow_up_run = $6
+            "UPDATE sync_runs SET status = $3, resolved_by = $4, resolved_at = $5, follow_up_run = NULL
              WHERE org_id = $1 AND id = $2 AND status = 'held'",
         )
         .bind(&self.org)
@@ -572,7 +583,6 @@ impl Store {
         .bind(outcome.as_str())
         .bind(actor)
         .bind(ts(now))
-        .bind(follow_up_run.map(|id| id.to_string()))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -582,17 +592,62 @@ impl Store {
             ));
         }
         let action = if outcome == RunStatus::Confirmed { "sync.confirmed" } else { "sync.cancelled" };
-        self.insert_audit(
-            &mut tx,
-            now,
-            actor,
-            action,
-            Some(&run_id.to_string()),
-            &json!({"follow_up_run": follow_up_run}),
-        )
-        .await?;
+        self.insert_audit(&mut tx, now, actor, action, Some(&run_id.to_string()), &json!({})).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The run that a confirmation started.
+    pub async fn record_follow_up(&self, held_run: Uuid, follow_up: Uuid) -> Result<()> {
+        sqlx::query("UPDATE sync_runs SET follow_up_run = $3 WHERE org_id = $1 AND id = $2")
+            .bind(&self.org)
+            .bind(held_run.to_string())
+            .bind(follow_up.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes a confirmation whose run could not start (another sync was running): the run
+    /// waits for a decision again.
+    pub async fn reopen_held(&self, run_id: Uuid, why: &str, now: OffsetDateTime) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let reopened = sqlx::query(
+            "UPDATE sync_runs SET status = 'held', resolved_by = NULL, resolved_at = NULL
+             WHERE org_id = $1 AND id = $2 AND status = 'confirmed' AND follow_up_run IS NULL",
+        )
+        .bind(&self.org)
+        .bind(run_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if reopened.rows_affected() == 1 {
+            let details = json!({"why": why});
+            self.insert_audit(&mut tx, now, "system", "sync.reopened", Some(&run_id.to_string()), &details).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The users a held run would disable or remove: what confirming it approves.
+    pub async fn held_run_targets(&self, run_id: Uuid) -> Result<Vec<RunChange>> {
+        let changes: Vec<RunChange> = sqlx::query_as(
+            "SELECT seq, user_id, azure_object_id, email, action, reason_code, reason, fields
+             FROM run_changes WHERE run_id = $1 AND action IN ('disable', 'remove') ORDER BY seq",
+        )
+        .bind(run_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(changes)
+    }
+
+    /// The newest run waiting for a decision, if any.
+    pub async fn latest_held_run(&self) -> Result<Option<RunRecord>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 AND status = 'held' ORDER BY started_at DESC, id DESC LIMIT 1"
+        );
+        let row: Option<RunRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).fetch_optional(&self.pool).await?;
+        row.map(RunRecord::try_from).transpose()
     }
 
     pub async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {

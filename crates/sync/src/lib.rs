@@ -66,8 +66,9 @@ pub struct SyncRequest {
     /// `cli`, `manual`, `api` or `schedule`.
     pub trigger: String,
     pub dry_run: bool,
-    /// Apply even when the deletion threshold would hold the run.
-    pub confirm_mass_changes: bool,
+    /// An administrator's approval of a held run's plan: its disables and removals may be
+    /// applied even above the deletion threshold, nothing more.
+    pub approval: Option<Approval>,
     /// Read every user and group instead of following the delta links.
     pub full_read: bool,
     /// The time the run acts at: planning (removal after N days) and records use it.
@@ -80,12 +81,20 @@ impl SyncRequest {
         SyncRequest {
             trigger: trigger.to_owned(),
             dry_run: false,
-            confirm_mass_changes: false,
+            approval: None,
             full_read: false,
             now,
             lease: LeaseSettings::default(),
         }
     }
+}
+
+/// What an administrator approved by confirming a held run.
+#[derive(Debug, Clone, Default)]
+pub struct Approval {
+    pub held_run: Uuid,
+    /// The users the held plan would disable or remove.
+    pub users: std::collections::HashSet<Uuid>,
 }
 
 /// The single-flight lease shared by every process on one database. It runs on the real
@@ -442,11 +451,24 @@ impl Ending<'_> {
     ) -> Result<SyncOutcome, SyncError> {
         let Ending { store, run_id, request, progress } = *self;
         info!(%run_id, changes = plan.changes.len(), "planned");
+        let hold = match &request.approval {
+            Some(approval) => plan.hold_beyond(&approval.users),
+            None => plan.hold,
+        };
         let (status, error) = if request.dry_run {
             store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, finished_at).await?;
             (RunStatus::DryRun, None)
-        } else if let (Some(hold), false) = (plan.hold, request.confirm_mass_changes) {
-            let error = RunError { kind: "deletion_threshold".into(), message: hold.describe(), detail: None };
+        } else if let Some(hold) = hold {
+            let message = match &request.approval {
+                Some(approval) => format!(
+                    "beyond the {} users approved by confirming run {}, {}",
+                    approval.users.len(),
+                    approval.held_run,
+                    hold.describe()
+                ),
+                None => hold.describe(),
+            };
+            let error = RunError { kind: "deletion_threshold".into(), message, detail: None };
             warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
             store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), finished_at).await?;
             (RunStatus::Held, Some(error))
@@ -461,7 +483,7 @@ impl Ending<'_> {
             status,
             counts: plan.counts,
             error,
-            hold: plan.hold,
+            hold,
             plan: Some(plan),
             read_mode: totals.read_mode,
         })

@@ -190,7 +190,8 @@ pub struct SyncArgs {
     /// The time the sync acts at (RFC 3339), e.g. to preview removals; default now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
-    /// Apply a run that the deletion threshold would hold.
+    /// Confirm the newest held run: it shows what the held run listed, and the sync may apply
+    /// those disables and removals (and anything under the threshold); more is held again.
     #[arg(long)]
     pub confirm_mass_changes: bool,
     /// Read every user and group from Entra instead of only what changed since the last run.

@@ -11,6 +11,7 @@ use safegpt_store::{MASTER_KEY_ENV, RunStatus, Sealer, Store};
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
 
 use super::args::{
     AdminCommand, AzureCommand, Cli, CloudArg, Command, ConfigureArgs, RunsCommand, StatusArg, SyncArgs, TokensCommand,
@@ -180,6 +181,24 @@ async fn test(app: &App, json: bool) -> Result<u8, Failure> {
     Ok(if result.ok { exit::OK } else { exit::FAILED })
 }
 
+/// Shows (on stderr, so that `--json` stays one document) what confirming the newest held
+/// run approves, and returns its id: an approval covers only what was shown.
+async fn show_approval(app: &App) -> Result<Uuid, Failure> {
+    let (held, targets) = app.pending_approval().await?;
+    eprintln!(
+        "Confirming held run {} ({} to disable, {} to remove). The sync may apply these {} changes, and \
+         anything under the deletion threshold; it is held again if it would disable more:",
+        held.id,
+        held.counts.disabled,
+        held.counts.removed,
+        targets.len()
+    );
+    for change in &targets {
+        eprintln!("  {:<8} {:<40} {}", change.action, change.email, change.reason);
+    }
+    Ok(held.id)
+}
+
 async fn sync(app: &App, args: SyncArgs) -> Result<u8, Failure> {
     let at = match &args.now {
         None => None,
@@ -187,14 +206,9 @@ async fn sync(app: &App, args: SyncArgs) -> Result<u8, Failure> {
             Failure::invalid(format!("--now: '{raw}' is not an RFC 3339 time like 2026-12-10T09:00:00Z"))
         })?),
     };
-    let request = SyncNow {
-        trigger: Trigger::Cli,
-        dry_run: args.dry_run,
-        confirm_mass_changes: args.confirm_mass_changes,
-        full_read: args.full,
-        at,
-    };
-    let outcome = match app.sync_now(request).await {
+    let confirm = if args.confirm_mass_changes { Some(show_approval(app).await?) } else { None };
+    let request = SyncNow { trigger: Trigger::Cli, dry_run: args.dry_run, confirm, full_read: args.full, at };
+    let outcome = match app.sync_now(&Principal::Operator, request).await {
         Ok(o) => o,
         Err(e @ (AppError::AlreadyRunning { .. } | AppError::NotConfigured(_) | AppError::Inactive)) => {
             let (run_id, status, code) = match &e {

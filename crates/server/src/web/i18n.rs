@@ -101,6 +101,7 @@ pub struct Texts {
     pub desc_google_search: &'static str,
     pub desc_openzaak: &'static str,
     pub notice_saved: &'static str,
+    pub notice_secret_cleared: &'static str,
     pub notice_already_running: &'static str,
     pub notice_switched: &'static str,
     pub view_run: &'static str,
@@ -286,6 +287,7 @@ impl Texts {
             ("nl", "interrupted") => "onderbroken",
             ("nl", "confirmed") => "bevestigd",
             ("nl", "cancelled") => "geannuleerd",
+            ("nl", "superseded") => "vervangen door een latere run",
             (_, "running") => "running",
             (_, "succeeded") => "succeeded",
             (_, "failed") => "failed",
@@ -294,6 +296,7 @@ impl Texts {
             (_, "interrupted") => "interrupted",
             (_, "confirmed") => "confirmed",
             (_, "cancelled") => "cancelled",
+            (_, "superseded") => "superseded by a later run",
             _ => "?",
         }
     }
@@ -364,6 +367,8 @@ pub static EN: Texts = Texts {
     desc_google_search: "Allow SafeGPT to fetch data from Google Search",
     desc_openzaak: "This is for the OpenZaak integration regarding the DMS",
     notice_saved: "Settings saved.",
+    notice_secret_cleared: "Settings saved. The login or Graph URL changed, so the stored Client Secret was cleared: \
+                            enter the secret again (it is only ever sent to the endpoints it was entered for).",
     notice_already_running: "A sync is already running; no second one was started.",
     notice_switched: "Integration switched.",
     view_run: "View the run",
@@ -526,6 +531,9 @@ pub static NL: Texts = Texts {
     desc_google_search: "Laat SafeGPT gegevens ophalen via Google Search",
     desc_openzaak: "Dit is voor de OpenZaak-integratie met het DMS",
     notice_saved: "Instellingen opgeslagen.",
+    notice_secret_cleared: "Instellingen opgeslagen. De login- of Graph-URL is gewijzigd, dus het opgeslagen Client \
+                            Secret is gewist: voer het secret opnieuw in (het gaat alleen naar de endpoints waarvoor \
+                            het is ingevoerd).",
     notice_already_running: "Er loopt al een synchronisatie; er is geen tweede gestart.",
     notice_switched: "Integratie omgezet.",
     view_run: "Bekijk de synchronisatie",

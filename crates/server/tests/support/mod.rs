@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use graph_sim::{SimOptions, SimServer, TenantFile};
 use safegpt::web::{AppState, Server, WebConfig};
-use safegpt_app::{App, Operations, SyncNow, Trigger};
+use safegpt_app::{App, Operations, Principal, SyncNow, Trigger};
 use safegpt_core::{Email, SettingsPatch};
 use safegpt_graph::RetryPolicy;
 use safegpt_store::{Sealer, Store};
@@ -69,9 +69,8 @@ impl TestApp {
     pub async fn sync_with(&self, now: OffsetDateTime, retry: RetryPolicy, full_read: bool) -> SyncOutcome {
         let operations = Operations { retry, ..Operations::default() };
         let app = App::new(Arc::clone(&self.store), operations);
-        let request =
-            SyncNow { trigger: Trigger::Cli, dry_run: false, confirm_mass_changes: false, full_read, at: Some(now) };
-        app.sync_now(request).await.unwrap_or_else(|e| panic!("the sync could not run: {e}"))
+        let request = SyncNow { trigger: Trigger::Cli, dry_run: false, confirm: None, full_read, at: Some(now) };
+        app.sync_now(&Principal::Operator, request).await.unwrap_or_else(|e| panic!("the sync could not run: {e}"))
     }
 
     /// A sync run to its end at `now` with the deployment's retry policy.

@@ -76,6 +76,7 @@ pub(super) async fn integrations_page(
     let notice = match q.get("notice").map(String::as_str) {
         Some("saved") => Some(Notice { class: "ok", text: t.notice_saved.into(), run: None }),
         Some("switched") => Some(Notice { class: "ok", text: t.notice_switched.into(), run: None }),
+        Some("secret_cleared") => Some(Notice { class: "warn", text: t.notice_secret_cleared.into(), run: None }),
         Some("already_running") => Some(Notice { class: "warn", text: t.notice_already_running.into(), run }),
         _ => None,
     };
@@ -281,6 +282,7 @@ pub(super) async fn azure_save(
         .await
         .map_err(ApiError::from)
     {
+        Ok(view) if view.secret_cleared => see_other("/settings/integrations?notice=secret_cleared"),
         Ok(_) => see_other("/settings/integrations?notice=saved"),
         Err(e) if !e.detail.errors.is_empty() || e.detail.field.is_some() => {
             let mut errors: Vec<(String, String)> =
