@@ -6,7 +6,7 @@ use safegpt_core::Email;
 use safegpt_store::Admin;
 
 use crate::views::{AuditView, EventPage, EventView, TokenView};
-use crate::{App, AppError, AppResult, Principal};
+use crate::{App, AppError, AppResult, Principal, TokenScope};
 
 /// An argon2id PHC string of `password`.
 pub fn hash_password(password: &str) -> AppResult<String> {
@@ -31,6 +31,7 @@ pub fn check_new_password(password: &str) -> AppResult<()> {
 impl App {
     /// Creates an administrator (the CLI's `admin create`, the setup link, the demo).
     pub async fn create_admin(&self, by: &Principal, email: &str, password: &str) -> AppResult<Admin> {
+        by.require(TokenScope::Admin)?;
         let email = Email::parse(email).map_err(|e| AppError::invalid("email", e))?;
         check_new_password(password)?;
         let phc = hash_password(password)?;
@@ -38,12 +39,13 @@ impl App {
     }
 
     /// Creates an API token; its value is returned here only (the store keeps its hash).
-    pub async fn create_token(&self, by: &Principal, name: &str) -> AppResult<(TokenView, String)> {
+    pub async fn create_token(&self, by: &Principal, name: &str, scope: TokenScope) -> AppResult<(TokenView, String)> {
+        by.require(TokenScope::Admin)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.contains(char::is_control) {
             return Err(AppError::invalid("name", "give the token a name of 1 to 100 characters"));
         }
-        let (token, value) = self.store.create_api_token(name, &by.actor(), self.now()).await?;
+        let (token, value) = self.store.create_api_token(name, scope.as_str(), &by.actor(), self.now()).await?;
         Ok((TokenView::from(&token), value))
     }
 
@@ -53,6 +55,7 @@ impl App {
 
     /// Revokes a token at once; revoking a revoked token changes nothing.
     pub async fn revoke_token(&self, by: &Principal, id: &str) -> AppResult<TokenView> {
+        by.require(TokenScope::Admin)?;
         Ok(TokenView::from(&self.store.revoke_api_token(id, &by.actor(), self.now()).await?))
     }
 

@@ -5,7 +5,7 @@ use safegpt_store::UserFilter;
 use uuid::Uuid;
 
 use crate::views::{SeatsView, UserPage, UserView};
-use crate::{App, AppError, AppResult, Principal};
+use crate::{App, AppError, AppResult, Principal, TokenScope};
 
 /// Which users, oldest first.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +44,7 @@ impl App {
 
     /// Adds a local (not Entra) account, active, taking a seat.
     pub async fn add_local_user(&self, by: &Principal, email: &str, name: &str) -> AppResult<UserView> {
+        by.require(TokenScope::Admin)?;
         let email = Email::parse(email).map_err(|e| AppError::invalid("email", e))?;
         let (settings, _) = self.store.settings().await?;
         let user = self.store.add_local_user(&email, name, &by.actor(), self.now()).await?;
@@ -53,6 +54,7 @@ impl App {
     /// An administrator's decision about a user (by id or e-mail). A disable is never undone
     /// by the sync.
     pub async fn set_user_status(&self, by: &Principal, user: &str, enable: bool) -> AppResult<UserView> {
+        by.require(TokenScope::Admin)?;
         let (settings, _) = self.store.settings().await?;
         let user = self.store.set_status_by_admin(user, enable, &by.actor(), self.now()).await?;
         Ok(UserView::new(&user, &settings))

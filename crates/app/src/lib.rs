@@ -7,6 +7,7 @@
 //! their input, call one of these functions, and present the result or map the error (to an
 //! exit code or an HTTP status) in one place. No rule lives in an adapter.
 
+mod access;
 mod admin;
 mod directory;
 mod error;
@@ -22,6 +23,7 @@ use safegpt_store::Store;
 use safegpt_sync::{LeaseSettings, Runner};
 use time::OffsetDateTime;
 
+pub use access::{Login, TokenScope};
 pub use admin::{check_new_password, hash_password, verify_password};
 pub use directory::UserQuery;
 pub use error::{AppError, AppResult};
@@ -35,23 +37,26 @@ pub enum Principal {
     Operator,
     /// An administrator signed in to the web UI (or calling the API with its session).
     Admin { email: String },
-    /// A program holding an API token.
-    Token { name: String },
+    /// A program holding an API token, limited to its scope.
+    Token { name: String, scope: TokenScope },
     /// Whoever holds the one-time setup link of a server without administrators.
     SetupLink,
     /// `safegpt demo`, preparing its demonstration.
     Demo,
+    /// The scheduler of `safegpt serve`, starting the runs that are due.
+    Scheduler,
 }
 
 impl Principal {
-    /// `cli`, `admin:<e-mail>`, `token:<name>`, `setup` or `demo`: the audit log's contract.
+    /// `cli`, `admin:<e-mail>`, `token:<name>`, `setup`, `demo` or `scheduler`: the audit log's contract.
     pub fn actor(&self) -> String {
         match self {
             Principal::Operator => "cli".to_owned(),
             Principal::Admin { email } => format!("admin:{email}"),
-            Principal::Token { name } => format!("token:{name}"),
+            Principal::Token { name, .. } => format!("token:{name}"),
             Principal::SetupLink => "setup".to_owned(),
             Principal::Demo => "demo".to_owned(),
+            Principal::Scheduler => "scheduler".to_owned(),
         }
     }
 }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::views::{ChangeView, CheckView, ProgressView, RunDetailView, RunView, TestResultView};
-use crate::{App, AppError, AppResult, Principal, Trigger};
+use crate::{App, AppError, AppResult, Principal, TokenScope, Trigger};
 
 /// A sync run to its end in the caller's process (`safegpt sync`).
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,7 @@ impl App {
     /// Token, read users, read each group: changes nothing in the directory; the result is
     /// audited.
     pub async fn test_connection(&self, by: &Principal) -> AppResult<TestResultView> {
+        by.require(TokenScope::Sync)?;
         let checks = safegpt_sync::test_connection(&self.store, self.retry.clone()).await?;
         let ok = checks.iter().all(|c| c.ok);
         let details = json!({"ok": ok, "checks": checks});
@@ -37,7 +38,8 @@ impl App {
     }
 
     /// A dry run to its end: the plan, user by user. It counts as a run (one at a time).
-    pub async fn preview(&self, trigger: Trigger) -> AppResult<RunDetailView> {
+    pub async fn preview(&self, by: &Principal, trigger: Trigger) -> AppResult<RunDetailView> {
+        by.require(TokenScope::Sync)?;
         let request = SyncRequest { dry_run: true, ..SyncRequest::new(trigger.as_str(), self.now()) };
         let outcome = self.runner.run_to_end(request).await?;
         self.run_detail(outcome.run_id).await
@@ -45,13 +47,15 @@ impl App {
 
     /// Starts a sync in the background and returns its id; `full_read` reads every user and
     /// group instead of the changes since the last run.
-    pub async fn start_sync(&self, trigger: Trigger, full_read: bool) -> AppResult<Uuid> {
+    pub async fn start_sync(&self, by: &Principal, trigger: Trigger, full_read: bool) -> AppResult<Uuid> {
+        by.require(TokenScope::Sync)?;
         let request = SyncRequest { full_read, ..SyncRequest::new(trigger.as_str(), self.now()) };
         Ok(self.runner.start(request).await?)
     }
 
     /// Runs a sync to its end and returns what it did (or, held or dry, would do).
     pub async fn sync_now(&self, by: &Principal, sync: SyncNow) -> AppResult<SyncOutcome> {
+        by.require(TokenScope::Sync)?;
         let approval = match sync.confirm {
             Some(held) => Some(self.claim_held(by, held).await?),
             None => None,
@@ -103,6 +107,7 @@ impl App {
     /// and removals the held run listed, and anything under the threshold; if it would
     /// disable others above the threshold, it is held again. Returns the id of that run.
     pub async fn confirm_held(&self, by: &Principal, run_id: Uuid, trigger: Trigger) -> AppResult<Uuid> {
+        by.require(TokenScope::Sync)?;
         let approval = self.claim_held(by, run_id).await?;
         let request = SyncRequest { approval: Some(approval), ..SyncRequest::new(trigger.as_str(), self.now()) };
         match self.runner.start(request).await {
@@ -143,6 +148,7 @@ impl App {
 
     /// Cancels a held run; nothing is applied.
     pub async fn cancel_held(&self, by: &Principal, run_id: Uuid) -> AppResult<RunView> {
+        by.require(TokenScope::Sync)?;
         self.store.decide_held(run_id, RunStatus::Cancelled, &by.actor(), self.now()).await?;
         Ok(self.run_detail(run_id).await?.run)
     }

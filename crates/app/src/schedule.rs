@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::{App, AppError, AppResult, Trigger};
+use crate::{App, AppError, AppResult, Principal, Trigger};
 
 /// How often the scheduler looks at the schedule.
 const TICK: Duration = Duration::from_secs(2);
@@ -44,7 +44,7 @@ impl App {
                 if !store.claim_scheduled_run(at, next).await? {
                     return Ok(None); // another instance took this turn
                 }
-                match self.start_sync(Trigger::Schedule, false).await {
+                match self.start_sync(&Principal::Scheduler, Trigger::Schedule, false).await {
                     Ok(run_id) => {
                         info!(%run_id, "scheduled sync started");
                         return Ok(Some(run_id));

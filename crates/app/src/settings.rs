@@ -5,7 +5,7 @@ use safegpt_store::SecretChange;
 use secrecy::SecretString;
 
 use crate::views::{IntegrationView, SettingsView};
-use crate::{App, AppError, AppResult, Principal};
+use crate::{App, AppError, AppResult, Principal, TokenScope};
 
 /// A change of the settings: fields left out keep their value.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +40,7 @@ impl App {
     /// Validates every field, then saves with an audit row; nothing is saved when any field
     /// is invalid, and the error names each.
     pub async fn configure(&self, by: &Principal, change: SettingsChange) -> AppResult<SettingsView> {
+        by.require(TokenScope::Admin)?;
         let (current, stored_secret) = self.store.settings().await?;
         let secret = change.client_secret.filter(|s| !s.trim().is_empty());
         let patch = if secret.is_some() { change.patch.with_new_secret() } else { change.patch };
@@ -91,6 +92,7 @@ impl App {
 
     /// Azure User Sync's switch is its `active` setting (validated like every change).
     pub async fn switch_integration(&self, by: &Principal, key: &str, enabled: bool) -> AppResult<IntegrationView> {
+        by.require(TokenScope::Admin)?;
         let unknown = || {
             AppError::NotFound(format!(
                 "no integration '{key}'; the integrations are office_addin, azure_user_sync, google_search and openzaak"

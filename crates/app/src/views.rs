@@ -453,6 +453,8 @@ impl From<&AuditEntry> for AuditView {
 pub struct TokenView {
     pub id: Uuid,
     pub name: String,
+    /// `read`, `sync` or `admin`.
+    pub scope: String,
     pub created_by: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -467,6 +469,7 @@ impl From<&ApiToken> for TokenView {
         TokenView {
             id: t.id,
             name: t.name.clone(),
+            scope: t.scope.clone(),
             created_by: t.created_by.clone(),
             created_at: t.created_at,
             last_used_at: t.last_used_at,

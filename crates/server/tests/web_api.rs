@@ -52,7 +52,8 @@ impl Site {
         let mut token = String::new();
         if with_admin {
             support::create_admin(&deployment.store, ADMIN, PASSWORD).await;
-            token = deployment.store.create_api_token("tests", "test", OffsetDateTime::now_utc()).await.unwrap().1;
+            token =
+                deployment.store.create_api_token("tests", "admin", "test", OffsetDateTime::now_utc()).await.unwrap().1;
         }
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let web = deployment.web.as_ref().unwrap();

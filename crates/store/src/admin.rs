@@ -38,6 +38,8 @@ pub struct Session {
 pub struct ApiToken {
     pub id: Uuid,
     pub name: String,
+    /// `read`, `sync` or `admin` (checked by the application).
+    pub scope: String,
     pub created_by: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -66,12 +68,15 @@ pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-type ApiTokenRow = (String, String, String, String, Option<String>, Option<String>);
+type ApiTokenRow = (String, String, String, String, String, Option<String>, Option<String>);
 
-fn api_token_from_row((id, name, created_by, created_at, last_used_at, revoked_at): ApiTokenRow) -> Result<ApiToken> {
+fn api_token_from_row(
+    (id, name, scope, created_by, created_at, last_used_at, revoked_at): ApiTokenRow,
+) -> Result<ApiToken> {
     Ok(ApiToken {
         id: Uuid::parse_str(&id).map_err(|e| StoreError::corrupt(format!("token id '{id}'"), e))?,
         name,
+        scope,
         created_by,
         created_at: parse_ts(&created_at)?,
         last_used_at: last_used_at.as_deref().map(parse_ts).transpose()?,
@@ -96,12 +101,46 @@ impl Store {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<Admin> {
+        self.insert_admin(email, password_hash, actor, now, false).await
+    }
+
+    /// Creates the first administrator (the one-time setup link): in one transaction that
+    /// fails when any administrator exists, so that of concurrent setups exactly one wins.
+    pub async fn create_first_admin(
+        &self,
+        email: &Email,
+        password_hash: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<Admin> {
+        self.insert_admin(email, password_hash, actor, now, true).await
+    }
+
+    async fn insert_admin(
+        &self,
+        email: &Email,
+        password_hash: &str,
+        actor: &str,
+        now: OffsetDateTime,
+        first_only: bool,
+    ) -> Result<Admin> {
         let email = email.as_str();
-        if self.admin_by_email(email).await?.is_some() {
+        let admin = Admin { id: Uuid::now_v7(), email: email.to_owned(), password_hash: password_hash.to_owned() };
+        let mut tx = self.begin_write().await?;
+        self.lock_table(&mut tx, "admins").await?;
+        let existing: Vec<(String,)> =
+            sqlx::query_as("SELECT email FROM admins WHERE org_id = $1 AND (lower(email) = lower($2) OR $3 = 1)")
+                .bind(&self.org)
+                .bind(email)
+                .bind(i64::from(first_only))
+                .fetch_all(&mut *tx)
+                .await?;
+        if first_only && !existing.is_empty() {
+            return Err(StoreError::conflict(None, "the first administrator exists already; sign in instead"));
+        }
+        if !existing.is_empty() {
             return Err(StoreError::conflict(Some("email"), format!("an administrator '{email}' exists already")));
         }
-        let admin = Admin { id: Uuid::now_v7(), email: email.to_owned(), password_hash: password_hash.to_owned() };
-        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO admins (id, org_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(admin.id.to_string())
             .bind(&self.org)
@@ -194,11 +233,18 @@ impl Store {
 
     /// Creates an API token named `name` (checked by the caller); returns it with the token
     /// value, which is never stored.
-    pub async fn create_api_token(&self, name: &str, actor: &str, now: OffsetDateTime) -> Result<(ApiToken, String)> {
+    pub async fn create_api_token(
+        &self,
+        name: &str,
+        scope: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(ApiToken, String)> {
         let value = format!("{API_TOKEN_PREFIX}{}", random_token());
         let token = ApiToken {
             id: Uuid::now_v7(),
             name: name.to_owned(),
+            scope: scope.to_owned(),
             created_by: actor.to_owned(),
             created_at: now,
             last_used_at: None,
@@ -206,7 +252,8 @@ impl Store {
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO api_tokens (id, org_id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_tokens (id, org_id, name, token_hash, created_by, created_at, scope)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token.id.to_string())
         .bind(&self.org)
@@ -214,16 +261,18 @@ impl Store {
         .bind(token_hash(&value))
         .bind(actor)
         .bind(ts(now))
+        .bind(scope)
         .execute(&mut *tx)
         .await?;
-        self.insert_audit(&mut tx, now, actor, "token.created", Some(name), &json!({"token_id": token.id})).await?;
+        let details = json!({"token_id": token.id, "scope": scope});
+        self.insert_audit(&mut tx, now, actor, "token.created", Some(name), &details).await?;
         tx.commit().await?;
         Ok((token, value))
     }
 
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
         let rows: Vec<ApiTokenRow> = sqlx::query_as(
-            "SELECT id, name, created_by, created_at, last_used_at, revoked_at FROM api_tokens
+            "SELECT id, name, scope, created_by, created_at, last_used_at, revoked_at FROM api_tokens
              WHERE org_id = $1 ORDER BY created_at, id",
         )
         .bind(&self.org)
@@ -235,7 +284,7 @@ impl Store {
     /// Revokes a token by id. Revoking a revoked token changes nothing.
     pub async fn revoke_api_token(&self, id: &str, actor: &str, now: OffsetDateTime) -> Result<ApiToken> {
         let row: Option<ApiTokenRow> = sqlx::query_as(
-            "SELECT id, name, created_by, created_at, last_used_at, revoked_at FROM api_tokens
+            "SELECT id, name, scope, created_by, created_at, last_used_at, revoked_at FROM api_tokens
              WHERE org_id = $1 AND id = $2",
         )
         .bind(&self.org)
@@ -265,7 +314,7 @@ impl Store {
     pub async fn authenticate_api_token(&self, value: &str, now: OffsetDateTime) -> Result<Option<ApiToken>> {
         let hash = token_hash(value.trim());
         let row: Option<ApiTokenRow> = sqlx::query_as(
-            "SELECT id, name, created_by, created_at, last_used_at, revoked_at FROM api_tokens
+            "SELECT id, name, scope, created_by, created_at, last_used_at, revoked_at FROM api_tokens
              WHERE org_id = $1 AND token_hash = $2 AND revoked_at IS NULL",
         )
         .bind(&self.org)

@@ -8,6 +8,7 @@
 mod admin;
 mod batch;
 mod lease;
+mod login_throttle;
 mod mirror;
 mod runs;
 mod seal;
@@ -27,6 +28,7 @@ use time::format_description::well_known::Rfc3339;
 
 pub use admin::{API_TOKEN_PREFIX, Admin, ApiToken, IntegrationSwitch, Session, random_token, token_hash};
 pub use lease::{DirectoryStats, LeaseHolder};
+pub use login_throttle::LoginAttempt;
 pub use mirror::{Advance, DirectoryTotals, MirrorWrite, SyncCursor};
 pub use runs::{AuditEntry, Event, ReadMode, Resolution, RunChange, RunError, RunRecord, RunStatus, RunTotals};
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};
@@ -193,6 +195,17 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// Serialises the writers of `table` until the transaction ends: a check and the write
+    /// it decides become one act. SQLite's `BEGIN IMMEDIATE` ([`Store::begin_write`]) already
+    /// serialises every writer.
+    pub(crate) async fn lock_table(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, table: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            let sql = format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {

@@ -87,6 +87,10 @@ pub enum TokensCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// What the token may do: read (GET routes, metrics, events), sync (also start,
+        /// confirm and cancel runs) or admin (also settings, users, tokens).
+        #[arg(long, default_value = "admin", value_name = "read|sync|admin")]
+        scope: String,
     },
     /// List tokens (never their values).
     List(JsonFlag),

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use safegpt_app::views::UserRecordView;
-use safegpt_app::{App, AppError, Principal, SettingsChange, SyncNow, Trigger, UserQuery};
+use safegpt_app::{App, AppError, Principal, SettingsChange, SyncNow, TokenScope, Trigger, UserQuery};
 use safegpt_core::{Counts, SettingsPatch, Status};
 use safegpt_store::{MASTER_KEY_ENV, RunStatus, Sealer, Store};
 use serde_json::json;
@@ -73,8 +73,8 @@ async fn admin_create(app: &App, email: &str) -> Result<u8, Failure> {
 
 async fn tokens(app: &App, cmd: TokensCommand) -> Result<u8, Failure> {
     match cmd {
-        TokensCommand::Create { name } => {
-            let (_, value) = app.create_token(&OPERATOR, &name).await?;
+        TokensCommand::Create { name, scope } => {
+            let (_, value) = app.create_token(&OPERATOR, &name, TokenScope::parse(&scope)?).await?;
             // Alone on stdout so that `TOKEN=$(safegpt tokens create --name ci)` works.
             println!("{value}");
         }

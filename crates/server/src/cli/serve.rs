@@ -27,8 +27,8 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }
 
-/// Binds the server. With no administrator yet, it arms a one-time setup link and says so
-/// on stderr, so the server never runs open to whoever comes first without the link.
+/// Binds the server. With no administrator yet, it arms a one-time setup link and prints it
+/// on stdout, so the server never runs open to whoever comes first without the link.
 pub async fn bind(app: App, listen: &str, config: WebConfig) -> Result<Server, Failure> {
     let store = std::sync::Arc::clone(app.store());
     let state = AppState::new(app, config);
@@ -41,8 +41,10 @@ pub async fn bind(app: App, listen: &str, config: WebConfig) -> Result<Server, F
         let base =
             server.state().config.public_url.clone().unwrap_or_else(|| format!("http://{}", server.local_addr()));
         let link = format!("{}/setup?token={token}", base.trim_end_matches('/'));
-        warn!("no administrator exists yet; create the first one at {link}");
-        eprintln!(
+        // The link is a credential: it goes to the operator's terminal (stdout) only, never
+        // to the log, which is shipped and kept elsewhere.
+        warn!("no administrator exists yet; the one-time setup link is on the standard output of this process");
+        println!(
             "No administrator exists yet. Create the first one at\n  {link}\n\
              (this link works once, until this process ends) or run `safegpt admin create --email E --password-stdin`."
         );

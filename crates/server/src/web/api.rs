@@ -20,7 +20,7 @@ use safegpt_app::views::{
     AuditView, EventPage, IntegrationView, RunDetailView, RunView, SettingsView, TestResultView, TokenView, UserPage,
     UserView,
 };
-use safegpt_app::{App, SettingsChange, Trigger, UserQuery, parse_id};
+use safegpt_app::{App, SettingsChange, TokenScope, Trigger, UserQuery, parse_id};
 
 use super::auth::{ApiAdmin, authenticate};
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -243,8 +243,8 @@ async fn test_connection(
 #[utoipa::path(post, path = "/api/v1/settings/preview", tag = "settings",
     responses((status = 200, body = RunDetailView), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn preview(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<RunDetailView>> {
-    Ok(axum::Json(state.app.preview(Trigger::Api).await?))
+async fn preview(State(state): State<AppState>, ApiAdmin(who): ApiAdmin) -> ApiResult<axum::Json<RunDetailView>> {
+    Ok(axum::Json(state.app.preview(&who.principal, Trigger::Api).await?))
 }
 
 // ---------------------------------------------------------------- runs
@@ -270,10 +270,10 @@ pub struct SyncQuery {
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start_sync(
     State(state): State<AppState>,
-    _: ApiAdmin,
+    ApiAdmin(who): ApiAdmin,
     ApiQuery(q): ApiQuery<SyncQuery>,
 ) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
-    let run_id = state.app.start_sync(Trigger::Api, q.full.unwrap_or(false)).await?;
+    let run_id = state.app.start_sync(&who.principal, Trigger::Api, q.full.unwrap_or(false)).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(SyncStarted { run_id, url: format!("/api/v1/runs/{run_id}") })))
 }
 
@@ -499,6 +499,9 @@ pub struct NewToken {
     /// What the token is for, 1–100 characters, not only spaces.
     #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
+    /// What the token may do: `read` (GET routes, metrics, events), `sync` (also start,
+    /// confirm and cancel runs) or `admin` (also settings, users and tokens; the default).
+    pub scope: Option<TokenScope>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -516,7 +519,8 @@ async fn create_token(
     ApiAdmin(who): ApiAdmin,
     ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
-    let (token, value) = state.app.create_token(&who.principal, &body.name).await?;
+    let (token, value) =
+        state.app.create_token(&who.principal, &body.name, body.scope.unwrap_or(TokenScope::Admin)).await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedToken { token, value })))
 }
 

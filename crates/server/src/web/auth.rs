@@ -8,7 +8,7 @@
 //!   session-authenticated API writes send it as `X-CSRF-Token`; and [`reject_cross_site`]
 //!   refuses unsafe requests whose `Origin` or `Sec-Fetch-Site` says they come from another
 //!   site. Bearer-token requests carry no ambient credentials and need no CSRF token.
-//! - Login throttling: `throttle::LoginThrottle`, per e-mail and per client address.
+//! - Login throttling: `App::log_in`, per e-mail and per client address, in the database.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -44,9 +44,12 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Optio
         let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) else {
             return Ok(None);
         };
-        let token = state.store.authenticate_api_token(token, now).await?;
-        return Ok(token.map(|t| Caller {
-            principal: safegpt_app::Principal::Token { name: t.name },
+        let Some(token) = state.store.authenticate_api_token(token, now).await? else { return Ok(None) };
+        let scope = safegpt_app::TokenScope::parse(&token.scope).map_err(|_| {
+            ApiError::from(safegpt_app::AppError::Internal(format!("token {} has an unknown scope", token.id)))
+        })?;
+        return Ok(Some(Caller {
+            principal: safegpt_app::Principal::Token { name: token.name, scope },
             email: None,
             csrf: None,
             banner: None,

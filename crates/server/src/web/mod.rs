@@ -13,7 +13,6 @@ pub mod metrics;
 pub mod pages;
 pub mod server;
 pub mod state;
-pub mod throttle;
 
 pub use server::{Server, router};
 pub use state::{AppState, WebConfig};

@@ -1,13 +1,11 @@
-//! What every request handler is given: the application, the web's own configuration, the
-//! login throttle and the one-time setup link.
+//! What every request handler is given: the application, the web's own configuration
+//! and the one-time setup link.
 
 use std::sync::{Arc, Mutex};
 
 use safegpt_app::App;
 use safegpt_store::Store;
 use time::OffsetDateTime;
-
-use super::throttle::LoginThrottle;
 
 /// Operator settings of the web server.
 #[derive(Debug, Clone)]
@@ -39,7 +37,6 @@ pub struct AppState {
     /// The store, for what only the web keeps in it: sessions, API token checks, metrics.
     pub store: Arc<Store>,
     pub config: Arc<WebConfig>,
-    pub throttle: Arc<LoginThrottle>,
     /// While no administrator exists: the token of the one-time setup link.
     pub setup_token: Arc<Mutex<Option<String>>>,
 }
@@ -50,7 +47,6 @@ impl AppState {
             store: Arc::clone(app.store()),
             app,
             config: Arc::new(config),
-            throttle: Arc::new(LoginThrottle::default()),
             setup_token: Arc::new(Mutex::new(None)),
         }
     }

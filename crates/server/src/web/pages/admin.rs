@@ -4,6 +4,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use safegpt_app::TokenScope;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -53,6 +54,7 @@ pub(super) async fn audit_page(
 }
 
 pub(super) struct TokenRow {
+    scope: String,
     id: Uuid,
     name: String,
     created: String,
@@ -89,6 +91,7 @@ pub(super) async fn render_tokens(
         .map(|tok| TokenRow {
             id: tok.id,
             name: tok.name.clone(),
+            scope: tok.scope.clone(),
             created: format!("{} ({})", fmt_time(tok.created_at), tok.created_by),
             last_used: tok.last_used_at.map_or_else(|| t.never.to_owned(), fmt_time),
             revoked: tok.revoked_at.map(fmt_time).unwrap_or_default(),
@@ -109,6 +112,7 @@ pub(super) async fn tokens_page(
 #[serde(default)]
 pub(super) struct TokenForm {
     name: String,
+    scope: String,
 }
 
 pub(super) async fn token_create(
@@ -116,7 +120,8 @@ pub(super) async fn token_create(
     headers: HeaderMap,
     CsrfForm(who, form): CsrfForm<TokenForm>,
 ) -> Response {
-    match state.app.create_token(&who.principal, &form.name).await {
+    let scope = if form.scope.is_empty() { Ok(TokenScope::Admin) } else { TokenScope::parse(&form.scope) };
+    match async { state.app.create_token(&who.principal, &form.name, scope?).await }.await {
         Ok((_, value)) => render_tokens(&state, &headers, &who, StatusCode::CREATED, Some(value), None).await,
         Err(e) => {
             let e = ApiError::from(e);

@@ -109,7 +109,7 @@ pub(super) async fn azure_sync(
     headers: HeaderMap,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match state.app.start_sync(Trigger::Manual, false).await.map_err(ApiError::from) {
+    match state.app.start_sync(&who.principal, Trigger::Manual, false).await.map_err(ApiError::from) {
         Ok(run_id) => see_other(&format!("/runs/{run_id}")),
         Err(e) if e.detail.code == "already_running" => {
             let running = state.app.runner().current_run().map(|id| format!("&run={id}")).unwrap_or_default();
@@ -366,7 +366,7 @@ pub(super) async fn azure_preview(
 ) -> Response {
     let (t, f) =
         frame(&headers, Some(&who), "/settings/integrations/azure", "integrations", texts_for(&headers).preview_title);
-    match state.app.preview(Trigger::Manual).await.map_err(ApiError::from) {
+    match state.app.preview(&who.principal, Trigger::Manual).await.map_err(ApiError::from) {
         Ok(detail) => {
             let failed = detail.run.error.as_ref().map(|e| e.message.clone());
             let summary = summary(t, &detail.run.counts);

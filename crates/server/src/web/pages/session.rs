@@ -1,14 +1,12 @@
 //! Login, logout, the one-time setup link and the language switch.
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
-use std::time::Instant;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use safegpt_app::{AppError, Principal};
+use safegpt_app::{AppError, Login};
 use serde::Deserialize;
 
 use super::frame::*;
@@ -53,28 +51,6 @@ pub(super) fn session_cookie(state: &AppState, value: &str) -> HeaderValue {
         .expect("cookie values are URL-safe")
 }
 
-/// argon2 costs ~50 ms of CPU and 19 MiB: at most two at a time.
-pub(super) fn hashing_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(2))
-}
-
-/// Verifies on the blocking pool. An unknown e-mail is checked against a dummy hash so that
-/// the answer takes as long as for a known one.
-pub(super) async fn verify_login(phc: Option<String>, password: String) -> bool {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let Ok(_permit) = hashing_permits().acquire().await else { return false };
-    tokio::task::spawn_blocking(move || {
-        let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| {
-            DUMMY.get_or_init(|| safegpt_app::hash_password("dummy password for timing").unwrap_or_default()).clone()
-        });
-        safegpt_app::verify_password(&password, &phc) && known
-    })
-    .await
-    .unwrap_or(false)
-}
-
 pub(super) async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -82,30 +58,18 @@ pub(super) async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let t = Lang::from_headers(&headers).texts();
-    let keys = [format!("email:{}", form.email.trim().to_lowercase()), format!("ip:{}", peer.ip())];
-    let now = Instant::now();
     let page = |status: StatusCode, error: String| {
         let (t, f) = frame(&headers, None, "/login", "", t.log_in);
         render(status, LoginPage { t, f, error: Some(error), next: form.next.clone(), email: form.email.clone() })
     };
-    if let Some(wait) = keys.iter().filter_map(|k| state.throttle.locked_for(k, now)).max() {
-        return page(StatusCode::TOO_MANY_REQUESTS, format!("{} {}", t.login_throttled, wait.as_secs() + 1));
-    }
-    let admin = match state.store.admin_by_email(&form.email).await {
-        Ok(a) => a,
+    let admin = match state.app.log_in(&form.email, &form.password, peer.ip()).await {
+        Ok(Login::Admin(admin)) => admin,
+        Ok(Login::Failed) => return page(StatusCode::UNAUTHORIZED, t.login_failed.to_owned()),
+        Ok(Login::Throttled(wait)) => {
+            return page(StatusCode::TOO_MANY_REQUESTS, format!("{} {}", t.login_throttled, wait.as_secs() + 1));
+        }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if !verify_login(admin.as_ref().map(|a| a.password_hash.clone()), form.password.clone()).await {
-        for k in &keys {
-            state.throttle.failed(k, now);
-        }
-        tracing::warn!(client = %peer.ip(), "failed administrator login");
-        return page(StatusCode::UNAUTHORIZED, t.login_failed.to_owned());
-    }
-    let admin = admin.expect("verified logins have an administrator");
-    for k in &keys {
-        state.throttle.succeeded(k);
-    }
     let cookie = match state.store.create_session(admin.id, state.now(), state.config.session_lifetime).await {
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
@@ -182,7 +146,7 @@ pub(super) async fn setup(State(state): State<AppState>, headers: HeaderMap, For
             SetupPage { t, f, valid: true, error: Some(error), token: form.token, email: form.email },
         )
     };
-    let admin = match state.app.create_admin(&Principal::SetupLink, &form.email, &form.password).await {
+    let admin = match state.app.create_first_admin(&form.email, &form.password).await {
         Ok(a) => a,
         Err(e @ AppError::Internal(_)) => return ApiError::from(e).into_response(),
         Err(e) => return fail(t, f, e.to_string(), form),

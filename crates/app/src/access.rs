@@ -1,0 +1,146 @@
+//! Who may do what: administrators' logins (throttled in the database, so every instance
+//! shares the count), the one-time setup, and the scopes of API tokens.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use safegpt_core::Email;
+use safegpt_store::{Admin, LoginAttempt};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::admin::{check_new_password, hash_password, verify_password};
+use crate::{App, AppError, AppResult, Principal};
+
+/// What an API token may do. Administrators signed in to the web UI and the operator at the
+/// console may do everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// GET routes of the API, `/metrics` and the events feed.
+    Read,
+    /// Also start syncs and previews, test the connection, confirm and cancel held runs.
+    Sync,
+    /// Also change settings, users and tokens.
+    Admin,
+}
+
+impl TokenScope {
+    pub const ALL: [TokenScope; 3] = [TokenScope::Read, TokenScope::Sync, TokenScope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Read => "read",
+            TokenScope::Sync => "sync",
+            TokenScope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> AppResult<TokenScope> {
+        TokenScope::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw.trim())
+            .ok_or_else(|| AppError::invalid("scope", format!("'{raw}' is not a token scope; use read, sync or admin")))
+    }
+}
+
+impl Principal {
+    /// What this principal may do at most.
+    pub fn scope(&self) -> TokenScope {
+        match self {
+            Principal::Token { scope, .. } => *scope,
+            _ => TokenScope::Admin,
+        }
+    }
+
+    /// Refuses an operation that needs more than this principal may do.
+    pub(crate) fn require(&self, needed: TokenScope) -> AppResult<()> {
+        if self.scope() >= needed {
+            return Ok(());
+        }
+        Err(AppError::Unauthorised(format!(
+            "this API token has the scope '{}'; this needs '{}' (create a token with --scope {})",
+            self.scope().as_str(),
+            needed.as_str(),
+            needed.as_str()
+        )))
+    }
+}
+
+/// How a login ended.
+#[derive(Debug)]
+pub enum Login {
+    Admin(Admin),
+    /// Wrong e-mail or password (which one is not said).
+    Failed,
+    /// Too many failures for this e-mail or client address: wait this long.
+    Throttled(Duration),
+}
+
+/// argon2 costs ~50 ms of CPU and 19 MiB: at most two at a time.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(2))
+}
+
+/// Verifies on the blocking pool. An unknown e-mail is checked against a dummy hash so that
+/// the answer takes as long as for a known one.
+async fn verify_login(phc: Option<String>, password: String) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let Ok(_permit) = hashing_permits().acquire().await else { return false };
+    tokio::task::spawn_blocking(move || {
+        let known = phc.is_some();
+        let phc = phc.unwrap_or_else(|| {
+            DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default()).clone()
+        });
+        verify_password(&password, &phc) && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+impl App {
+    /// An administrator's login from `client`. A failure slot is reserved for the e-mail and
+    /// the address before the password is verified, so concurrent guesses lock like
+    /// sequential ones: after 5 failures, 30 s, doubling up to 15 minutes.
+    pub async fn log_in(&self, email: &str, password: &str, client: IpAddr) -> AppResult<Login> {
+        let keys = [format!("email:{}", email.trim().to_lowercase()), format!("ip:{client}")];
+        if let LoginAttempt::Locked(wait) = self.store.reserve_login_attempt(&keys, self.now()).await? {
+            return Ok(Login::Throttled(wait));
+        }
+        let admin = self.store.admin_by_email(email).await?;
+        if !verify_login(admin.as_ref().map(|a| a.password_hash.clone()), password.to_owned()).await {
+            tracing::warn!(%client, "failed administrator login");
+            return Ok(Login::Failed);
+        }
+        self.store.clear_login_failures(&keys).await?;
+        Ok(admin.map_or(Login::Failed, Login::Admin))
+    }
+
+    /// The first administrator, from the one-time setup link: refused once any exists, also
+    /// when several setups race.
+    pub async fn create_first_admin(&self, email: &str, password: &str) -> AppResult<Admin> {
+        let email = Email::parse(email).map_err(|e| AppError::invalid("email", e))?;
+        check_new_password(password)?;
+        let phc = hash_password(password)?;
+        Ok(self.store.create_first_admin(&email, &phc, &Principal::SetupLink.actor(), self.now()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_ordered_by_what_they_allow() {
+        let token = |scope| Principal::Token { name: "t".into(), scope };
+        assert!(token(TokenScope::Read).require(TokenScope::Read).is_ok());
+        assert!(token(TokenScope::Read).require(TokenScope::Sync).is_err());
+        assert!(token(TokenScope::Sync).require(TokenScope::Admin).is_err());
+        assert!(token(TokenScope::Admin).require(TokenScope::Admin).is_ok());
+        assert!(Principal::Admin { email: "a@x.org".into() }.require(TokenScope::Admin).is_ok());
+        assert_eq!(TokenScope::parse(" sync").unwrap(), TokenScope::Sync);
+        assert!(TokenScope::parse("root").is_err());
+    }
+}
