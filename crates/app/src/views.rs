@@ -299,6 +299,8 @@ pub struct RunView {
     pub confirmed_users: u64,
     /// Of those, users Graph had back in scope: kept, not removed.
     pub kept_users: u64,
+    /// Users read whose address in Entra is not an e-mail address; stored without one.
+    pub invalid_emails: u64,
     pub error: Option<RunErrorView>,
     pub resolution: Option<ResolutionView>,
 }
@@ -319,6 +321,7 @@ impl From<&RunRecord> for RunView {
             graph_requests: r.totals.graph_requests,
             confirmed_users: r.totals.confirmed_users,
             kept_users: r.totals.kept_users,
+            invalid_emails: r.totals.invalid_emails,
             error: r.error.as_ref().map(|e| RunErrorView {
                 kind: e.kind.clone(),
                 message: e.message.clone(),

@@ -133,6 +133,9 @@ parsed_id!(
     }
 );
 
+/// The longest address SMTP carries (RFC 5321: 254 octets in a path).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
 /// An e-mail address of a local account or an administrator, parsed once at the edge: the
 /// store and the application only ever hold valid ones.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -142,10 +145,17 @@ impl Email {
     /// Trims `raw`; the error names the cause (the caller names the field).
     pub fn parse(raw: &str) -> Result<Email, String> {
         let email = raw.trim();
+        // Characters that have no place in an address anyone types, and that would turn an
+        // address into markup or a header line elsewhere (`<`, `"`, CR/LF, ...).
+        let forbidden = |c: char| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"'`".contains(c);
         let valid = email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !email.contains(char::is_whitespace)
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
         });
-        if valid && !email.contains(char::is_control) {
+        if valid && email.chars().count() <= MAX_EMAIL_CHARS && !email.contains(forbidden) {
             Ok(Email(email.to_owned()))
         } else {
             Err(format!("'{email}' is not an e-mail address like name@example.org"))
@@ -205,11 +215,23 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(Email::parse("  ann@contoso.com ").unwrap().as_str(), "ann@contoso.com");
-        for bad in
-            ["", "ann", "@contoso.com", "ann@contoso", "ann@x@contoso.com", "a nn@contoso.com", "ann@contoso.com\0"]
-        {
+        for bad in [
+            "",
+            "ann",
+            "@contoso.com",
+            "ann@contoso",
+            "ann@x@contoso.com",
+            "a nn@contoso.com",
+            "ann@contoso.com\0",
+            "<script>@contoso.com",
+            "ann@contoso.com\r\nBcc: x@y.org",
+            "\"ann\"@contoso.com",
+            "ann@contoso.",
+        ] {
             let err = Email::parse(bad).unwrap_err();
             assert!(err.contains("is not an e-mail address"), "{bad}: {err}");
         }
+        assert!(Email::parse(&format!("{}@contoso.com", "a".repeat(250))).is_err(), "longer than SMTP carries");
+        assert!(Email::parse("jürgen@münchen.de").is_ok(), "international addresses are addresses");
     }
 }

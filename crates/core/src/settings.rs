@@ -349,9 +349,10 @@ fn optional<T>(parse: impl FnOnce(&str) -> Result<T, String>) -> impl FnOnce(&st
 /// groups and one message per invalid entry.
 fn parse_groups(raw: &[String]) -> (Vec<GroupId>, Vec<String>) {
     let (mut groups, mut bad) = (Vec::new(), Vec::new());
+    let mut seen = std::collections::HashSet::new();
     for raw in raw.iter().flat_map(|g| g.split([',', ' ', '\n', ';'])).map(str::trim).filter(|g| !g.is_empty()) {
         match GroupId::parse(raw) {
-            Ok(group) if !groups.contains(&group) => groups.push(group),
+            Ok(group) if seen.insert(group.clone()) => groups.push(group),
             Ok(_) => {}
             Err(message) => bad.push(message),
         }
@@ -389,7 +390,10 @@ fn full_sync_interval(raw: &str) -> Result<u32, String> {
 }
 
 fn expiry_date(raw: &str) -> Result<String, String> {
-    parse_date(raw).map(|date| date.to_string()).ok_or_else(|| {
+    // Entra's client secrets last at most two years (older ones up to 2299): a year outside
+    // 2000–2299 is a typing error, not a date to plan by.
+    let plausible = |date: &time::Date| (2000..=2299).contains(&date.year());
+    parse_date(raw).filter(plausible).map(|date| date.to_string()).ok_or_else(|| {
         format!(
             "'{raw}' is not a date like 2028-11-29; copy the \"Expires\" date of the client secret \
              from Entra (Certificates & secrets)"
@@ -623,6 +627,10 @@ mod schedule_and_expiry_tests {
         let expired = s.secret_warning(date!(2028 - 11 - 30)).unwrap();
         assert!(expired.expired() && expired.step == 0);
         assert!(expired.describe().contains("expired on 2028-11-29"));
+        for year in ["0000-01-01", "-0001-01-01", "+10000-01-01", "1999-12-31", "2300-01-01"] {
+            let bad = SettingsPatch { secret_expires: Some(year.into()), ..SettingsPatch::default() };
+            assert_eq!(Settings::default().apply(&bad).unwrap_err().0[0].field, "secret_expires", "{year}");
+        }
         let bad = SettingsPatch { secret_expires: Some("29/11/2026".into()), ..SettingsPatch::default() };
         assert_eq!(s.apply(&bad).unwrap_err().0[0].field, "secret_expires");
         let cleared = SettingsPatch::default().with_new_secret();

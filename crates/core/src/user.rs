@@ -192,8 +192,12 @@ pub struct RemoteUser {
     pub other_mail: Option<String>,
 }
 
+/// An address mail can go to: not empty, not a guest's `#EXT#` UPN, and an e-mail address
+/// at all (Entra lets attributes hold anything; markup or a line break never becomes an
+/// address here).
 fn usable_address(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty() && !s.to_ascii_uppercase().contains(GUEST_UPN_MARK))
+    s.map(str::trim)
+        .filter(|s| !s.is_empty() && !s.to_ascii_uppercase().contains(GUEST_UPN_MARK) && crate::Email::parse(s).is_ok())
 }
 
 /// Entra's mark of a guest's UPN (`alias_home.example#EXT#@tenant.onmicrosoft.com`):
@@ -212,6 +216,17 @@ impl RemoteUser {
             UserType::Guest => other.or(upn),
         };
         usable_address(self.mail.as_deref()).or(fallback).unwrap_or("")
+    }
+
+    /// Whether Entra holds an address for this user that is not one (`mail`, or a member's
+    /// UPN, or `otherMails`, set but not an e-mail address): the run counts these.
+    pub fn has_invalid_address(&self) -> bool {
+        let upn = Some(self.user_principal_name.as_str()).filter(|u| !u.to_ascii_uppercase().contains(GUEST_UPN_MARK));
+        [self.mail.as_deref(), upn, self.other_mail.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .any(|a| !a.is_empty() && crate::Email::parse(a).is_err())
     }
 
     /// The address that may link an unlinked local account: `mail` or a member's UPN, the

@@ -383,7 +383,7 @@ impl GraphClient {
     pub async fn group_name(&self, group_id: &str) -> Result<String, GraphError> {
         let url = format!("{}/v1.0/groups/{group_id}?$select=id,displayName", self.endpoints.graph_url);
         let group: wire::WireGroup = self.get(&url, &Purpose::Group(group_id.to_owned()), None).await?;
-        Ok(group.display_name.unwrap_or_default())
+        Ok(wire::clean_text(group.display_name.unwrap_or_default(), 256))
     }
 }
 

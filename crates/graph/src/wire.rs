@@ -112,21 +112,46 @@ pub(crate) struct WireGroup {
     pub display_name: Option<String>,
 }
 
+/// The longest text attribute kept (Entra's own limits are lower: 256 for a display name,
+/// 113 for a UPN's local part); an object id is a GUID.
+const MAX_TEXT_CHARS: usize = 256;
+const MAX_ID_CHARS: usize = 64;
+
+/// Text from Entra made safe at the edge: control characters (NUL, CR/LF, ...) removed —
+/// PostgreSQL cannot store NUL, and a line break has no place in a name or an address —
+/// and the length bounded. The planner and the store only ever see clean text.
+pub(crate) fn clean_text(raw: String, max_chars: usize) -> String {
+    if !raw.contains(char::is_control) && raw.len() <= max_chars {
+        return raw;
+    }
+    raw.chars().filter(|c| !c.is_control()).take(max_chars).collect()
+}
+
+fn clean_sent(sent: Sent<String>) -> Sent<String> {
+    sent.map(|value| value.map(|v| clean_text(v, MAX_TEXT_CHARS)))
+}
+
+pub(crate) fn clean_id(raw: String) -> String {
+    clean_text(raw, MAX_ID_CHARS)
+}
+
 pub(crate) fn patch_from_wire(w: WireUser) -> UserPatch {
     UserPatch {
-        id: w.id,
-        user_principal_name: w.user_principal_name,
-        mail: w.mail,
-        display_name: w.display_name,
-        given_name: w.given_name,
-        surname: w.surname,
-        job_title: w.job_title,
-        department: w.department,
+        id: clean_id(w.id),
+        user_principal_name: clean_sent(w.user_principal_name),
+        mail: clean_sent(w.mail),
+        display_name: clean_sent(w.display_name),
+        given_name: clean_sent(w.given_name),
+        surname: clean_sent(w.surname),
+        job_title: clean_sent(w.job_title),
+        department: clean_sent(w.department),
         account_enabled: w.account_enabled,
         user_type: w
             .user_type
             .map(|t| t.map(|t| if t.eq_ignore_ascii_case("guest") { UserType::Guest } else { UserType::Member })),
-        other_mail: w.other_mails.map(|list| list.and_then(|l| l.into_iter().find(|m| !m.trim().is_empty()))),
+        other_mail: clean_sent(
+            w.other_mails.map(|list| list.and_then(|l| l.into_iter().find(|m| !m.trim().is_empty()))),
+        ),
     }
 }
 
@@ -137,7 +162,7 @@ pub(crate) fn user_from_wire(w: WireUser) -> Option<RemoteUser> {
 
 pub(crate) fn user_delta_from_wire(w: WireUser) -> Option<UserDelta> {
     Some(match &w.removed {
-        Some(removed) => UserDelta::Removed { id: w.id, permanent: removed.permanent() },
+        Some(removed) => UserDelta::Removed { id: clean_id(w.id), permanent: removed.permanent() },
         None => UserDelta::Present(patch_from_wire(w)),
     })
 }
@@ -158,11 +183,11 @@ pub(crate) fn group_delta_from_wire(w: WireGroupDelta) -> Option<GroupDelta> {
             let removed = m.removed.is_some();
             // A removed member may come without its type; it is removed whatever it was.
             let kind = member_kind(m.odata_type.as_deref());
-            (removed || kind.is_some()).then_some(MemberDelta { id: m.id, kind: kind.filter(|_| !removed) })
+            (removed || kind.is_some()).then_some(MemberDelta { id: clean_id(m.id), kind: kind.filter(|_| !removed) })
         })
         .collect();
     Some(GroupDelta {
-        id: w.id,
+        id: clean_id(w.id),
         removed: w.removed.is_some(),
         permanent: w.removed.as_ref().is_some_and(WireRemoved::permanent),
         members,
@@ -170,9 +195,25 @@ pub(crate) fn group_delta_from_wire(w: WireGroupDelta) -> Option<GroupDelta> {
 }
 
 pub(crate) fn user_id_from_member(m: WireMember) -> Option<String> {
-    (m.odata_type.as_deref() == Some("#microsoft.graph.user")).then_some(m.id)
+    (m.odata_type.as_deref() == Some("#microsoft.graph.user")).then(|| clean_id(m.id))
 }
 
 pub(crate) fn member_id(m: WireMember) -> Option<String> {
     Some(m.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_entra_loses_control_characters_and_excess_length() {
+        assert_eq!(clean_text("Ann\u{0} Lee\r\n".into(), 256), "Ann Lee");
+        assert_eq!(clean_text("Zoë".into(), 256), "Zoë");
+        assert_eq!(clean_text("é".repeat(300), 256).chars().count(), 256);
+        let json = r#"{"id": "u1\u0000", "displayName": "A\u0000B", "mail": "a@x.org\r\nBcc: b@y.org"}"#;
+        let patch = patch_from_wire(serde_json::from_str(json).unwrap());
+        assert_eq!((patch.id.as_str(), patch.display_name), ("u1", Some(Some("AB".to_owned()))));
+        assert_eq!(patch.mail, Some(Some("a@x.orgBcc: b@y.org".to_owned())), "not an address; the core refuses it");
+    }
 }

@@ -89,6 +89,70 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Creates `dir` and its missing parents readable by the owner only (0700): the data
+/// directory holds the database and the master key.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the SQLite file (and its directory) private to the owner before SQLite opens it:
+/// SQLite gives its WAL and shared-memory files the database file's permissions, so all
+/// three stay 0600. An existing file keeps the permissions its operator gave it.
+fn create_private_file(file: &Path) -> Result<()> {
+    let unopenable =
+        |what: &Path, e: std::io::Error| StoreError::Unopenable(format!("cannot create {}: {e}", what.display()));
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent).map_err(|e| unopenable(parent, e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(unopenable(file, e)),
+    }
+}
+
+/// The connection parameters sqlx understands. It ignores others silently, so a typo such as
+/// `ssl_mode=require` would fall back to a connection that may not be encrypted: refused.
+fn check_postgres_parameters(url: &str) -> Result<()> {
+    const KNOWN: [&str; 17] = [
+        "sslmode",
+        "ssl-mode",
+        "sslrootcert",
+        "ssl-root-cert",
+        "ssl-ca",
+        "sslcert",
+        "ssl-cert",
+        "sslkey",
+        "ssl-key",
+        "statement-cache-capacity",
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "application_name",
+    ];
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    for key in query.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').map_or(p, |(k, _)| k)) {
+        if !KNOWN.contains(&key) && key != "options" && !key.starts_with("options[") {
+            return Err(StoreError::Unopenable(format!(
+                "the database URL has the unknown parameter '{key}'; for TLS use sslmode=require, verify-ca or \
+                 verify-full (with sslrootcert=PATH of the server's CA)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What a change of the settings does with the stored client secret.
 #[derive(Debug, Clone, Copy)]
 pub enum SecretChange<'a> {
@@ -144,11 +208,8 @@ impl Store {
             database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))
         {
             let file = path.split('?').next().unwrap_or(path);
-            if let Some(parent) = Path::new(file).parent()
-                && !parent.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Unopenable(format!("cannot create {}: {e}", parent.display())))?;
+            if !file.is_empty() && !file.starts_with(':') && !path.contains("mode=memory") {
+                create_private_file(Path::new(file))?;
             }
             let url = if path.contains("mode=") {
                 format!("sqlite://{path}")
@@ -157,6 +218,7 @@ impl Store {
             };
             (Backend::Sqlite, url)
         } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            check_postgres_parameters(database_url)?;
             (Backend::Postgres, database_url.to_owned())
         } else {
             return Err(StoreError::UnsupportedUrl(database_url.to_owned()));
@@ -183,7 +245,33 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend, org: DEFAULT_ORG.to_owned(), sealer })
+        let store = Store { pool, backend, org: DEFAULT_ORG.to_owned(), sealer };
+        store.fill_search_text().await?;
+        Ok(store)
+    }
+
+    /// Once after the upgrade that added `users.search_text`: fills it for the rows written
+    /// before, a chunk per transaction.
+    async fn fill_search_text(&self) -> Result<()> {
+        loop {
+            let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT id, email, user_principal_name, display_name FROM users WHERE search_text IS NULL LIMIT 5000",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.begin_write().await?;
+            for (id, email, upn, name) in rows {
+                sqlx::query("UPDATE users SET search_text = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(users::search_text(&email, upn.as_deref(), name.as_deref()))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
     }
 
     /// A transaction that writes. On SQLite it takes the write lock at once (`BEGIN

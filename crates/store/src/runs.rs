@@ -82,6 +82,8 @@ pub struct RunTotals {
     pub confirmed_users: u64,
     /// Of those, users Graph had back in scope: not removed.
     pub kept_users: u64,
+    /// Users read whose address in Entra is not an e-mail address (stored without one).
+    pub invalid_emails: u64,
 }
 
 /// How a run read Entra.
@@ -203,6 +205,7 @@ struct RunRow {
     read_mode: Option<String>,
     confirmed_users: i64,
     kept_users: i64,
+    invalid_emails: i64,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -231,6 +234,7 @@ impl TryFrom<RunRow> for RunRecord {
                 read_mode: r.read_mode.as_deref().and_then(ReadMode::parse),
                 confirmed_users: n(r.confirmed_users),
                 kept_users: n(r.kept_users),
+                invalid_emails: n(r.invalid_emails),
             },
             error: r.error_kind.map(|kind| RunError {
                 kind,
@@ -253,7 +257,7 @@ impl TryFrom<RunRow> for RunRecord {
 
 const RUN_COLUMNS: &str = "id, trigger, dry_run, status, started_at, finished_at, created, updated, enabled, \
      disabled, removed, unchanged, awaiting_license, users_read, graph_requests, error_kind, error_message, error_detail, \
-     resolved_by, resolved_at, follow_up_run, read_mode, confirmed_users, kept_users";
+     resolved_by, resolved_at, follow_up_run, read_mode, confirmed_users, kept_users, invalid_emails";
 
 impl Store {
     /// One audit row, in the caller's transaction.
@@ -392,7 +396,7 @@ impl Store {
             "UPDATE sync_runs SET status = $2, finished_at = $3, created = $4, updated = $5, enabled = $6,
                  disabled = $7, removed = $8, unchanged = $9, awaiting_license = $10, users_read = $11,
                  graph_requests = $12, error_kind = $13, error_message = $14, error_detail = $15,
-                 read_mode = $16, confirmed_users = $17, kept_users = $18
+                 read_mode = $16, confirmed_users = $17, kept_users = $18, invalid_emails = $19
              WHERE id = $1",
         )
         .bind(run_id.to_string())
@@ -413,6 +417,7 @@ impl Store {
         .bind(totals.read_mode.map(ReadMode::as_str))
         .bind(totals.confirmed_users as i64)
         .bind(totals.kept_users as i64)
+        .bind(totals.invalid_emails as i64)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -563,6 +568,28 @@ impl Store {
             &json!({"kind": error.kind, "message": error.message}),
         )
         .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a run that stopped on an error of the engine itself (not one of Entra's, which
+    /// [`Store::fail_run`] records with the read totals): only while it is still `running`.
+    pub async fn abandon_run(&self, run_id: Uuid, error: &RunError, now: OffsetDateTime) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE sync_runs SET status = 'failed', finished_at = $2, error_kind = $3, error_message = $4
+             WHERE id = $1 AND status = 'running'",
+        )
+        .bind(run_id.to_string())
+        .bind(ts(now))
+        .bind(&error.kind)
+        .bind(&error.message)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            let details = json!({"kind": error.kind, "message": error.message});
+            self.insert_audit(&mut tx, now, &format!("sync:{run_id}"), "sync.failed", None, &details).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

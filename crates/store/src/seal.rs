@@ -75,7 +75,7 @@ impl Sealer {
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Self::from_key(parse_hex_key(&text)?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(io_err)?;
+                crate::create_private_dir(data_dir).map_err(io_err)?;
                 let mut key = [0u8; 32];
                 getrandom::fill(&mut key).map_err(|e| io_err(std::io::Error::other(e.to_string())))?;
                 let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();

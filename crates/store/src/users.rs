@@ -83,20 +83,28 @@ impl UserFilter {
     }
 }
 
+/// Searches `search_text`, folded in Rust: SQLite's `lower()` folds ASCII only, so "ZOË"
+/// would never find "Zoë" there.
 const USER_FILTER_SQL: &str = "org_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR source = $3)
-     AND ($4 IS NULL OR lower(email) LIKE $4 ESCAPE '\\' OR lower(user_principal_name) LIKE $4 ESCAPE '\\'
-          OR lower(display_name) LIKE $4 ESCAPE '\\')";
+     AND ($4 IS NULL OR search_text LIKE $4 ESCAPE '\\')";
 
 const USER_INSERT: &str = "INSERT INTO users (id, org_id, source, azure_object_id, email, user_principal_name,
      display_name, given_name, surname, job_title, department, status, disabled_reason, disabled_at, in_scope,
-     created_at, updated_at) VALUES";
+     created_at, updated_at, search_text) VALUES";
+
+/// What a search looks in: e-mail, UPN and display name, case-folded (Unicode), one per line
+/// so that a search never matches across two of them.
+pub(crate) fn search_text(email: &str, upn: Option<&str>, display_name: Option<&str>) -> String {
+    [Some(email), upn, display_name].into_iter().flatten().collect::<Vec<_>>().join("\n").to_lowercase()
+}
 
 const USER_UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET source = excluded.source,
      azure_object_id = excluded.azure_object_id, email = excluded.email,
      user_principal_name = excluded.user_principal_name, display_name = excluded.display_name,
      given_name = excluded.given_name, surname = excluded.surname, job_title = excluded.job_title,
      department = excluded.department, status = excluded.status, disabled_reason = excluded.disabled_reason,
-     disabled_at = excluded.disabled_at, in_scope = excluded.in_scope, updated_at = excluded.updated_at";
+     disabled_at = excluded.disabled_at, in_scope = excluded.in_scope, updated_at = excluded.updated_at,
+     search_text = excluded.search_text";
 
 fn user_row(org: &str, u: &LocalUser, now: OffsetDateTime) -> Vec<Arg> {
     vec![
@@ -117,6 +125,8 @@ fn user_row(org: &str, u: &LocalUser, now: OffsetDateTime) -> Vec<Arg> {
         i64::from(u.in_scope).into(),
         ts(u.created_at).into(),
         ts(now).into(),
+        search_text(&u.profile.email, u.profile.user_principal_name.as_deref(), u.profile.display_name.as_deref())
+            .into(),
     ]
 }
 
@@ -129,7 +139,7 @@ pub(crate) async fn upsert_users(
     now: OffsetDateTime,
 ) -> Result<()> {
     let rows: Vec<Vec<Arg>> = users.iter().map(|u| user_row(org, u, now)).collect();
-    insert_rows(tx, backend, USER_INSERT, USER_UPSERT_TAIL, 17, rows).await
+    insert_rows(tx, backend, USER_INSERT, USER_UPSERT_TAIL, 18, rows).await
 }
 
 pub(crate) async fn upsert_user(

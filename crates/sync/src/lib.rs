@@ -268,6 +268,8 @@ impl PreparedRun {
     pub async fn execute(self, store: &Store, progress: &ProgressSender) -> Result<SyncOutcome, SyncError> {
         let lease = self.request.lease;
         let run_id = self.run_id;
+        let request_now = self.request.now;
+        let started = std::time::Instant::now();
         let ttl = lease.lifetime();
         // Every log line of the run, in this task, carries its id.
         let work = self.work(store, progress).instrument(tracing::info_span!("sync", %run_id));
@@ -293,6 +295,15 @@ impl PreparedRun {
                 Err(SyncError::LeaseLost(lease.ttl))
             }
         };
+        if let Err(e) = &result {
+            // The run never stays `running` behind an error (a database that refused a
+            // write, a lost lease): it is recorded as failed with the cause.
+            let error = RunError { kind: e.kind().to_owned(), message: e.to_string(), detail: None };
+            let now = request_now + started.elapsed();
+            if let Err(record) = store.abandon_run(run_id, &error, now).await {
+                warn!(%run_id, "could not record the failure of the run: {record}");
+            }
+        }
         store.release_lease(process_holder()).await.ok();
         // Housekeeping after the lease is free, so that it never delays the next run.
         if let Ok(SyncOutcome { status: RunStatus::Succeeded, read_mode: Some(ReadMode::Full), .. }) = &result {
@@ -366,6 +377,7 @@ impl PreparedRun {
         match read {
             Read::Full(full) => {
                 let mut totals = totals(full.users.len(), Some(ReadMode::Full));
+                totals.invalid_emails = count_invalid_emails(run_id, full.users.iter());
                 // Like a 404 on the group: a missing group never takes its members out of scope.
                 if let Some(missing) = scope.groups().iter().find(|g| full.groups.binary_search(g).is_err()) {
                     let failure =
@@ -400,6 +412,7 @@ impl PreparedRun {
             }
             Read::Incremental(mut delta) => {
                 let mut totals = totals(delta.users_read as usize, Some(ReadMode::Incremental));
+                totals.invalid_emails = count_invalid_emails(run_id, delta.changes.users.values().flatten());
                 let mut inputs = match subset::gather(store, &scope, &delta.changes).await {
                     Ok(inputs) => inputs,
                     Err(e) => return fail(recorded(e)?, totals).await,
@@ -428,6 +441,16 @@ impl PreparedRun {
             }
         }
     }
+}
+
+/// Users whose address in Entra is not an e-mail address: they are kept without one (the
+/// core refuses such addresses), and the run records how many.
+fn count_invalid_emails<'a>(run_id: Uuid, users: impl Iterator<Item = &'a safegpt_core::RemoteUser>) -> u64 {
+    let invalid = users.filter(|u| u.has_invalid_address()).count() as u64;
+    if invalid > 0 {
+        warn!(%run_id, invalid, "users whose address in Entra is not an e-mail address are kept without one");
+    }
+    invalid
 }
 
 /// The end of a run that read Entra and planned.

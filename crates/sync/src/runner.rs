@@ -72,8 +72,7 @@ impl Runner {
         let runner = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(e) = prepared.execute(&runner.store, &tx).await {
-                // The run stays `running` in the store and is marked interrupted by the
-                // next start; the log says why.
+                // `execute` recorded the run as failed with this cause.
                 error!(%run_id, "sync ended with an error: {e}");
             }
             tx.send_modify(|p| p.phase = Phase::Finished);

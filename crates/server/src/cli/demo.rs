@@ -40,7 +40,7 @@ pub async fn run(args: &DemoArgs, operations: Operations) -> Result<u8, Failure>
         .map_err(|e| Failure::failed(format!("cannot start graph-sim: {e}")))?;
 
     let data_dir = std::env::temp_dir().join(format!("safegpt-demo-{}", &random_token()[..10]));
-    std::fs::create_dir_all(&data_dir)
+    safegpt_store::create_private_dir(&data_dir)
         .map_err(|e| Failure::failed(format!("cannot create {}: {e}", data_dir.display())))?;
     let sealer = Sealer::load(std::env::var(MASTER_KEY_ENV).ok().as_deref(), &data_dir)
         .map_err(|e| Failure::failed(e.to_string()))?;

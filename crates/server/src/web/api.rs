@@ -106,7 +106,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/json"));
+            // The media type exactly (parameters such as `charset` aside): `application/jsonx`
+            // or `application/json-seq` are other formats.
+            .is_some_and(|ct| ct.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json"));
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -115,9 +117,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             )
             .with_field("body"));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.body_text()).with_field("body"))?;
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            let status = e.status();
+            let (code, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ("too_large", "the body is larger than the 2 MB this API accepts".to_owned())
+            } else {
+                ("invalid", e.body_text())
+            };
+            ApiError::new(status, code, message).with_field("body")
+        })?;
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(deserializer).map(ApiJson).map_err(|e| invalid_input(e, "body"))
     }

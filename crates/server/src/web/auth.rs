@@ -161,8 +161,9 @@ pub async fn reject_cross_site(state: axum::extract::State<AppState>, req: Reque
             o.split_once("://").map(|(_, h)| h) == Some(host)
                 || state.config.public_url.as_deref().map(|p| p.trim_end_matches('/')) == Some(o)
         };
-        let cross = matches!(fetch_site, Some("cross-site" | "same-site"))
-            || origin.is_some_and(|o| o != "null" && !same_origin(o));
+        // `Origin: null` is an opaque origin (a sandboxed frame, a data: or file: page): not
+        // this site, so refused like any other.
+        let cross = matches!(fetch_site, Some("cross-site" | "same-site")) || origin.is_some_and(|o| !same_origin(o));
         if cross {
             return ApiError::new(
                 StatusCode::FORBIDDEN,

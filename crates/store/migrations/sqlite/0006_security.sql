@@ -14,3 +14,11 @@ CREATE TABLE login_failures (
     last_at      TEXT NOT NULL,
     locked_until TEXT
 );
+
+-- Users a run read whose address in Entra is not an e-mail address (markup, line breaks):
+-- they are stored without one, and the run says how many.
+ALTER TABLE sync_runs ADD COLUMN invalid_emails BIGINT NOT NULL DEFAULT 0;
+
+-- Search folds case in Rust (Unicode), not with SQL's lower(), which is ASCII-only on
+-- SQLite. Rows written before this release are filled in when the store opens.
+ALTER TABLE users ADD COLUMN search_text TEXT;

@@ -14,9 +14,15 @@ use crate::web::error::ApiError;
 use crate::web::http::url_encode;
 use crate::web::i18n::{Lang, Texts};
 
-/// Only local paths: a redirect target from a form must not lead off-site.
+/// The one check of every redirect target a request names (`next`, `back`): an absolute
+/// path on this site, made of visible ASCII only (no control characters, spaces, which
+/// browsers strip, or backslashes, which they read as `/`), never containing `//`;
+/// anything else goes to the home page. So no redirect leads off-site, and none fails to
+/// become a header.
 pub fn local_path(candidate: &str) -> &str {
-    let ok = candidate.starts_with('/') && !candidate.starts_with("//") && !candidate.contains('\\');
+    let ok = candidate.starts_with('/')
+        && !candidate.contains("//")
+        && candidate.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
     if ok { candidate } else { "/" }
 }
 
@@ -155,5 +161,11 @@ mod tests {
         assert_eq!(local_path("https://evil.example/"), "/");
         assert_eq!(local_path("/\\evil.example"), "/");
         assert_eq!(local_path(""), "/");
+        assert_eq!(local_path("/\t/evil.example"), "/", "browsers strip the tab and go to //evil.example");
+        assert_eq!(local_path("/ /evil.example"), "/");
+        assert_eq!(local_path("/x\r\nSet-Cookie: a=b"), "/");
+        assert_eq!(local_path("/users?q=a%20b&page=2"), "/users?q=a%20b&page=2");
+        assert_eq!(local_path("/a//b"), "/");
+        assert_eq!(local_path("/caf\u{e9}"), "/");
     }
 }
