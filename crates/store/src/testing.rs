@@ -53,3 +53,13 @@ pub async fn postgres_rows_as_text(url: &str) -> String {
     }
     text
 }
+
+/// Runs `sql` (one or more statements) on the database at `url`: for tests that make the
+/// database itself misbehave, such as a trigger refusing writes.
+pub async fn execute(url: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let url =
+        if url.starts_with("sqlite:") && !url.contains("mode=") { format!("{url}?mode=rwc") } else { url.to_owned() };
+    let mut conn = AnyConnection::connect(&url).await.expect("connect to the test database");
+    conn.execute(AssertSqlSafe(sql.to_owned())).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
