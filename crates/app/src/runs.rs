@@ -56,6 +56,13 @@ impl App {
     /// Runs a sync to its end and returns what it did (or, held or dry, would do).
     pub async fn sync_now(&self, by: &Principal, sync: SyncNow) -> AppResult<SyncOutcome> {
         by.require(TokenScope::Sync)?;
+        if sync.dry_run && sync.confirm.is_some() {
+            // A dry run applies nothing, so it would spend the decision on nothing.
+            return Err(AppError::invalid(
+                "confirm",
+                "a dry run cannot confirm a held run; drop --dry-run to apply what the held run listed",
+            ));
+        }
         let approval = match sync.confirm {
             Some(held) => Some(self.claim_held(by, held).await?),
             None => None,

@@ -17,7 +17,7 @@ mod users;
 
 use std::path::Path;
 
-use safegpt_core::Settings;
+use safegpt_core::{Cloud, Settings};
 use secrecy::SecretString;
 use serde_json::json;
 use sqlx::AnyPool;
@@ -88,6 +88,19 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// `url` with the password of its user info replaced, for error messages.
+fn without_password(url: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..].find('/').map_or(url.len(), |i| authority_start + i);
+    match url[authority_start..authority_end].rfind('@') {
+        Some(at) => match url[authority_start..authority_start + at].find(':') {
+            Some(colon) => format!("{}****{}", &url[..authority_start + colon + 1], &url[authority_start + at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
 
 /// Creates `dir` and its missing parents readable by the owner only (0700): the data
 /// directory holds the database and the master key.
@@ -221,7 +234,7 @@ impl Store {
             check_postgres_parameters(database_url)?;
             (Backend::Postgres, database_url.to_owned())
         } else {
-            return Err(StoreError::UnsupportedUrl(database_url.to_owned()));
+            return Err(StoreError::UnsupportedUrl(without_password(database_url)));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
@@ -341,6 +354,23 @@ impl Store {
         }
     }
 
+    /// The client secret, only if it is stored for `cloud`'s endpoints: read in one row with
+    /// the endpoints, so that settings saved since the caller read `cloud` can never pair a
+    /// secret with endpoints it was not entered for.
+    pub async fn client_secret_for(&self, cloud: &Cloud) -> Result<Option<SecretString>> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT body, sealed_secret FROM settings WHERE org_id = $1")
+                .bind(&self.org)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((body, Some(sealed))) = row else { return Ok(None) };
+        let stored: Settings = serde_json::from_str(&body).map_err(|e| StoreError::corrupt("settings", e))?;
+        if stored.cloud != *cloud {
+            return Ok(None);
+        }
+        Ok(Some(self.sealer.unseal(&sealed, &self.secret_context())?))
+    }
+
     /// Saves validated settings and, when given, a new client secret, with an audit row
     /// naming what changed (the secret only as "[redacted]").
     pub async fn save_settings(
@@ -407,5 +437,32 @@ impl Store {
         self.insert_audit(&mut tx, now, actor, action, target, details).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_about_a_database_url_never_shows_its_password() {
+        assert_eq!(without_password("postgre://app:s3cr3t@db:5432/x?a=b"), "postgre://app:****@db:5432/x?a=b");
+        assert_eq!(without_password("mysql://app:p@ss:w@rd@db/x"), "mysql://app:****@db/x");
+        assert_eq!(without_password("mysql://app@db/x"), "mysql://app@db/x");
+        assert_eq!(without_password("file.db"), "file.db");
+    }
+
+    #[test]
+    fn unknown_postgres_parameters_are_refused_and_tls_ones_accepted() {
+        let ok = "postgres://u:p@h/d?sslmode=verify-full&sslrootcert=/etc/ca.pem&application_name=x";
+        assert!(check_postgres_parameters(ok).is_ok());
+        let typo = check_postgres_parameters("postgres://u:p@h/d?ssl_mode=require").unwrap_err().to_string();
+        assert!(typo.contains("'ssl_mode'") && typo.contains("sslmode=require"), "{typo}");
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_scheme_is_refused_without_the_password() {
+        let e = Store::open("postgre://app:s3cr3t@db/x", Sealer::from_key([7; 32])).await.err().unwrap().to_string();
+        assert!(e.contains("postgre://app:****@db/x") && !e.contains("s3cr3t"), "{e}");
     }
 }

@@ -65,6 +65,14 @@ async fn the_client_secret_is_sealed_and_never_in_the_database_file() {
     let changed = Settings { auto_disable: true, ..settings };
     store.save_settings(&changed, None, "cli", NOW).await.unwrap();
     assert_eq!(store.client_secret().await.unwrap().unwrap().expose_secret(), SECRET);
+    // Only for the endpoints it is stored with.
+    let secret_for = |cloud| {
+        let store = &store;
+        async move { store.client_secret_for(&cloud).await.unwrap().map(|s| s.expose_secret().to_owned()) }
+    };
+    assert_eq!(secret_for(changed.cloud.clone()).await.as_deref(), Some(SECRET));
+    let elsewhere = safegpt_core::Cloud::Custom { login_url: "http://a".into(), graph_url: "http://b".into() };
+    assert_eq!(secret_for(elsewhere).await, None, "a caller holding other endpoints gets no secret");
 
     let audit = store.audit_log(10).await.unwrap();
     assert_eq!(audit[0].details["changed"], serde_json::json!(["auto_disable"]));

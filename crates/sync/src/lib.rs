@@ -144,7 +144,7 @@ fn endpoints(cloud: &Cloud) -> Endpoints {
 
 /// A Graph client for the stored settings and secret.
 pub async fn client_for(store: &Store, settings: &Settings, retry: RetryPolicy) -> Result<GraphClient, SyncError> {
-    let secret = store.client_secret().await?;
+    let secret = store.client_secret_for(&settings.cloud).await?;
     let missing = settings.readiness(secret.is_some());
     let (Some(tenant), Some(client_id), Some(secret), true) =
         (settings.tenant_id.clone(), settings.client_id.clone(), secret, missing.is_empty())

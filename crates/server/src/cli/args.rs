@@ -196,7 +196,8 @@ pub struct SyncArgs {
     pub now: Option<String>,
     /// Confirm the newest held run: it shows what the held run listed, and the sync may apply
     /// those disables and removals (and anything under the threshold); more is held again.
-    #[arg(long)]
+    /// Not with --dry-run, which would spend the decision on nothing.
+    #[arg(long, conflicts_with = "dry_run")]
     pub confirm_mass_changes: bool,
     /// Read every user and group from Entra instead of only what changed since the last run.
     #[arg(long)]

@@ -141,8 +141,14 @@ async fn configure(app: &App, args: ConfigureArgs) -> Result<u8, Failure> {
     } else {
         None
     };
-    app.configure(&OPERATOR, SettingsChange { patch: settings_patch(args), client_secret }).await?;
+    let view = app.configure(&OPERATOR, SettingsChange { patch: settings_patch(args), client_secret }).await?;
     println!("Settings updated.");
+    if view.secret_cleared {
+        eprintln!(
+            "The stored client secret was cleared because the endpoints changed: enter it again with \
+             --client-secret-stdin so that it goes only to the endpoints it was entered for."
+        );
+    }
     Ok(exit::OK)
 }
 

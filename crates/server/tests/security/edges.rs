@@ -99,6 +99,18 @@ async fn a_form_from_an_opaque_origin_is_refused_even_with_a_session_and_its_tok
     };
     let refused = post(Some("null".into())).await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    for fetch_site in ["cross-site", "same-site"] {
+        let refused = site
+            .client
+            .post(site.url("/settings/tokens"))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", fetch_site)
+            .form(&[("csrf", csrf.as_str()), ("name", "from a sibling"), ("scope", "admin")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "Sec-Fetch-Site: {fetch_site}");
+    }
     let (_, tokens) = site.api(Method::GET, "/api/v1/tokens", None).await;
     assert_eq!(tokens.as_array().unwrap().len(), 3, "no token came from the opaque origin");
 

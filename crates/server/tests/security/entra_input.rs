@@ -44,6 +44,31 @@ async fn nul_bytes_line_breaks_and_markup_from_entra_never_stop_a_sync() {
 }
 
 #[tokio::test]
+async fn markup_from_entra_is_text_on_every_page() {
+    let mut t = tenant(2);
+    t.users[0].display_name = Some("<script>alert('x')</script>".into());
+    t.users[0].department = Some("\"><img src=x onerror=alert(1)>".into());
+    let site = Site::start(t).await;
+    let run = site.sync().await;
+    let (cookie, _) = site.login().await;
+    let run_page = format!("/runs/{}", run["run"]["id"].as_str().unwrap());
+    for path in ["/users", "/users?q=script", run_page.as_str(), "/audit"] {
+        let html = site.client.get(site.url(path)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(html.status(), StatusCode::OK, "{path}");
+        let html = html.text().await.unwrap();
+        assert!(!html.contains("<script>alert") && !html.contains("<img src=x"), "{path} carries live markup");
+    }
+    let users = site.client.get(site.url("/users")).header("cookie", &cookie).send().await.unwrap();
+    // And if markup ever slipped through, the browser would run no inline script.
+    let header = |name: &str| users.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(header("content-security-policy").contains("script-src 'self'"), "{:?}", users.headers());
+    assert!(!header("content-security-policy").contains("unsafe-inline"));
+    assert_eq!((header("x-frame-options"), header("x-content-type-options")), ("DENY".into(), "nosniff".into()));
+    let users = users.text().await.unwrap();
+    assert!(users.contains("&#60;script&#62;alert"), "the name is shown, as text: {users}");
+}
+
+#[tokio::test]
 async fn a_run_that_fails_in_the_background_is_recorded_failed_with_its_cause() {
     let site = Site::start(tenant(3)).await;
     let refuse = if site.app.db_url.starts_with("postgres") {

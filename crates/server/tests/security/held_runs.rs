@@ -116,6 +116,22 @@ async fn the_cli_shows_what_it_approves_and_needs_a_held_run() {
     assert_eq!(site.count("disabled").await, 0);
 
     let held = held_after_leaving(&site, 1, 4).await;
+    // A dry run would spend the decision on nothing: refused, the held run still waiting.
+    let output = site.app.command(&["sync", "--confirm-mass-changes", "--dry-run"]).output().await.unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be used with"), "{output:?}");
+    let request = safegpt_app::SyncNow {
+        trigger: safegpt_app::Trigger::Api,
+        dry_run: true,
+        confirm: Some(held.parse().unwrap()),
+        full_read: false,
+        at: None,
+    };
+    let refused = site.app.app.sync_now(&safegpt_app::Principal::Operator, request).await.unwrap_err();
+    assert_eq!(refused.kind(), "invalid", "the application refuses it for every adapter: {refused}");
+    let (_, detail) = site.api(Method::GET, &format!("/api/v1/runs/{held}"), None).await;
+    assert_eq!(detail["run"]["status"], "held");
+
     let output = site.app.command(&["sync", "--confirm-mass-changes", "--json"]).output().await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");

@@ -42,6 +42,16 @@ async fn moving_the_endpoints_clears_the_stored_secret() {
     assert!(received.contains("entered-for-it") && !received.contains(SECRET), "{received}");
     let (_, audit) = site.api(Method::GET, "/api/v1/audit", None).await;
     assert!(audit.to_string().contains("[cleared]"), "the audit log says the secret was cleared");
+
+    // The command line says so too.
+    let back = site.app.sim.base_url.clone();
+    let output =
+        site.app.command(&["azure", "configure", "--login-url", &back, "--graph-url", &back]).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("client secret was cleared"), "{stderr}");
+    let (_, settings) = site.api(Method::GET, "/api/v1/settings", None).await;
+    assert_eq!(settings["client_secret_set"], false, "{settings}");
 }
 
 #[tokio::test]
