@@ -100,12 +100,27 @@ async fn verify_login(phc: Option<String>, password: String) -> bool {
     .unwrap_or(false)
 }
 
+/// The keys a login attempt counts against. Bounded: an e-mail longer than any address is
+/// cut (no administrator has it), and an IPv6 client counts as its /64, which one host
+/// usually holds whole, so new addresses from it do not escape the lock.
+fn throttle_keys(email: &str, client: IpAddr) -> [String; 2] {
+    let email: String = email.trim().to_lowercase().chars().take(254).collect();
+    let client = match client.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{}/64", std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        IpAddr::V4(v4) => v4.to_string(),
+    };
+    [format!("email:{email}"), format!("ip:{client}")]
+}
+
 impl App {
     /// An administrator's login from `client`. A failure slot is reserved for the e-mail and
     /// the address before the password is verified, so concurrent guesses lock like
     /// sequential ones: after 5 failures, 30 s, doubling up to 15 minutes.
     pub async fn log_in(&self, email: &str, password: &str, client: IpAddr) -> AppResult<Login> {
-        let keys = [format!("email:{}", email.trim().to_lowercase()), format!("ip:{client}")];
+        let keys = throttle_keys(email, client);
         if let LoginAttempt::Locked(wait) = self.store.reserve_login_attempt(&keys, self.now()).await? {
             return Ok(Login::Throttled(wait));
         }
@@ -131,6 +146,20 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttle_keys_are_bounded_and_an_ipv6_host_is_its_64() {
+        let [email, ip] = throttle_keys(
+            &format!(" Ann@Example.ORG{} ", "x".repeat(2_000_000)),
+            "2001:db8:1:2:aa::5".parse().unwrap(),
+        );
+        assert!(email.starts_with("email:ann@example.orgxx") && email.len() == 6 + 254, "{}", &email[..40]);
+        assert_eq!(ip, "ip:2001:db8:1:2::/64");
+        let [_, other] = throttle_keys("a", "2001:db8:1:2:ffff::9".parse().unwrap());
+        assert_eq!(other, ip, "another address of the same /64 shares the lock");
+        assert_eq!(throttle_keys("a", "::ffff:192.0.2.7".parse().unwrap())[1], "ip:192.0.2.7");
+        assert_eq!(throttle_keys("a", "192.0.2.7".parse().unwrap())[1], "ip:192.0.2.7");
+    }
 
     #[test]
     fn scopes_are_ordered_by_what_they_allow() {

@@ -73,9 +73,10 @@ impl App {
             full_read: sync.full_read,
             ..SyncRequest::new(sync.trigger.as_str(), sync.at.unwrap_or_else(|| self.now()))
         };
-        let outcome = match self.runner.run_to_end(request).await {
-            Ok(outcome) => outcome,
+        let started = match self.runner.begin_run(request).await {
+            Ok(started) => started,
             Err(e) => {
+                // Only a follow-up that never started gives the decision back.
                 let e = AppError::from(e);
                 if let Some(held) = sync.confirm {
                     self.store.reopen_held(held, &e.to_string(), self.now()).await?;
@@ -83,9 +84,13 @@ impl App {
                 return Err(e);
             }
         };
-        if let Some(held) = sync.confirm {
-            self.store.record_follow_up(held, outcome.run_id).await?;
-        }
+        let noted = match sync.confirm {
+            Some(held) => self.store.record_follow_up(held, started.run_id()).await,
+            None => Ok(()),
+        };
+        // The run ends either way, so that it never stays `running`.
+        let outcome = started.finish().await?;
+        noted?;
         Ok(outcome)
     }
 

@@ -54,10 +54,13 @@ impl App {
                 let secret = secret.map(SecretString::from);
                 // The secret was entered for these endpoints: it never follows the settings
                 // to another login or Graph host unless it is entered again with the change.
-                let cleared = secret.is_none() && next.cloud != current.cloud && stored_secret;
+                // Cleared whether or not one was seen stored: one saved since `current` was
+                // read was entered for the old endpoints too.
+                let moved = secret.is_none() && next.cloud != current.cloud;
+                let cleared = moved && stored_secret;
                 let change = match &secret {
                     Some(s) => SecretChange::Replace(s),
-                    None if cleared => SecretChange::Clear,
+                    None if moved => SecretChange::Clear,
                     None => SecretChange::Keep,
                 };
                 self.store.save_settings(&next, change, &by.actor(), self.now()).await?;

@@ -146,8 +146,9 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Email, String> {
         let email = raw.trim();
         // Characters that have no place in an address anyone types, and that would turn an
-        // address into markup or a header line elsewhere (`<`, `"`, CR/LF, ...).
-        let forbidden = |c: char| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"'`".contains(c);
+        // address into markup or a header line elsewhere (`<`, `"`, CR/LF, ...). The
+        // apostrophe stays allowed: Entra allows it in user names (o'brien@contoso.com).
+        let forbidden = |c: char| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"`".contains(c);
         let valid = email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')
@@ -233,5 +234,8 @@ mod tests {
         }
         assert!(Email::parse(&format!("{}@contoso.com", "a".repeat(250))).is_err(), "longer than SMTP carries");
         assert!(Email::parse("jürgen@münchen.de").is_ok(), "international addresses are addresses");
+        for good in ["o'brien@contoso.com", "ann+sales@contoso.com", "a.b-c_d!#^~@contoso.com"] {
+            assert!(Email::parse(good).is_ok(), "Entra allows these in user names: {good}");
+        }
     }
 }

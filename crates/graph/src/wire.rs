@@ -199,7 +199,7 @@ pub(crate) fn user_id_from_member(m: WireMember) -> Option<String> {
 }
 
 pub(crate) fn member_id(m: WireMember) -> Option<String> {
-    Some(m.id)
+    Some(clean_id(m.id))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use confirm::Confirm;
 use read::Incremental;
 mod runner;
 mod subset;
-pub use runner::{Runner, StartError};
+pub use runner::{Runner, StartError, StartedRun};
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]

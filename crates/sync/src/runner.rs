@@ -40,6 +40,26 @@ pub struct Runner {
     starting: tokio::sync::Mutex<()>,
 }
 
+/// A run that is recorded and holds the runner's slot until [`StartedRun::finish`].
+pub struct StartedRun {
+    runner: Arc<Runner>,
+    prepared: PreparedRun,
+    tx: ProgressSender,
+}
+
+impl StartedRun {
+    pub fn run_id(&self) -> Uuid {
+        self.prepared.run_id
+    }
+
+    /// Runs it to the end.
+    pub async fn finish(self) -> Result<SyncOutcome, StartError> {
+        let result = self.prepared.execute(&self.runner.store, &self.tx).await;
+        self.tx.send_modify(|p| p.phase = Phase::Finished);
+        Ok(result?)
+    }
+}
+
 impl Runner {
     pub fn new(store: Arc<Store>, retry: RetryPolicy, lease: LeaseSettings) -> Arc<Runner> {
         Arc::new(Runner { store, retry, lease, current: Mutex::new(None), starting: tokio::sync::Mutex::new(()) })
@@ -82,10 +102,14 @@ impl Runner {
 
     /// Runs to the end and returns the outcome (previews); still one run at a time.
     pub async fn run_to_end(self: &Arc<Self>, request: SyncRequest) -> Result<SyncOutcome, StartError> {
+        self.begin_run(request).await?.finish().await
+    }
+
+    /// Records the run (or fails without one), for a caller that must act between the
+    /// start and the end, such as noting which run a confirmation started.
+    pub async fn begin_run(self: &Arc<Self>, request: SyncRequest) -> Result<StartedRun, StartError> {
         let (prepared, tx) = self.begin(&request).await?;
-        let result = prepared.execute(&self.store, &tx).await;
-        tx.send_modify(|p| p.phase = Phase::Finished);
-        Ok(result?)
+        Ok(StartedRun { runner: Arc::clone(self), prepared, tx })
     }
 
     async fn begin(&self, request: &SyncRequest) -> Result<(PreparedRun, ProgressSender), StartError> {

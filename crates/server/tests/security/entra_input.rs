@@ -7,7 +7,8 @@ use crate::common::{Site, tenant};
 
 #[tokio::test]
 async fn nul_bytes_line_breaks_and_markup_from_entra_never_stop_a_sync() {
-    let mut t = tenant(4);
+    let mut t = tenant(5);
+    t.users[4].mail = Some("sean.o'brien@contoso.com".into());
     t.users[0].display_name = Some("Ann\u{0}Lee".into());
     t.users[0].department = Some("Sales\r\nX-Injected: 1".into());
     t.users[1].mail = Some("bob@contoso.com\r\n<script>alert(1)</script>".into());
@@ -31,6 +32,8 @@ async fn nul_bytes_line_breaks_and_markup_from_entra_never_stop_a_sync() {
         (ann["display_name"].as_str(), ann["department"].as_str()),
         (Some("AnnLee"), Some("SalesX-Injected: 1"))
     );
+    let sean = by_upn("user5@contoso.onmicrosoft.com").unwrap();
+    assert_eq!(sean["email"], "sean.o'brien@contoso.com", "an apostrophe is part of real addresses");
     let bob = by_upn("user2@contoso.onmicrosoft.com").unwrap();
     assert_eq!(bob["email"], "user2@contoso.onmicrosoft.com", "an invalid mail falls back to the member's UPN");
     let (_, events) = site.api(Method::GET, "/api/v1/events?limit=500", None).await;

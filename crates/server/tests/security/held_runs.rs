@@ -111,7 +111,7 @@ async fn the_cli_shows_what_it_approves_and_needs_a_held_run() {
     let site = Site::start(tenant(10)).await;
     site.sync().await;
     let output = site.app.command(&["sync", "--confirm-mass-changes", "--json"]).output().await.unwrap();
-    assert_ne!(output.status.code(), Some(0));
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("no held run"), "{output:?}");
     assert_eq!(site.count("disabled").await, 0);
 
@@ -144,4 +144,5 @@ async fn the_cli_shows_what_it_approves_and_needs_a_held_run() {
     let (_, detail) = site.api(Method::GET, &format!("/api/v1/runs/{held}"), None).await;
     assert_eq!(detail["run"]["status"], "confirmed");
     assert_eq!(detail["run"]["resolution"]["by"], "cli");
+    assert_eq!(detail["run"]["resolution"]["follow_up_run"], out["run_id"], "the run it started is noted");
 }
