@@ -7,6 +7,7 @@
 
 mod admin;
 mod batch;
+mod held_runs;
 mod lease;
 mod login_throttle;
 mod mirror;
