@@ -11,6 +11,7 @@
 # usage: bench/run.sh [USERS] [GROUPS]      defaults: 100000 50 (nesting 3)
 #        BENCH_MILLION=1 bench/run.sh       adds the 1,000,000-user full sync
 #        BENCH_SDK=0 bench/run.sh           skips the msgraph-sdk listing (about 5 minutes for 100,000 users)
+#        BENCH_LATENCY_MS=0 bench/run.sh    skips the first full sync at 100 ms per request
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${1:-100000}
@@ -104,9 +105,43 @@ run_full() {
     timed_sync "$label: incremental after $changed changes" "-" "$data"
 }
 
+# Requests by route kind from graph-sim's stats: "users groups other".
+route_counts() {
+    curl -s "$SIM/_sim/stats" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+users = sum(r["count"] for r in s["requests"] if "/users/delta" in r["route"])
+groups = sum(r["count"] for r in s["requests"] if "/groups/delta" in r["route"])
+print(users, groups, s["total"] - users - groups)'
+}
+
+# A first full sync with LATENCY_MS added to every request: the wall time against the network
+# floor, the longer delta round's requests times the latency (the rounds run at once).
+run_latency() {
+    local latency_ms=$1 data="$WORK/data-latency"
+    mkdir -p "$data"
+    unset SAFEGPT_DATABASE_URL
+    configure "$data"
+    curl -s -X PUT "$SIM/_sim/faults" -H 'content-type: application/json' -d "{\"latencyMs\": $latency_ms}" >/dev/null
+    curl -s -X DELETE "$SIM/_sim/stats" >/dev/null
+    read -r secs mb < <(measure env SAFEGPT_DATA_DIR="$data" "$BIN/safegpt" sync --json)
+    read -r users groups other < <(route_counts)
+    curl -s -X PUT "$SIM/_sim/faults" -H 'content-type: application/json' -d '{}' >/dev/null
+    local longer=$((users > groups ? users : groups))
+    local floor
+    floor=$(calc %.2f "$longer * $latency_ms / 1000")
+    row "SQLite: first full sync at ${latency_ms} ms per request" "$secs" "$mb" "-" "$((users + groups + other))" "-"
+    echo
+    echo "At ${latency_ms} ms: users/delta $users requests, groups/delta $groups, other $other;" \
+        "network floor ${floor} s (the longer round), wall ${secs} s = $(calc %.2f "$secs / $floor") x the floor."
+}
+
 start_sim "users=$USERS,groups=$GROUP_COUNT,nesting=3,guests=5,disabled=5,seed=1"
 echo
 run_full "SQLite" "$USERS"
+if [ "${BENCH_LATENCY_MS:-100}" != 0 ]; then
+    run_latency "${BENCH_LATENCY_MS:-100}"
+fi
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     run_full "PostgreSQL" "$USERS" "$BENCH_DATABASE_URL"
 fi

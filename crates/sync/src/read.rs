@@ -90,7 +90,6 @@ async fn users_round(
     run_id: Uuid,
     progress: &ProgressSender,
 ) -> Result<(Vec<UserDelta>, u64, String), GraphError> {
-    progress.send_modify(|p| p.phase = Phase::ReadingUsers);
     let mut pager = client.users_delta(start);
     let mut entries = Vec::new();
     let mut read = 0;
@@ -115,7 +114,6 @@ async fn groups_round(
     progress: &ProgressSender,
     mut each: impl FnMut(GroupDelta),
 ) -> Result<String, GraphError> {
-    progress.send_modify(|p| p.phase = Phase::ReadingGroups);
     let mut pager = client.groups_delta(start);
     while let Some(page) = pager.next_page().await? {
         progress.send_modify(|p| {
@@ -173,46 +171,60 @@ pub(crate) async fn read_full(
     run_id: Uuid,
     progress: &ProgressSender,
 ) -> Result<FullRead, GraphError> {
-    let (events, _, users_link) = users_round(client, DeltaStart::Initial, run_id, progress).await?;
-    // By id: Graph may report the same deleted object more than once.
-    let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
-    let mut patches = Vec::with_capacity(events.len());
-    for event in events {
-        match event {
-            UserDelta::Present(patch) => patches.push((patch, None)),
-            // A first round may already report deletions: a deleted user is simply not read.
-            UserDelta::Removed { id, permanent: false } => {
-                tombstones.insert(id, MemberKind::User);
+    // The two rounds run at once: a full read costs the longer round's round trips, not
+    // their sum. Each keeps its own tombstones (user and group ids never collide).
+    progress.send_modify(|p| p.phase = Phase::ReadingUsers);
+    let users_read = async {
+        let (events, _, users_link) = users_round(client, DeltaStart::Initial, run_id, progress).await?;
+        // By id: Graph may report the same deleted object more than once.
+        let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
+        let mut patches = Vec::with_capacity(events.len());
+        for event in events {
+            match event {
+                UserDelta::Present(patch) => patches.push((patch, None)),
+                // A first round may already report deletions: a deleted user is simply not read.
+                UserDelta::Removed { id, permanent: false } => {
+                    tombstones.insert(id, MemberKind::User);
+                }
+                UserDelta::Removed { permanent: true, .. } => {}
             }
-            UserDelta::Removed { permanent: true, .. } => {}
         }
-    }
-    // A user Graph did not have when read directly is not read this time; the next run
-    // reads everything again.
-    let (mut users, missing) = complete(client, patches, run_id).await?;
-    users.sort_by(|a, b| a.id.cmp(&b.id));
-
-    let mut groups = BTreeSet::new();
-    let mut members: BTreeMap<(String, String), MemberKind> = BTreeMap::new();
-    let groups_link = groups_round(client, DeltaStart::Initial, run_id, progress, |group| {
-        if group.removed {
-            groups.remove(&group.id);
-            if !group.permanent {
-                tombstones.insert(group.id, MemberKind::Group);
+        // A user Graph did not have when read directly is not read this time; the next run
+        // reads everything again.
+        let (mut users, missing) = complete(client, patches, run_id).await?;
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        // What may still be read is groups.
+        progress.send_modify(|p| p.phase = Phase::ReadingGroups);
+        Ok::<_, GraphError>((users, missing, users_link, tombstones))
+    };
+    let groups_read = async {
+        let mut groups = BTreeSet::new();
+        let mut members: BTreeMap<(String, String), MemberKind> = BTreeMap::new();
+        let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
+        let groups_link = groups_round(client, DeltaStart::Initial, run_id, progress, |group| {
+            if group.removed {
+                groups.remove(&group.id);
+                if !group.permanent {
+                    tombstones.insert(group.id, MemberKind::Group);
+                }
+                return;
             }
-            return;
-        }
-        tombstones.remove(&group.id);
-        for member in group.members {
-            let key = (group.id.clone(), member.id);
-            match member.kind {
-                Some(kind) => members.insert(key, kind),
-                None => members.remove(&key),
-            };
-        }
-        groups.insert(group.id);
-    })
-    .await?;
+            tombstones.remove(&group.id);
+            for member in group.members {
+                let key = (group.id.clone(), member.id);
+                match member.kind {
+                    Some(kind) => members.insert(key, kind),
+                    None => members.remove(&key),
+                };
+            }
+            groups.insert(group.id);
+        })
+        .await?;
+        Ok::<_, GraphError>((groups, members, groups_link, tombstones))
+    };
+    let ((users, missing, users_link, mut tombstones), (groups, members, groups_link, group_tombstones)) =
+        tokio::try_join!(users_read, groups_read)?;
+    tombstones.extend(group_tombstones);
     let memberships = members
         .into_iter()
         .filter(|((group_id, _), _)| groups.contains(group_id))
@@ -246,6 +258,7 @@ pub(crate) async fn read_incremental(
 ) -> Result<Incremental, SyncError> {
     let graph = SyncError::Client;
     let stored_tombstones: HashMap<String, MemberKind> = store.tombstones().await?.into_iter().collect();
+    progress.send_modify(|p| p.phase = Phase::ReadingUsers);
     let (events, users_read, users_link) =
         users_round(client, DeltaStart::Link(users_link), run_id, progress).await.map_err(graph)?;
     // `fold` left one entry per user, in id order.
@@ -255,6 +268,7 @@ pub(crate) async fn read_incremental(
     let mut restored: Vec<String> = Vec::new();
     let mut group_tombstones: BTreeSet<String> =
         stored_tombstones.iter().filter(|(_, k)| **k == MemberKind::Group).map(|(id, _)| id.clone()).collect();
+    progress.send_modify(|p| p.phase = Phase::ReadingGroups);
     let groups_link = groups_round(client, DeltaStart::Link(groups_link), run_id, progress, |group| {
         if group.removed {
             changes.groups.insert(group.id.clone(), false);
