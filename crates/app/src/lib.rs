@@ -11,6 +11,7 @@ mod access;
 mod admin;
 mod directory;
 mod error;
+mod retention;
 mod runs;
 mod schedule;
 mod settings;
@@ -27,7 +28,8 @@ pub use access::{Login, TokenScope};
 pub use admin::{check_new_password, hash_password, verify_password};
 pub use directory::UserQuery;
 pub use error::{AppError, AppResult};
-pub use runs::SyncNow;
+pub use retention::{Pruned, Retention};
+pub use runs::{ChangeQuery, SyncNow};
 pub use settings::{AZURE, INTEGRATIONS, SettingsChange};
 
 /// Who asks. Written to the audit log as its [`actor`](Principal::actor).
@@ -90,6 +92,7 @@ impl Trigger {
 pub struct Operations {
     pub retry: RetryPolicy,
     pub lease: LeaseSettings,
+    pub retention: Retention,
 }
 
 /// The wall clock, or a fixed one in tests: read here at the edge and passed inward.
@@ -101,6 +104,7 @@ pub struct App {
     store: Arc<Store>,
     runner: Arc<Runner>,
     retry: RetryPolicy,
+    retention: Retention,
     clock: Clock,
 }
 
@@ -109,6 +113,7 @@ impl App {
         App {
             runner: Runner::new(Arc::clone(&store), operations.retry.clone(), operations.lease),
             retry: operations.retry,
+            retention: operations.retention,
             store,
             clock: Arc::new(OffsetDateTime::now_utc),
         }

@@ -1,13 +1,14 @@
 //! Syncs: the connection test, previews, starting a sync, runs, and the decision about a run
 //! the deletion threshold held.
 
-use safegpt_store::{RunChange, RunRecord, RunStatus};
+use safegpt_core::{Action, ChangeReason};
+use safegpt_store::{ChangeFilter, RunChange, RunRecord, RunStatus};
 use safegpt_sync::{Approval, SyncOutcome, SyncRequest};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::views::{ChangeView, CheckView, ProgressView, RunDetailView, RunView, TestResultView};
+use crate::views::{ChangePageView, ChangeView, CheckView, ProgressView, RunDetailView, RunView, TestResultView};
 use crate::{App, AppError, AppResult, Principal, TokenScope, Trigger};
 
 /// A sync run to its end in the caller's process (`safegpt sync`).
@@ -99,17 +100,33 @@ impl App {
         Ok(self.store.runs(limit).await?)
     }
 
-    /// A run and every change it made (or would make), by the id a caller typed.
-    pub async fn run(&self, id: &str) -> AppResult<(RunRecord, Vec<RunChange>)> {
+    /// A run, by the id a caller typed; its changes come a page at a time
+    /// ([`App::run_changes`]).
+    pub async fn run(&self, id: &str) -> AppResult<RunRecord> {
         Ok(self.store.run(id).await?)
     }
 
-    /// A run with its changes and, while this process runs it, its live progress.
+    /// A page of a run's changes, in the order the run made them, filtered.
+    pub async fn run_changes(&self, run_id: Uuid, query: &ChangeQuery) -> AppResult<ChangePageView> {
+        let (filter, after, limit) = query.parse()?;
+        // An unknown run is a 404, not an empty list.
+        self.store.run(&run_id.to_string()).await?;
+        let page = self.store.run_changes(run_id, &filter, after, limit).await?;
+        Ok(ChangePageView {
+            changes: page.changes.iter().map(ChangeView::from).collect(),
+            next_cursor: page.next_after.map(|seq| seq.to_string()),
+        })
+    }
+
+    /// A run with the first page of its changes and, while this process runs it, its live
+    /// progress.
     pub async fn run_detail(&self, run_id: Uuid) -> AppResult<RunDetailView> {
-        let (run, changes) = self.store.run(&run_id.to_string()).await?;
+        let run = self.store.run(&run_id.to_string()).await?;
+        let first = self.store.run_changes(run_id, &ChangeFilter::default(), -1, ChangeQuery::DEFAULT_LIMIT).await?;
         Ok(RunDetailView {
             run: RunView::from(&run),
-            changes: changes.iter().map(ChangeView::from).collect(),
+            changes: first.changes.iter().map(ChangeView::from).collect(),
+            changes_next_cursor: first.next_after.map(|seq| seq.to_string()),
             progress: self.runner.progress(run_id).as_ref().map(ProgressView::from),
         })
     }
@@ -163,5 +180,54 @@ impl App {
         by.require(TokenScope::Sync)?;
         self.store.decide_held(run_id, RunStatus::Cancelled, &by.actor(), self.now()).await?;
         Ok(self.run_detail(run_id).await?.run)
+    }
+}
+
+/// Which changes of a run to list, as a caller typed it (`GET /api/v1/runs/{id}/changes`, the
+/// run page, `safegpt runs show`). Empty values mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct ChangeQuery {
+    /// `create`, `update`, `enable`, `disable` or `remove`.
+    pub action: Option<String>,
+    /// A reason code, e.g. `out_of_scope` (a run's `breakdown` lists those it has).
+    pub reason: Option<String>,
+    /// Part of an e-mail address, or a whole user or Entra object id.
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl ChangeQuery {
+    pub const DEFAULT_LIMIT: u32 = 100;
+    pub const MAX_LIMIT: u32 = 1000;
+
+    /// The store's filter, the `seq` to start after, and the page size.
+    fn parse(&self) -> AppResult<(ChangeFilter, i64, u32)> {
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let one_of = |field: &'static str, value: Option<String>, allowed: &[&str]| match value {
+            Some(v) if !allowed.contains(&v.as_str()) => {
+                let shown: String = v.chars().take(40).collect();
+                Err(AppError::invalid(field, format!("'{shown}' is not one of {}", allowed.join(", "))))
+            }
+            v => Ok(v),
+        };
+        let action = one_of("action", given(&self.action), &Action::NAMES)?;
+        let reason_code = one_of("reason", given(&self.reason), &ChangeReason::CODES)?;
+        let text = given(&self.q);
+        if text.as_ref().is_some_and(|q| q.chars().count() > 256) {
+            return Err(AppError::invalid("q", "is longer than 256 characters; search for part of an address"));
+        }
+        let after = match given(&self.cursor) {
+            None => -1,
+            Some(cursor) => cursor.parse::<i64>().ok().filter(|seq| *seq >= 0).ok_or_else(|| {
+                AppError::invalid(
+                    "cursor",
+                    "is not a cursor of this list; pass back the next_cursor of the previous page",
+                )
+            })?,
+        };
+        let limit = App::limit(self.limit, Self::DEFAULT_LIMIT, Self::MAX_LIMIT)?;
+        Ok((ChangeFilter { action, reason_code, text }, after, limit))
     }
 }

@@ -4,7 +4,7 @@
 //! purpose and the OpenAPI schemas describe exactly what is sent.
 
 use safegpt_core::{Counts, LocalUser, Settings};
-use safegpt_store::{ApiToken, AuditEntry, Event, ReadMode, RunChange, RunRecord, RunStatus};
+use safegpt_store::{ApiToken, AuditEntry, ChangeCount, Event, ReadMode, RunChange, RunRecord, RunStatus};
 use safegpt_sync::{Check, Phase, Progress};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -303,6 +303,33 @@ pub struct RunView {
     pub invalid_emails: u64,
     pub error: Option<RunErrorView>,
     pub resolution: Option<ResolutionView>,
+    /// The run's changes by action and reason (its list: `GET /api/v1/runs/{id}/changes`).
+    pub breakdown: Vec<ChangeCountView>,
+    /// When the retention period removed the list of the run's changes; the breakdown stays.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub changes_removed_at: Option<OffsetDateTime>,
+}
+
+/// How many changes of a run share an action and a reason.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChangeCountView {
+    /// `create`, `update`, `enable`, `disable` or `remove`.
+    pub action: String,
+    /// The `reason` filter of the run's changes, e.g. `out_of_scope`.
+    pub reason_code: String,
+    pub reason: String,
+    pub count: u64,
+}
+
+impl From<&ChangeCount> for ChangeCountView {
+    fn from(c: &ChangeCount) -> Self {
+        ChangeCountView {
+            action: c.action.clone(),
+            reason_code: c.reason_code.clone(),
+            reason: c.reason.clone(),
+            count: c.count,
+        }
+    }
 }
 
 impl From<&RunRecord> for RunView {
@@ -332,6 +359,8 @@ impl From<&RunRecord> for RunView {
                 at: x.at,
                 follow_up_run: x.follow_up_run,
             }),
+            breakdown: r.breakdown.iter().map(ChangeCountView::from).collect(),
+            changes_removed_at: r.changes_removed_at,
         }
     }
 }
@@ -371,6 +400,14 @@ impl From<&RunChange> for ChangeView {
     }
 }
 
+/// One page of a run's changes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChangePageView {
+    pub changes: Vec<ChangeView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProgressView {
     /// `starting`, `reading_users`, `reading_groups`, `applying` or `finished`.
@@ -397,11 +434,16 @@ impl From<&Progress> for ProgressView {
     }
 }
 
-/// A run with every change it made (or, for dry runs and held runs, would make).
+/// A run with the first page of the changes it made (or, for dry runs and held runs, would
+/// make); `run.breakdown` counts them all.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunDetailView {
     pub run: RunView,
+    /// The first changes, in order (at most 100).
     pub changes: Vec<ChangeView>,
+    /// Present when the run has more changes: the `cursor` of
+    /// `GET /api/v1/runs/{id}/changes` that lists the rest.
+    pub changes_next_cursor: Option<String>,
     /// Live progress while this server runs it.
     pub progress: Option<ProgressView>,
 }

@@ -63,6 +63,9 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action's name, as [`Action::as_str`] gives it (filters check against it).
+    pub const NAMES: [&'static str; 5] = ["create", "update", "enable", "disable", "remove"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",
@@ -108,6 +111,30 @@ pub enum ChangeReason {
 }
 
 impl ChangeReason {
+    /// Every reason's code, as [`ChangeReason::code`] gives it (filters check against it).
+    pub const CODES: [&'static str; 7] = [
+        "new_in_scope",
+        "linked_by_email",
+        "attributes_changed",
+        "back_in_scope",
+        "out_of_scope",
+        "removal_due",
+        "license_available",
+    ];
+
+    /// The machine name of the reason (its serialized `code`), stored with each run change.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChangeReason::NewInScope { .. } => "new_in_scope",
+            ChangeReason::LinkedByEmail => "linked_by_email",
+            ChangeReason::AttributesChanged => "attributes_changed",
+            ChangeReason::BackInScope => "back_in_scope",
+            ChangeReason::OutOfScope { .. } => "out_of_scope",
+            ChangeReason::RemovalDue { .. } => "removal_due",
+            ChangeReason::LicenseAvailable => "license_available",
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             ChangeReason::NewInScope { awaiting_license: false } => "new in scope".into(),
@@ -580,5 +607,30 @@ pub fn apply(local: &mut Vec<LocalUser>, plan: &Plan) {
             }
             (None, None) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_the_serialized_codes_and_all_listed() {
+        let reasons = [
+            ChangeReason::NewInScope { awaiting_license: true },
+            ChangeReason::LinkedByEmail,
+            ChangeReason::AttributesChanged,
+            ChangeReason::BackInScope,
+            ChangeReason::OutOfScope { reason: DisabledReason::NotInGroup },
+            ChangeReason::RemovalDue { days: 14 },
+            ChangeReason::LicenseAvailable,
+        ];
+        let codes: Vec<&str> = reasons.iter().map(ChangeReason::code).collect();
+        assert_eq!(codes, ChangeReason::CODES);
+        for reason in reasons {
+            assert_eq!(serde_json::to_value(reason).unwrap()["code"], reason.code());
+        }
+        let actions = [Action::Create, Action::Update, Action::Enable, Action::Disable, Action::Remove];
+        assert_eq!(actions.map(Action::as_str), Action::NAMES);
     }
 }

@@ -11,6 +11,9 @@
 //! lease_ttl_secs = 60
 //! graph_retry_budget_secs = 25
 //! graph_timeout_secs = 30
+//! retention_run_changes_days = 180   # 0 keeps for ever
+//! retention_audit_days = 180
+//! retention_events_days = 30
 //! ```
 //! The master key is not a file setting: give it as `SAFEGPT_MASTER_KEY` or keep
 //! `DATA_DIR/master.key`.
@@ -21,7 +24,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use safegpt_app::Operations;
+use safegpt_app::{Operations, Retention};
 use safegpt_graph::RetryPolicy;
 use safegpt_sync::LeaseSettings;
 use serde::Deserialize;
@@ -40,6 +43,9 @@ pub struct FileConfig {
     pub lease_ttl_secs: Option<u64>,
     pub graph_retry_budget_secs: Option<f64>,
     pub graph_timeout_secs: Option<f64>,
+    pub retention_run_changes_days: Option<u32>,
+    pub retention_audit_days: Option<u32>,
+    pub retention_events_days: Option<u32>,
 }
 
 impl FileConfig {
@@ -57,6 +63,9 @@ impl FileConfig {
             "SAFEGPT_LEASE_TTL_SECS" => self.lease_ttl_secs.map(|v| v.to_string()),
             "SAFEGPT_GRAPH_RETRY_BUDGET_SECS" => self.graph_retry_budget_secs.map(|v| v.to_string()),
             "SAFEGPT_GRAPH_TIMEOUT_SECS" => self.graph_timeout_secs.map(|v| v.to_string()),
+            "SAFEGPT_RETENTION_RUN_CHANGES_DAYS" => self.retention_run_changes_days.map(|v| v.to_string()),
+            "SAFEGPT_RETENTION_AUDIT_DAYS" => self.retention_audit_days.map(|v| v.to_string()),
+            "SAFEGPT_RETENTION_EVENTS_DAYS" => self.retention_events_days.map(|v| v.to_string()),
             _ => None,
         }
     }
@@ -69,9 +78,28 @@ pub fn setting(env: &str) -> Option<String> {
     std::env::var(env).ok().or_else(|| FILE.get().and_then(|f| f.value_of(env)))
 }
 
-/// What the operations need from the operator: Graph's retry policy and the sync lease.
+/// What the operations need from the operator: Graph's retry policy, the sync lease and the
+/// retention periods.
 pub fn operations() -> Result<Operations, String> {
-    Ok(Operations { retry: retry_policy()?, lease: lease_settings()? })
+    Ok(Operations { retry: retry_policy()?, lease: lease_settings()?, retention: retention()? })
+}
+
+/// How many days run change lists, audit rows and events are kept; `0` keeps them for ever.
+fn retention() -> Result<Retention, String> {
+    let mut retention = Retention::default();
+    for (var, slot) in [
+        ("SAFEGPT_RETENTION_RUN_CHANGES_DAYS", &mut retention.run_changes_days),
+        ("SAFEGPT_RETENTION_AUDIT_DAYS", &mut retention.audit_days),
+        ("SAFEGPT_RETENTION_EVENTS_DAYS", &mut retention.events_days),
+    ] {
+        if let Some(raw) = setting(var) {
+            let days: u32 = raw.trim().parse().ok().filter(|d| *d <= 36_500).ok_or_else(|| {
+                format!("{var}: '{raw}' is not a whole number of days from 0 (keep for ever) to 36500")
+            })?;
+            *slot = (days > 0).then_some(days);
+        }
+    }
+    Ok(retention)
 }
 
 /// Graph requests' retry budget and timeout, in seconds (decimals allowed).
@@ -159,11 +187,16 @@ mod tests {
     fn a_config_file_names_its_unknown_keys_and_maps_settings() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("safegpt.toml");
-        std::fs::write(&path, "log = \"info\"\nlease_ttl_secs = 30\ngraph_timeout_secs = 2.5\n").unwrap();
+        std::fs::write(
+            &path,
+            "log = \"info\"\nlease_ttl_secs = 30\ngraph_timeout_secs = 2.5\nretention_events_days = 7\n",
+        )
+        .unwrap();
         let file = FileConfig::read(&path).unwrap();
         assert_eq!(file.value_of("SAFEGPT_LOG").as_deref(), Some("info"));
         assert_eq!(file.value_of("SAFEGPT_LEASE_TTL_SECS").as_deref(), Some("30"));
         assert_eq!(file.value_of("SAFEGPT_GRAPH_TIMEOUT_SECS").as_deref(), Some("2.5"));
+        assert_eq!(file.value_of("SAFEGPT_RETENTION_EVENTS_DAYS").as_deref(), Some("7"));
         std::fs::write(&path, "listen = \"0.0.0.0:80\"\nlisten_port = 80\n").unwrap();
         let err = FileConfig::read(&path).unwrap_err();
         assert!(err.contains("listen_port"), "{err}");

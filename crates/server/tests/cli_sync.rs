@@ -764,7 +764,7 @@ async fn a_lease_left_by_a_dead_process_expires_and_its_run_is_recorded_interrup
     let dead_run = store.start_run("schedule", false, now - 2 * minute).await.unwrap();
     let run = env.run(&["sync", "--json"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let (old, _) = store.run(&dead_run.to_string()).await.unwrap();
+    let old = store.run(&dead_run.to_string()).await.unwrap();
     assert_eq!(old.status, safegpt_store::RunStatus::Interrupted);
     assert!(store.lease_holder().await.unwrap().is_none(), "the lease is released after the run");
 }

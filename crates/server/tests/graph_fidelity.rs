@@ -133,7 +133,7 @@ impl Deployment {
     }
 
     async fn totals(&self, outcome: &SyncOutcome) -> (u64, u64) {
-        let (run, _) = self.store.run(&outcome.run_id.to_string()).await.unwrap();
+        let run = self.store.run(&outcome.run_id.to_string()).await.unwrap();
         (run.totals.confirmed_users, run.totals.kept_users)
     }
 

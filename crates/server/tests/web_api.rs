@@ -12,7 +12,7 @@ use safegpt::web::{AppState, WebConfig};
 use safegpt_core::SettingsPatch;
 use safegpt_graph::RetryPolicy;
 use serde_json::{Value, json};
-use support::TestApp;
+use support::{TestApp, WebClient};
 use time::OffsetDateTime;
 
 const ADMIN: &str = "admin@example.org";
@@ -20,13 +20,19 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// A deployment with its web server, as a browser or a program sees it.
 struct Site {
-    base: String,
+    web: WebClient,
     token: String,
-    client: reqwest::Client,
-    secret: String,
     groups: Vec<String>,
     state: AppState,
     deployment: TestApp,
+}
+
+impl std::ops::Deref for Site {
+    type Target = WebClient;
+
+    fn deref(&self) -> &WebClient {
+        &self.web
+    }
 }
 
 impl Site {
@@ -55,27 +61,14 @@ impl Site {
             token =
                 deployment.store.create_api_token("tests", "admin", "test", OffsetDateTime::now_utc()).await.unwrap().1;
         }
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let web = deployment.web.as_ref().unwrap();
-        let (base, state) = (web.base.clone(), web.state.clone());
-        Site { base, token, client, secret: deployment.secret(), groups, state, deployment }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        let state = deployment.web.as_ref().unwrap().state.clone();
+        let web = WebClient::new(deployment.base().to_owned(), deployment.secret());
+        Site { web, token, groups, state, deployment }
     }
 
     /// An API call with the token; returns the status and the JSON body (Null when empty).
     async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, self.url(path)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert!(!text.contains(&self.secret), "the client secret leaked in {path}: {text}");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.call(&self.token, method, path, body).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -83,46 +76,21 @@ impl Site {
     }
 
     async fn wait_for_run(&self, run_id: &str) -> Value {
-        for _ in 0..600 {
-            let (status, detail) = self.get(&format!("/api/v1/runs/{run_id}")).await;
-            assert_eq!(status, StatusCode::OK, "{detail}");
-            if detail["run"]["status"] != "running" {
-                return detail;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("run {run_id} did not finish");
+        self.web.wait_for_run(&self.token, run_id).await
     }
 
     async fn sync(&self) -> Value {
-        let (status, started) = self.api(Method::POST, "/api/v1/syncs", None).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-        self.wait_for_run(started["run_id"].as_str().unwrap()).await
+        self.web.sync(&self.token).await
     }
 
     /// Logs in through the login form; returns the session cookie and the page CSRF token.
     async fn login(&self) -> (String, String) {
-        let response = self
-            .client
-            .post(self.url("/login"))
-            .form(&[("email", ADMIN), ("password", PASSWORD), ("next", "/users")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert_eq!(response.headers()["location"], "/users");
-        let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
-        let page = self.client.get(self.url("/users")).header("cookie", &cookie).send().await.unwrap();
-        let html = page.text().await.unwrap();
-        let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-        (cookie, csrf)
+        self.log_in(ADMIN, PASSWORD).await
     }
 }
 
 /// Every route of the API, as the OpenAPI document must list it.
-const ROUTES: [(&str, &str); 20] = [
+const ROUTES: [(&str, &str); 21] = [
     ("get", "/api/v1/settings"),
     ("put", "/api/v1/settings"),
     ("post", "/api/v1/settings/test"),
@@ -130,6 +98,7 @@ const ROUTES: [(&str, &str); 20] = [
     ("post", "/api/v1/syncs"),
     ("get", "/api/v1/runs"),
     ("get", "/api/v1/runs/{id}"),
+    ("get", "/api/v1/runs/{id}/changes"),
     ("post", "/api/v1/runs/{id}/confirm"),
     ("post", "/api/v1/runs/{id}/cancel"),
     ("get", "/api/v1/users"),
@@ -307,6 +276,43 @@ async fn preview_sync_users_and_the_single_flight_rule() {
     assert_eq!(done["run"]["trigger"], "api");
     assert_eq!(done["run"]["counts"]["created"].as_u64(), Some(creates));
     assert!(done["run"]["duration_ms"].as_u64().unwrap() > 0);
+    assert_eq!(done["run"]["breakdown"][0]["count"].as_u64(), Some(creates), "{}", done["run"]["breakdown"]);
+
+    // The run's changes, a page at a time: every change once, in order, and nothing more.
+    let run_id = first["run_id"].as_str().unwrap();
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let (status, page) = app.get(&format!("/api/v1/runs/{run_id}/changes?limit=7&cursor={cursor}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let changes = page["changes"].as_array().unwrap();
+        assert!(changes.len() <= 7);
+        seen.extend(changes.iter().map(|c| c["seq"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..creates as i64).collect::<Vec<_>>());
+    let email = done["changes"][3]["email"].as_str().unwrap().to_uppercase();
+    let (_, found) =
+        app.get(&format!("/api/v1/runs/{run_id}/changes?action=create&reason=new_in_scope&q={email}")).await;
+    assert_eq!(found["changes"].as_array().unwrap().len(), 1, "{found}");
+    let (_, none) = app.get(&format!("/api/v1/runs/{run_id}/changes?action=remove")).await;
+    assert_eq!((none["changes"].as_array().unwrap().len(), &none["next_cursor"]), (0, &Value::Null));
+    for (query, field) in [
+        ("action=delete", "action"),
+        ("reason=because", "reason"),
+        ("cursor=-4", "cursor"),
+        ("cursor=x", "cursor"),
+        ("limit=1001", "limit"),
+        ("colour=red", "colour"),
+    ] {
+        let (status, error) = app.get(&format!("/api/v1/runs/{run_id}/changes?{query}")).await;
+        assert!(status.is_client_error(), "{query}: {status}");
+        assert_eq!(error["error"]["field"], field, "{query}: {error}");
+    }
+    let (status, _) = app.get(&concrete("/api/v1/runs/{id}/changes")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an unknown run is not an empty list");
 
     let (_, page) = app.get("/api/v1/users?limit=5").await;
     assert_eq!(page["total"].as_u64(), Some(creates));

@@ -11,6 +11,8 @@ mod held_runs;
 mod lease;
 mod login_throttle;
 mod mirror;
+mod retention;
+mod run_changes;
 mod runs;
 mod seal;
 pub mod testing;
@@ -31,7 +33,9 @@ pub use admin::{API_TOKEN_PREFIX, Admin, ApiToken, IntegrationSwitch, Session, r
 pub use lease::{DirectoryStats, LeaseHolder};
 pub use login_throttle::LoginAttempt;
 pub use mirror::{Advance, DirectoryTotals, MirrorWrite, SyncCursor};
-pub use runs::{AuditEntry, Event, ReadMode, Resolution, RunChange, RunError, RunRecord, RunStatus, RunTotals};
+pub use retention::Kept;
+pub use run_changes::{ChangeCount, ChangeFilter, ChangePage, RunChange};
+pub use runs::{AuditEntry, Event, ReadMode, Resolution, RunError, RunRecord, RunStatus, RunTotals};
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};
 pub use users::UserFilter;
 
@@ -318,20 +322,24 @@ impl Store {
         format!("org:{}:azure_client_secret", self.org)
     }
 
-    /// The settings and whether a client secret is stored.
-    pub async fn settings(&self) -> Result<(Settings, bool)> {
+    /// The settings row: the settings and the sealed client secret (`None`: never saved).
+    async fn settings_row(&self) -> Result<Option<(Settings, Option<String>)>> {
         let row: Option<(String, Option<String>)> =
             sqlx::query_as("SELECT body, sealed_secret FROM settings WHERE org_id = $1")
                 .bind(&self.org)
                 .fetch_optional(&self.pool)
                 .await?;
-        match row {
-            None => Ok((Settings::default(), false)),
-            Some((body, sealed)) => {
-                let settings = serde_json::from_str(&body).map_err(|e| StoreError::corrupt("settings", e))?;
-                Ok((settings, sealed.is_some()))
-            }
-        }
+        let Some((body, sealed)) = row else { return Ok(None) };
+        let settings = serde_json::from_str(&body).map_err(|e| StoreError::corrupt("settings", e))?;
+        Ok(Some((settings, sealed)))
+    }
+
+    /// The settings and whether a client secret is stored.
+    pub async fn settings(&self) -> Result<(Settings, bool)> {
+        Ok(match self.settings_row().await? {
+            None => (Settings::default(), false),
+            Some((settings, sealed)) => (settings, sealed.is_some()),
+        })
     }
 
     /// When the settings were last saved (`None`: never).
@@ -343,29 +351,11 @@ impl Store {
         row.map(|(at,)| parse_ts(&at)).transpose()
     }
 
-    /// The client secret, unsealed. Never log or return it.
-    pub async fn client_secret(&self) -> Result<Option<SecretString>> {
-        let sealed: Option<(Option<String>,)> = sqlx::query_as("SELECT sealed_secret FROM settings WHERE org_id = $1")
-            .bind(&self.org)
-            .fetch_optional(&self.pool)
-            .await?;
-        match sealed.and_then(|(s,)| s) {
-            None => Ok(None),
-            Some(sealed) => Ok(Some(self.sealer.unseal(&sealed, &self.secret_context())?)),
-        }
-    }
-
-    /// The client secret, only if it is stored for `cloud`'s endpoints: read in one row with
-    /// the endpoints, so that settings saved since the caller read `cloud` can never pair a
-    /// secret with endpoints it was not entered for.
+    /// The client secret, unsealed, only if it is stored for `cloud`'s endpoints: read in one
+    /// row with the endpoints, so that settings saved since the caller read `cloud` can never
+    /// pair a secret with endpoints it was not entered for. Never log or return it.
     pub async fn client_secret_for(&self, cloud: &Cloud) -> Result<Option<SecretString>> {
-        let row: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT body, sealed_secret FROM settings WHERE org_id = $1")
-                .bind(&self.org)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((body, Some(sealed))) = row else { return Ok(None) };
-        let stored: Settings = serde_json::from_str(&body).map_err(|e| StoreError::corrupt("settings", e))?;
+        let Some((stored, Some(sealed))) = self.settings_row().await? else { return Ok(None) };
         if stored.cloud != *cloud {
             return Ok(None);
         }

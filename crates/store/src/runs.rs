@@ -1,6 +1,6 @@
 //! Sync runs, the one-transaction application of a plan, the audit log and the event outbox.
 
-use safegpt_core::{Change, ChangeReason, Counts, LocalUser, Plan};
+use safegpt_core::{Change, Counts, LocalUser, Plan};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{Any, Transaction};
@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::batch::{Arg, delete_ids, insert_rows};
 use crate::mirror::Advance;
+use crate::run_changes::{APPLY_CHUNK, ChangeCount, breakdown, insert_changes};
 use crate::users::upsert_users;
 use crate::{Backend, Entity, Result, Store, StoreError, parse_ts, ts};
 
@@ -126,6 +127,11 @@ pub struct RunRecord {
     pub error: Option<RunError>,
     /// For a confirmed or cancelled held run: who decided, when, and the run that applied it.
     pub resolution: Option<Resolution>,
+    /// Its changes by action and reason (empty while it runs, and for a failed run).
+    pub breakdown: Vec<ChangeCount>,
+    /// When the retention period removed the list of its changes (the breakdown stays).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub changes_removed_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,30 +140,6 @@ pub struct Resolution {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub follow_up_run: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct RunChange {
-    pub seq: i64,
-    pub user_id: String,
-    pub azure_object_id: Option<String>,
-    pub email: String,
-    pub action: String,
-    pub reason_code: String,
-    pub reason: String,
-    #[sqlx(try_from = "String")]
-    pub fields: JsonList,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct JsonList(pub Vec<String>);
-
-impl TryFrom<String> for JsonList {
-    type Error = serde_json::Error;
-    fn try_from(s: String) -> std::result::Result<Self, Self::Error> {
-        serde_json::from_str(&s).map(JsonList)
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -206,6 +188,8 @@ pub(crate) struct RunRow {
     confirmed_users: i64,
     kept_users: i64,
     invalid_emails: i64,
+    breakdown: Option<String>,
+    changes_removed_at: Option<String>,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -249,6 +233,12 @@ impl TryFrom<RunRow> for RunRecord {
                 }),
                 _ => None,
             },
+            breakdown: match r.breakdown.as_deref() {
+                Some(json) => serde_json::from_str(json)
+                    .map_err(|e| StoreError::corrupt(format!("breakdown of run {}", r.id), e))?,
+                None => Vec::new(),
+            },
+            changes_removed_at: r.changes_removed_at.as_deref().map(parse_ts).transpose()?,
             trigger: r.trigger,
             dry_run: r.dry_run != 0,
         })
@@ -257,7 +247,8 @@ impl TryFrom<RunRow> for RunRecord {
 
 pub(crate) const RUN_COLUMNS: &str = "id, trigger, dry_run, status, started_at, finished_at, created, updated, enabled, \
      disabled, removed, unchanged, awaiting_license, users_read, graph_requests, error_kind, error_message, error_detail, \
-     resolved_by, resolved_at, follow_up_run, read_mode, confirmed_users, kept_users, invalid_emails";
+     resolved_by, resolved_at, follow_up_run, read_mode, confirmed_users, kept_users, invalid_emails, breakdown, \
+     changes_removed_at";
 
 impl Store {
     /// One audit row, in the caller's transaction.
@@ -303,56 +294,8 @@ pub(crate) fn event_payload(user: &LocalUser, changed: &[&str], reason: Option<&
     })
 }
 
-fn reason_code(reason: &ChangeReason) -> String {
-    serde_json::to_value(reason)
-        .ok()
-        .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_default()
-}
-
 const EVENT_INSERT: &str = "INSERT INTO events (org_id, at, kind, user_id, payload) VALUES";
 const AUDIT_INSERT: &str = "INSERT INTO audit_log (org_id, at, actor, action, target, details) VALUES";
-
-/// The run's list of changes (what it did, or would do).
-/// Changes applied per batch of statements.
-const APPLY_CHUNK: usize = 2000;
-
-async fn insert_changes(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    run_id: Uuid,
-    first_seq: usize,
-    changes: &[Change],
-) -> Result<()> {
-    let run = run_id.to_string();
-    let rows: Vec<Vec<Arg>> = changes
-        .iter()
-        .enumerate()
-        .map(|(seq, change)| {
-            let user = change.user();
-            vec![
-                run.as_str().into(),
-                ((first_seq + seq) as i64).into(),
-                change.user_id.to_string().into(),
-                user.azure_object_id.clone().into(),
-                user.profile.email.clone().into(),
-                change.action.as_str().into(),
-                reason_code(&change.reason).into(),
-                change.reason.describe().into(),
-                serde_json::to_string(&change.fields).unwrap_or_default().into(),
-            ]
-        })
-        .collect();
-    insert_rows(
-        tx,
-        backend,
-        "INSERT INTO run_changes (run_id, seq, user_id, azure_object_id, email, action, reason_code, reason, fields) VALUES",
-        "",
-        9,
-        rows,
-    )
-    .await
-}
 
 impl Store {
     /// Records the start of a run. Runs left `running` by a process that ended are marked
@@ -387,16 +330,22 @@ impl Store {
         tx: &mut Transaction<'_, Any>,
         run_id: Uuid,
         status: RunStatus,
-        counts: &Counts,
+        plan: Option<&Plan>,
         totals: RunTotals,
         error: Option<&RunError>,
         now: OffsetDateTime,
     ) -> Result<()> {
+        let (changes, counts) = match plan {
+            Some(plan) => (plan.changes.as_slice(), plan.counts),
+            None => (&[][..], Counts::default()),
+        };
+        let breakdown = serde_json::to_string(&breakdown(changes)).unwrap_or_else(|_| "[]".into());
         sqlx::query(
             "UPDATE sync_runs SET status = $2, finished_at = $3, created = $4, updated = $5, enabled = $6,
                  disabled = $7, removed = $8, unchanged = $9, awaiting_license = $10, users_read = $11,
                  graph_requests = $12, error_kind = $13, error_message = $14, error_detail = $15,
-                 read_mode = $16, confirmed_users = $17, kept_users = $18, invalid_emails = $19
+                 read_mode = $16, confirmed_users = $17, kept_users = $18, invalid_emails = $19,
+                 breakdown = $20
              WHERE id = $1",
         )
         .bind(run_id.to_string())
@@ -418,6 +367,7 @@ impl Store {
         .bind(totals.confirmed_users as i64)
         .bind(totals.kept_users as i64)
         .bind(totals.invalid_emails as i64)
+        .bind(breakdown)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -443,7 +393,7 @@ impl Store {
         for (index, chunk) in plan.changes.chunks(APPLY_CHUNK).enumerate() {
             self.apply_chunk(&mut tx, run_id, index * APPLY_CHUNK, chunk, now).await?;
         }
-        Self::finish(&mut tx, run_id, RunStatus::Succeeded, &plan.counts, totals, None, now).await?;
+        Self::finish(&mut tx, run_id, RunStatus::Succeeded, Some(plan), totals, None, now).await?;
         // What older held runs showed is out of date now: none can be confirmed any more.
         sqlx::query(
             "UPDATE sync_runs SET status = 'superseded', resolved_by = $3, resolved_at = $4, follow_up_run = $2
@@ -539,7 +489,7 @@ impl Store {
         for (index, chunk) in plan.changes.chunks(APPLY_CHUNK).enumerate() {
             insert_changes(&mut tx, self.backend, run_id, index * APPLY_CHUNK, chunk).await?;
         }
-        Self::finish(&mut tx, run_id, status, &plan.counts, totals, error, now).await?;
+        Self::finish(&mut tx, run_id, status, Some(plan), totals, error, now).await?;
         if status == RunStatus::Held {
             self.insert_audit(
                 &mut tx,
@@ -558,7 +508,7 @@ impl Store {
     /// Ends a run as failed: nothing was applied.
     pub async fn fail_run(&self, run_id: Uuid, error: &RunError, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        Self::finish(&mut tx, run_id, RunStatus::Failed, &Counts::default(), totals, Some(error), now).await?;
+        Self::finish(&mut tx, run_id, RunStatus::Failed, None, totals, Some(error), now).await?;
         self.insert_audit(
             &mut tx,
             now,
@@ -605,19 +555,13 @@ impl Store {
         rows.into_iter().map(RunRecord::try_from).collect()
     }
 
-    pub async fn run(&self, id: &str) -> Result<(RunRecord, Vec<RunChange>)> {
+    /// A run, by the id a caller typed; its changes are read a page at a time
+    /// ([`Store::run_changes`]).
+    pub async fn run(&self, id: &str) -> Result<RunRecord> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 AND id = $2");
         let row: Option<RunRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(id.trim()).fetch_optional(&self.pool).await?;
-        let run = row.ok_or_else(|| StoreError::NotFound { entity: Entity::Run, key: id.to_owned() })?.try_into()?;
-        let changes: Vec<RunChange> = sqlx::query_as(
-            "SELECT seq, user_id, azure_object_id, email, action, reason_code, reason, fields
-             FROM run_changes WHERE run_id = $1 ORDER BY seq",
-        )
-        .bind(id.trim())
-        .fetch_all(&self.pool)
-        .await?;
-        Ok((run, changes))
+        row.ok_or_else(|| StoreError::NotFound { entity: Entity::Run, key: id.to_owned() })?.try_into()
     }
 
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {

@@ -4,7 +4,7 @@ use safegpt_core::{
     DisabledReason, Email, Plan, Policy, RemoteUser, Rows, Settings, SettingsPatch, Snapshot, Source, Status, UserType,
     plan,
 };
-use safegpt_store::{RunStatus, RunTotals, Sealer, Store, StoreError, UserFilter};
+use safegpt_store::{ChangeFilter, Kept, RunStatus, RunTotals, Sealer, Store, StoreError, UserFilter};
 use secrecy::{ExposeSecret, SecretString};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -47,6 +47,19 @@ fn plan_for(local: &[safegpt_core::LocalUser], users: Vec<RemoteUser>, now: Offs
     plan(local, &snapshot, &policy(), now, Uuid::now_v7)
 }
 
+/// Every change of a run, page after page.
+async fn all_changes(store: &Store, run: Uuid) -> Vec<safegpt_store::RunChange> {
+    let (mut all, mut after) = (Vec::new(), -1);
+    loop {
+        let page = store.run_changes(run, &Default::default(), after, 1000).await.unwrap();
+        all.extend(page.changes);
+        match page.next_after {
+            Some(seq) => after = seq,
+            None => return all,
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_client_secret_is_sealed_and_never_in_the_database_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,12 +72,12 @@ async fn the_client_secret_is_sealed_and_never_in_the_database_file() {
     let (loaded, secret_set) = store.settings().await.unwrap();
     assert_eq!(loaded, settings);
     assert!(secret_set);
-    assert_eq!(store.client_secret().await.unwrap().unwrap().expose_secret(), SECRET);
+    assert_eq!(store.client_secret_for(&settings.cloud).await.unwrap().unwrap().expose_secret(), SECRET);
 
     // Saving without a secret keeps the stored one.
     let changed = Settings { auto_disable: true, ..settings };
     store.save_settings(&changed, None, "cli", NOW).await.unwrap();
-    assert_eq!(store.client_secret().await.unwrap().unwrap().expose_secret(), SECRET);
+    assert_eq!(store.client_secret_for(&changed.cloud).await.unwrap().unwrap().expose_secret(), SECRET);
     // Only for the endpoints it is stored with.
     let secret_for = |cloud| {
         let store = &store;
@@ -85,7 +98,7 @@ async fn the_client_secret_is_sealed_and_never_in_the_database_file() {
 
     // Another master key cannot open it, and says so.
     let other = Store::open(&url, Sealer::from_key([1; 32])).await.unwrap();
-    let err = other.client_secret().await.unwrap_err();
+    let err = other.client_secret_for(&changed.cloud).await.unwrap_err();
     assert!(matches!(err, StoreError::Seal(_)), "{err}");
     assert!(err.to_string().contains("master key"));
 }
@@ -105,7 +118,8 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     let users = store.users(UserFilter::default()).await.unwrap();
     assert_eq!(users.len(), 2);
     assert!(users.iter().all(|u| u.source == Source::Entra && u.status == Status::Active));
-    let (record, changes) = store.run(&run.to_string()).await.unwrap();
+    let record = store.run(&run.to_string()).await.unwrap();
+    let changes = all_changes(&store, run).await;
     assert_eq!(record.status, RunStatus::Succeeded);
     assert_eq!(record.counts.created, 2);
     assert_eq!(changes.len(), 2);
@@ -150,11 +164,11 @@ async fn a_plan_that_fails_half_way_leaves_nothing_applied() {
     assert!(store.apply_plan(run, &p, None, RunTotals::default(), NOW).await.is_err());
     assert!(store.users(UserFilter::default()).await.unwrap().is_empty());
     assert!(store.events(0, 10).await.unwrap().is_empty());
-    assert_eq!(store.run(&run.to_string()).await.unwrap().0.status, RunStatus::Running);
+    assert_eq!(store.run(&run.to_string()).await.unwrap().status, RunStatus::Running);
 
     // The next run marks it interrupted.
     store.start_run("cli", false, NOW).await.unwrap();
-    let (record, _) = store.run(&run.to_string()).await.unwrap();
+    let record = store.run(&run.to_string()).await.unwrap();
     assert_eq!(record.status, RunStatus::Interrupted);
 }
 
@@ -242,7 +256,8 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let run = store.start_run("cli", false, NOW).await.unwrap();
     store.apply_plan(run, &plan, None, RunTotals::default(), NOW).await.unwrap();
     assert_eq!(store.count_users(&UserFilter::default()).await.unwrap(), 4500);
-    let (record, changes) = store.run(&run.to_string()).await.unwrap();
+    let record = store.run(&run.to_string()).await.unwrap();
+    let changes = all_changes(&store, run).await;
     assert_eq!(record.counts.created, 4500);
     assert_eq!(changes.iter().map(|c| c.seq).collect::<Vec<_>>(), (0..4500).collect::<Vec<i64>>());
     let events = store.events(0, 10_000).await.unwrap();
@@ -266,4 +281,115 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let run = store.start_run("cli", false, later).await.unwrap();
     store.apply_plan(run, &remove, None, RunTotals::default(), later).await.unwrap();
     assert_eq!(store.count_users(&UserFilter::default()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_runs_changes_come_a_page_at_a_time_filtered_with_counts_kept_in_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&database(&dir).await).await;
+    let first = store.start_run("cli", false, NOW).await.unwrap();
+    store
+        .apply_plan(first, &plan_for(&[], (1..=250).map(remote).collect(), NOW), None, RunTotals::default(), NOW)
+        .await
+        .unwrap();
+    let record = store.run(&first.to_string()).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&record.breakdown).unwrap(),
+        serde_json::json!([{"action": "create", "reason_code": "new_in_scope", "reason": "new in scope", "count": 250}])
+    );
+    let any = ChangeFilter::default();
+    let page = store.run_changes(first, &any, -1, 100).await.unwrap();
+    assert_eq!(page.changes.iter().map(|c| c.seq).collect::<Vec<_>>(), (0..100).collect::<Vec<i64>>());
+    assert_eq!(page.next_after, Some(99));
+    let last = store.run_changes(first, &any, 199, 100).await.unwrap();
+    assert_eq!((last.changes.len(), last.changes[0].seq, last.next_after), (50, 200, None));
+    assert_eq!(all_changes(&store, first).await.len(), 250);
+
+    let text = |t: &str| ChangeFilter { text: Some(t.into()), ..ChangeFilter::default() };
+    let found = |page: safegpt_store::ChangePage| page.changes.into_iter().map(|c| c.email).collect::<Vec<_>>();
+    assert_eq!(found(store.run_changes(first, &text("U17@CONTOSO"), -1, 100).await.unwrap()), ["u17@contoso.com"]);
+    assert_eq!(store.run_changes(first, &text("u17"), -1, 100).await.unwrap().changes.len(), 11, "u17, u170–u179");
+    assert!(store.run_changes(first, &text("u_7"), -1, 100).await.unwrap().changes.is_empty(), "_ is no wildcard");
+    let by_id = store.run_changes(first, &text(&remote(42).id), -1, 100).await.unwrap();
+    assert_eq!(found(by_id), ["u42@contoso.com"]);
+
+    // Ten users deleted in Entra, one renamed.
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let mut users: Vec<RemoteUser> = (1..=240).map(remote).collect();
+    users[0].display_name = Some("Renamed".into());
+    let later = NOW + Duration::hours(1);
+    let second = store.start_run("cli", false, later).await.unwrap();
+    store.apply_plan(second, &plan_for(&local, users, later), None, RunTotals::default(), later).await.unwrap();
+    let record = store.run(&second.to_string()).await.unwrap();
+    let summary: Vec<(String, String, u64)> =
+        record.breakdown.iter().map(|b| (b.action.clone(), b.reason.clone(), b.count)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("disable".to_owned(), "out of scope: deleted in Entra ID".to_owned(), 10),
+            ("update".to_owned(), "attributes changed in Entra ID".to_owned(), 1)
+        ]
+    );
+    let disables =
+        ChangeFilter { action: Some("disable".into()), reason_code: Some("out_of_scope".into()), text: None };
+    let page = store.run_changes(second, &disables, -1, 4).await.unwrap();
+    assert_eq!((page.changes.len(), page.next_after.is_some()), (4, true));
+    assert!(page.changes.iter().all(|c| c.action == "disable"));
+    let rest = store.run_changes(second, &disables, page.next_after.unwrap(), 100).await.unwrap();
+    assert_eq!((rest.changes.len(), rest.next_after), (6, None));
+    let creates = ChangeFilter { action: Some("create".into()), ..ChangeFilter::default() };
+    assert!(store.run_changes(second, &creates, -1, 100).await.unwrap().changes.is_empty());
+}
+
+#[tokio::test]
+async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keeps_the_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&database(&dir).await).await;
+    let long_ago = NOW - Duration::days(200);
+    let old = store.start_run("cli", false, long_ago).await.unwrap();
+    store
+        .apply_plan(old, &plan_for(&[], (1..=5).map(remote).collect(), long_ago), None, RunTotals::default(), long_ago)
+        .await
+        .unwrap();
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let recent = store.start_run("cli", false, NOW).await.unwrap();
+    store
+        .apply_plan(recent, &plan_for(&local, (1..=7).map(remote).collect(), NOW), None, RunTotals::default(), NOW)
+        .await
+        .unwrap();
+    // Held after the recent run applied (an applied run supersedes older held runs).
+    let held = store.start_run("cli", false, long_ago).await.unwrap();
+    let held_plan = plan_for(&local, vec![remote(1)], long_ago);
+    store.record_unapplied_plan(held, RunStatus::Held, &held_plan, RunTotals::default(), None, long_ago).await.unwrap();
+
+    let cut = NOW - Duration::days(180);
+    let mut batches = Vec::new();
+    loop {
+        match store.prune_batch(Kept::RunChanges, cut, 2, NOW).await.unwrap() {
+            0 => break,
+            n => batches.push(n),
+        }
+    }
+    assert_eq!(batches, [2, 2, 1], "five changes in batches of two; the held run keeps its list");
+    let pruned = store.run(&old.to_string()).await.unwrap();
+    assert_eq!(pruned.changes_removed_at, Some(NOW));
+    assert_eq!(pruned.breakdown.iter().map(|b| b.count).sum::<u64>(), 5, "the counts outlive the list");
+    assert!(all_changes(&store, old).await.is_empty());
+    assert_eq!(all_changes(&store, held).await.len(), 4, "a held run keeps what it asks to approve");
+    assert_eq!(all_changes(&store, recent).await.len(), 2);
+    assert_eq!(store.run(&recent.to_string()).await.unwrap().changes_removed_at, None);
+
+    let events_before = store.events(0, 100).await.unwrap().len();
+    let mut removed = 0;
+    while let n @ 1.. = store.prune_batch(Kept::Events, NOW - Duration::days(30), 3, NOW).await.unwrap() {
+        removed += n;
+    }
+    assert_eq!(removed, 5, "the old run's five events");
+    let kinds: Vec<String> = store.events(0, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!((kinds.len(), events_before), (2, 7));
+    let audit_before = store.audit_log(100).await.unwrap().len();
+    while store.prune_batch(Kept::AuditLog, cut, 1000, NOW).await.unwrap() > 0 {}
+    let audit = store.audit_log(100).await.unwrap();
+    assert!(audit.iter().all(|a| a.at.as_str() >= "2026-06-09"), "{audit:?}");
+    assert!(audit.len() < audit_before && !audit.is_empty());
 }

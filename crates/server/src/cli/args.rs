@@ -240,7 +240,8 @@ pub enum UsersCommand {
 pub enum RunsCommand {
     /// Recent sync runs, newest first.
     List(JsonFlag),
-    /// One run and every change it made (or would make).
+    /// One run, its changes by action and reason, and every change it made (or would make),
+    /// streamed a page at a time.
     Show {
         id: String,
         #[arg(long)]

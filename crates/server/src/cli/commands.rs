@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use safegpt_app::views::UserRecordView;
-use safegpt_app::{App, AppError, Principal, SettingsChange, SyncNow, TokenScope, Trigger, UserQuery};
+use safegpt_app::{App, AppError, ChangeQuery, Principal, SettingsChange, SyncNow, TokenScope, Trigger, UserQuery};
 use safegpt_core::{Counts, SettingsPatch, Status};
 use safegpt_store::{MASTER_KEY_ENV, RunStatus, Sealer, Store};
 use serde_json::json;
@@ -340,25 +340,59 @@ async fn runs_list(app: &App, json: bool) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// Prints a run and every change of it, a page at a time: a run of a million changes is
+/// streamed, never held. With `--json` the output is still one JSON document.
 async fn run_show(app: &App, id: &str, json: bool) -> Result<u8, Failure> {
-    let (run, changes) = app.run(id).await?;
+    use std::io::Write;
+    let run = app.run(id).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = |e: std::io::Error| Failure::failed(format!("cannot write to stdout: {e}"));
     if json {
-        print_json(&json!({"run": run, "changes": changes}));
+        let head = serde_json::to_string_pretty(&run).expect("views serialize");
+        write!(out, "{{\n\"run\": {head},\n\"changes\": [").map_err(written)?;
     } else {
-        println!(
+        writeln!(
+            out,
             "Run {} ({}, trigger {}): {}",
             run.id,
             if run.dry_run { "dry run" } else { "sync" },
             run.trigger,
             run.status.as_str()
-        );
+        )
+        .map_err(written)?;
         if let Some(e) = &run.error {
-            println!("  {}: {}", e.kind, e.message);
+            writeln!(out, "  {}: {}", e.kind, e.message).map_err(written)?;
         }
-        for ch in &changes {
-            println!("  {:<8} {:<40} {}", ch.action, ch.email, ch.reason);
+        for b in &run.breakdown {
+            writeln!(out, "  {:>8} × {:<8} {}", b.count, b.action, b.reason).map_err(written)?;
+        }
+        if let Some(at) = run.changes_removed_at {
+            let at = at.format(&Rfc3339).unwrap_or_default();
+            writeln!(out, "  the list of changes was removed on {at} (retention period)").map_err(written)?;
         }
     }
+    let mut query = ChangeQuery { limit: Some(ChangeQuery::MAX_LIMIT), ..ChangeQuery::default() };
+    let mut first = true;
+    loop {
+        let page = app.run_changes(run.id, &query).await?;
+        for ch in &page.changes {
+            if json {
+                let sep = if first { "\n" } else { ",\n" };
+                write!(out, "{sep}{}", serde_json::to_string(ch).expect("views serialize")).map_err(written)?;
+            } else {
+                writeln!(out, "  {:<8} {:<40} {}", ch.action, ch.email, ch.reason).map_err(written)?;
+            }
+            first = false;
+        }
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    if json {
+        writeln!(out, "\n]}}").map_err(written)?;
+    }
+    out.flush().map_err(written)?;
     Ok(exit::OK)
 }
 

@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use safegpt_app::views::{
-    AuditView, EventPage, IntegrationView, RunDetailView, RunView, SettingsView, TestResultView, TokenView, UserPage,
-    UserView,
+    AuditView, ChangePageView, EventPage, IntegrationView, RunDetailView, RunView, SettingsView, TestResultView,
+    TokenView, UserPage, UserView,
 };
-use safegpt_app::{App, SettingsChange, TokenScope, Trigger, UserQuery, parse_id};
+use safegpt_app::{App, ChangeQuery, SettingsChange, TokenScope, Trigger, UserQuery, parse_id};
 
 use super::auth::{ApiAdmin, authenticate};
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -72,6 +72,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_sync))
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
+        .routes(routes!(list_run_changes))
         .routes(routes!(confirm_run))
         .routes(routes!(cancel_run))
         .routes(routes!(list_users))
@@ -306,7 +307,8 @@ async fn list_runs(
     Ok(axum::Json(state.app.runs(limit).await?.iter().map(RunView::from).collect()))
 }
 
-/// One run with every change it made (or would make), and live progress while it runs.
+/// One run: its counts, its changes by action and reason (`run.breakdown`), the first 100
+/// changes (the rest: `/api/v1/runs/{id}/changes`), and live progress while it runs.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = uuid::Uuid, Path, description = "Run id")),
     responses((status = 200, body = RunDetailView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -317,6 +319,40 @@ async fn get_run(
 ) -> ApiResult<axum::Json<RunDetailView>> {
     let id = parse_id("id", &id)?;
     Ok(axum::Json(state.app.run_detail(id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    /// Only this action: `create`, `update`, `enable`, `disable` or `remove`.
+    pub action: Option<String>,
+    /// Only this reason code, e.g. `out_of_scope` (the run's `breakdown` lists its codes).
+    pub reason: Option<String>,
+    /// Part of the e-mail address, or a whole user id or Entra object id.
+    pub q: Option<String>,
+    /// Page size (1–1000; default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A run's changes, a page at a time in the order the run made them, filtered by action,
+/// reason and text.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/changes", tag = "runs",
+    params(("id" = uuid::Uuid, Path, description = "Run id"), ChangesQuery),
+    responses((status = 200, body = ChangePageView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_run_changes(
+    State(state): State<AppState>,
+    _: ApiAdmin,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> ApiResult<axum::Json<ChangePageView>> {
+    let id = parse_id("id", &id)?;
+    let query = ChangeQuery { action: q.action, reason: q.reason, q: q.q, limit: q.limit, cursor: q.cursor };
+    Ok(axum::Json(state.app.run_changes(id, &query).await?))
 }
 
 /// Confirms a run held by the deletion threshold: starts a sync that applies it.

@@ -97,12 +97,15 @@ impl Server {
         &self.state
     }
 
-    /// Serves (and runs the scheduler) until `shutdown` resolves.
+    /// Serves (and runs the scheduler and the retention periods) until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let scheduler = self.state.config.scheduler.then(|| tokio::spawn(self.state.app.clone().run_scheduler()));
+        let background = self.state.config.scheduler.then(|| {
+            let app = &self.state.app;
+            [tokio::spawn(app.clone().run_scheduler()), tokio::spawn(app.clone().run_retention())]
+        });
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
-        if let Some(task) = scheduler {
+        for task in background.into_iter().flatten() {
             task.abort();
         }
         served

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{self, TestApp};
+use crate::support::{self, TestApp, WebClient};
 
 pub const ADMIN: &str = "admin@example.org";
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -68,10 +68,18 @@ pub fn tenant(users: u32) -> TenantFile {
 /// administrator and one API token per scope.
 pub struct Site {
     pub app: TestApp,
-    pub client: reqwest::Client,
+    pub web: WebClient,
     pub admin_token: String,
     pub sync_token: String,
     pub read_token: String,
+}
+
+impl std::ops::Deref for Site {
+    type Target = WebClient;
+
+    fn deref(&self) -> &WebClient {
+        &self.web
+    }
 }
 
 impl Site {
@@ -92,25 +100,8 @@ impl Site {
             async move { store.create_api_token(scope, scope, "test", OffsetDateTime::now_utc()).await.unwrap().1 }
         };
         let (admin_token, sync_token, read_token) = (token("admin").await, token("sync").await, token("read").await);
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Site { app, client, admin_token, sync_token, read_token }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.app.base())
-    }
-
-    /// An API call with `token`: the status and the JSON body (`Null` when there is none).
-    pub async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert!(!text.contains(SECRET), "the client secret leaked from {path}");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let web = WebClient::new(app.base().to_owned(), SECRET.to_owned());
+        Site { app, web, admin_token, sync_token, read_token }
     }
 
     pub async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -119,21 +110,11 @@ impl Site {
 
     /// Starts a sync over the API and waits for its end.
     pub async fn sync(&self) -> Value {
-        let (status, started) = self.api(Method::POST, "/api/v1/syncs", None).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-        self.wait_for_run(started["run_id"].as_str().unwrap()).await
+        self.web.sync(&self.admin_token).await
     }
 
     pub async fn wait_for_run(&self, run_id: &str) -> Value {
-        for _ in 0..600 {
-            let (status, detail) = self.api(Method::GET, &format!("/api/v1/runs/{run_id}"), None).await;
-            assert_eq!(status, StatusCode::OK, "{detail}");
-            if detail["run"]["status"] != "running" {
-                return detail;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("run {run_id} did not finish");
+        self.web.wait_for_run(&self.admin_token, run_id).await
     }
 
     /// Waits until no run is `running` (a confirmation's run runs in the background).
@@ -160,19 +141,7 @@ impl Site {
 
     /// Logs in through the form: the session cookie and the page's CSRF token.
     pub async fn login(&self) -> (String, String) {
-        let response = self
-            .client
-            .post(self.url("/login"))
-            .form(&[("email", ADMIN), ("password", PASSWORD), ("next", "/users")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-        let html = self.client.get(self.url("/users")).header("cookie", &cookie).send().await.unwrap();
-        let html = html.text().await.unwrap();
-        let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-        (cookie, csrf)
+        self.log_in(ADMIN, PASSWORD).await
     }
 }
 

@@ -9,8 +9,10 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use graph_sim::{SimOptions, SimServer, TenantFile};
+use reqwest::{Method, StatusCode};
 use safegpt::web::{AppState, Server, WebConfig};
 use safegpt_app::{App, Operations, Principal, SyncNow, Trigger};
 use safegpt_core::{Email, SettingsPatch};
@@ -18,6 +20,7 @@ use safegpt_graph::RetryPolicy;
 use safegpt_store::{Sealer, Store};
 use safegpt_sync::SyncOutcome;
 use secrecy::SecretString;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 /// A deployment under test.
@@ -185,4 +188,74 @@ async fn serve(app: App, config: WebConfig) -> Web {
 pub async fn create_admin(store: &Store, email: &str, password: &str) {
     let phc = safegpt_app::hash_password(password).unwrap();
     store.create_admin(&Email::parse(email).unwrap(), &phc, "test", OffsetDateTime::now_utc()).await.unwrap();
+}
+
+/// A client of a [`TestApp`]'s web server, as a browser or a program meets it. No answer it
+/// reads through [`WebClient::call`] may contain the client secret.
+pub struct WebClient {
+    /// Follows no redirect: the tests look at them.
+    pub client: reqwest::Client,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The client secret, which must never appear in an answer.
+    pub secret: String,
+}
+
+impl WebClient {
+    pub fn new(base: String, secret: String) -> Self {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        WebClient { client, base, secret }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An API call with `token`: the status and the JSON body (`Null` when there is none).
+    pub async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(&self.secret), "the client secret leaked in {path}: {text}");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Starts a sync over the API with `token` and waits for its end.
+    pub async fn sync(&self, token: &str) -> Value {
+        let (status, started) = self.call(token, Method::POST, "/api/v1/syncs", None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        self.wait_for_run(token, started["run_id"].as_str().unwrap()).await
+    }
+
+    /// The detail of run `run_id`, polled with `token` until the run is no longer `running`.
+    pub async fn wait_for_run(&self, token: &str, run_id: &str) -> Value {
+        for _ in 0..1500 {
+            let (status, detail) = self.call(token, Method::GET, &format!("/api/v1/runs/{run_id}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{detail}");
+            if detail["run"]["status"] != "running" {
+                return detail;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("run {run_id} did not finish");
+    }
+
+    /// Logs in through the form, on to `/users`: the session cookie and the page's CSRF token.
+    pub async fn log_in(&self, email: &str, password: &str) -> (String, String) {
+        let form = [("email", email), ("password", password), ("next", "/users")];
+        let response = self.client.post(self.url("/login")).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()["location"], "/users");
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let page = self.client.get(self.url("/users")).header("cookie", &cookie).send().await.unwrap();
+        let html = page.text().await.unwrap();
+        let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        (cookie, csrf)
+    }
 }

@@ -356,6 +356,8 @@ pub(super) struct PreviewPage {
     f: Frame,
     summary: String,
     changes: Vec<ChangeRow>,
+    /// The run page, when the plan has more changes than this page shows.
+    more: Option<String>,
     error: Option<String>,
 }
 
@@ -372,12 +374,26 @@ pub(super) async fn azure_preview(
             let summary = summary(t, &detail.run.counts);
             render(
                 StatusCode::OK,
-                PreviewPage { t, f, summary, changes: change_rows(t, &detail.changes), error: failed },
+                PreviewPage {
+                    t,
+                    f,
+                    summary,
+                    changes: change_rows(t, &detail.changes),
+                    more: detail.changes_next_cursor.as_ref().map(|_| format!("/runs/{}#changes", detail.run.id)),
+                    error: failed,
+                },
             )
         }
         Err(e) => render(
             e.status,
-            PreviewPage { t, f, summary: String::new(), changes: Vec::new(), error: Some(e.detail.message) },
+            PreviewPage {
+                t,
+                f,
+                summary: String::new(),
+                changes: Vec::new(),
+                more: None,
+                error: Some(e.detail.message),
+            },
         ),
     }
 }

@@ -3,16 +3,18 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use safegpt_app::views::RunView;
-use safegpt_app::{Trigger, parse_id};
+use safegpt_app::views::{ChangeCountView, RunView};
+use safegpt_app::{ChangeQuery, Trigger, parse_id};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::frame::*;
 use crate::web::auth::{Caller, CsrfForm, PageAdmin};
 use crate::web::error::ApiError;
+use crate::web::http::url_encode;
 use crate::web::i18n::Texts;
 use crate::web::state::AppState;
 use safegpt_store::ReadMode;
@@ -85,6 +87,21 @@ pub(super) struct ResolutionRow {
     follow_up: Option<Uuid>,
 }
 
+/// One line of the run's summary: a count and the link that lists those changes.
+pub(super) struct BreakdownRow {
+    action: String,
+    action_label: &'static str,
+    reason: String,
+    count: u64,
+    link: String,
+}
+
+pub(super) struct Choice {
+    code: String,
+    label: String,
+    selected: bool,
+}
+
 #[derive(Template)]
 #[template(path = "run.html")]
 pub(super) struct RunPage {
@@ -96,9 +113,54 @@ pub(super) struct RunPage {
     held: bool,
     progress: String,
     progress_labels: String,
+    breakdown: Vec<BreakdownRow>,
+    actions: Vec<Choice>,
+    reasons: Vec<Choice>,
+    q: String,
+    filtered: bool,
     changes: Vec<ChangeRow>,
+    changes_removed: String,
+    first_link: Option<String>,
+    next_link: Option<String>,
     resolution: Option<ResolutionRow>,
     notice: Option<Notice>,
+}
+
+/// The run page's filter of the changes list (the API's `/changes` parameters, one page of
+/// `ChangeQuery::DEFAULT_LIMIT`).
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub(super) struct RunQuery {
+    action: String,
+    reason: String,
+    q: String,
+    cursor: String,
+}
+
+impl RunQuery {
+    fn link(&self, id: Uuid, cursor: &str) -> String {
+        format!(
+            "/runs/{id}?action={}&reason={}&q={}&cursor={}#changes",
+            url_encode(&self.action),
+            url_encode(&self.reason),
+            url_encode(&self.q),
+            url_encode(cursor)
+        )
+    }
+}
+
+fn breakdown_rows(t: &Texts, id: Uuid, breakdown: &[ChangeCountView]) -> Vec<BreakdownRow> {
+    breakdown
+        .iter()
+        .map(|b| BreakdownRow {
+            action: b.action.clone(),
+            action_label: t.action(&b.action),
+            reason: b.reason.clone(),
+            count: b.count,
+            link: RunQuery { action: b.action.clone(), reason: b.reason_code.clone(), ..RunQuery::default() }
+                .link(id, ""),
+        })
+        .collect()
 }
 
 pub(super) async fn render_run(
@@ -106,6 +168,7 @@ pub(super) async fn render_run(
     headers: &HeaderMap,
     who: &Caller,
     id: Uuid,
+    query: &RunQuery,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
@@ -113,6 +176,17 @@ pub(super) async fn render_run(
     let detail = match state.app.run_detail(id).await.map_err(ApiError::from) {
         Ok(d) => d,
         Err(e) => return error_page(headers, who, e, "/runs"),
+    };
+    let filter = ChangeQuery {
+        action: Some(query.action.clone()),
+        reason: Some(query.reason.clone()),
+        q: Some(query.q.clone()),
+        limit: None,
+        cursor: Some(query.cursor.clone()),
+    };
+    let page = match state.app.run_changes(id, &filter).await.map_err(ApiError::from) {
+        Ok(page) => page,
+        Err(e) => return error_page(headers, who, e, &format!("/runs/{id}")),
     };
     let (t, f) = frame(headers, Some(who), &format!("/runs/{id}"), "runs", t.run_title);
     let progress = detail.progress.as_ref().map_or_else(String::new, |p| {
@@ -123,16 +197,38 @@ pub(super) async fn render_run(
         .map(|p| (*p, t.phase(p)))
         .chain([("pages", t.pages_read), ("users", t.users_read)])
         .collect();
+    let actions = ["create", "update", "enable", "disable", "remove"]
+        .into_iter()
+        .map(|code| Choice { code: code.into(), label: t.action(code).into(), selected: query.action == code })
+        .collect();
+    // The reasons this run has, once each, as its summary names them.
+    let mut reasons: Vec<Choice> = Vec::new();
+    for b in &detail.run.breakdown {
+        if !reasons.iter().any(|r| r.code == b.reason_code) {
+            let label =
+                if b.reason_code == "out_of_scope" { t.reason_out_of_scope.to_owned() } else { b.reason.clone() };
+            reasons.push(Choice { code: b.reason_code.clone(), label, selected: query.reason == b.reason_code });
+        }
+    }
+    let filtered = [&query.action, &query.reason, &query.q].iter().any(|v| !v.trim().is_empty());
     let page = RunPage {
         t,
         csrf: f.csrf.clone().unwrap_or_default(),
         f,
         running: detail.run.status == "running",
         held: detail.run.is_held(),
+        breakdown: breakdown_rows(t, id, &detail.run.breakdown),
+        actions,
+        reasons,
+        q: query.q.clone(),
+        filtered,
+        changes_removed: detail.run.changes_removed_at.map(fmt_time).unwrap_or_default(),
         run: run_row(t, &detail.run),
         progress,
         progress_labels: serde_json::to_string(&labels).unwrap_or_default(),
-        changes: change_rows(t, &detail.changes),
+        changes: change_rows(t, &page.changes),
+        first_link: (!query.cursor.trim().is_empty()).then(|| query.link(id, "")),
+        next_link: page.next_cursor.as_deref().map(|cursor| query.link(id, cursor)),
         resolution: detail.run.resolution.as_ref().map(|r| ResolutionRow {
             by: r.by.clone(),
             at: fmt_time(r.at),
@@ -148,9 +244,10 @@ pub(super) async fn run_page(
     PageAdmin(who): PageAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(query): Query<RunQuery>,
 ) -> Response {
     match parse_id("id", &id).map_err(ApiError::from) {
-        Ok(id) => render_run(&state, &headers, &who, id, None, StatusCode::OK).await,
+        Ok(id) => render_run(&state, &headers, &who, id, &query, None, StatusCode::OK).await,
         Err(e) => error_page(&headers, &who, e, "/runs"),
     }
 }
@@ -176,7 +273,7 @@ pub(super) async fn run_confirm(
             Ok(id) => {
                 let run = state.app.runner().current_run();
                 let notice = Notice { class: "bad", text: e.detail.message.clone(), run };
-                render_run(&state, &headers, &who, id, Some(notice), e.status).await
+                render_run(&state, &headers, &who, id, &RunQuery::default(), Some(notice), e.status).await
             }
             Err(_) => error_page(&headers, &who, e, "/runs"),
         },
@@ -197,7 +294,7 @@ pub(super) async fn run_cancel(
         Ok(_) => see_other(&format!("/runs/{id}")),
         Err(e) => {
             let notice = Notice { class: "bad", text: e.detail.message.clone(), run: None };
-            render_run(&state, &headers, &who, id, Some(notice), e.status).await
+            render_run(&state, &headers, &who, id, &RunQuery::default(), Some(notice), e.status).await
         }
     }
 }
