@@ -69,8 +69,18 @@ impl App {
         if after < 0 {
             return Err(AppError::invalid("after", format!("{after} is not a cursor; use 0 or a next_cursor")));
         }
+        let removed_through = self.store.events_removed_through().await?;
+        if after > 0 && after < removed_through {
+            let days = self.retention.events_days.map_or_else(String::new, |d| format!(" ({d} days)"));
+            return Err(AppError::Gone(format!(
+                "the events after {after} up to {removed_through} were removed by the retention period{days}; \
+                 this follower missed them: read the directory afresh (GET /api/v1/users), then follow from \
+                 after={removed_through}"
+            )));
+        }
         let events: Vec<EventView> = self.store.events(after, limit).await?.iter().map(EventView::from).collect();
-        let next_cursor = events.last().map_or(after, |e| e.seq);
+        // Past what retention removed, so a follower starting from 0 never asks for it again.
+        let next_cursor = events.last().map_or(after.max(removed_through), |e| e.seq);
         Ok(EventPage { events, next_cursor })
     }
 }

@@ -14,6 +14,10 @@ pub enum AppError {
     /// What the request names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// What the request names existed but was removed by a retention period: asking again
+    /// will not bring it back.
+    #[error("{0}")]
+    Gone(String),
     /// The request contradicts the directory's state (a taken e-mail, no free seat, a run
     /// that is not held); `field` names the request field at fault, when one is.
     #[error("{}{message}", .field.map(|f| format!("{f}: ")).unwrap_or_default())]
@@ -59,6 +63,7 @@ impl AppError {
         match self {
             AppError::Invalid(_) => "invalid",
             AppError::NotFound(_) => "not_found",
+            AppError::Gone(_) => "gone",
             AppError::Conflict { .. } => "conflict",
             AppError::AlreadyRunning { .. } => "already_running",
             AppError::NotConfigured(_) => "not_configured",

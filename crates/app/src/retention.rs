@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use safegpt_store::Kept;
+use serde_json::json;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -52,29 +53,40 @@ impl App {
             (Kept::AuditLog, self.retention.audit_days),
             (Kept::Events, self.retention.events_days),
         ];
-        for (kept, days) in periods {
+        'periods: for (kept, days) in periods {
             let Some(days) = days else { continue };
             let before = now - time::Duration::days(i64::from(days));
             loop {
                 if self.runner.current_run().is_some() {
                     pruned.yielded = true;
-                    return Ok(pruned);
+                    break 'periods;
                 }
-                let removed = self.store.prune_batch(kept, before, PRUNE_BATCH, now).await?;
-                if removed == 0 {
-                    break;
-                }
+                let batch = self.store.prune_batch(kept, before, PRUNE_BATCH, now).await?;
                 match kept {
-                    Kept::RunChanges => pruned.run_changes += removed,
-                    Kept::AuditLog => pruned.audit += removed,
-                    Kept::Events => pruned.events += removed,
+                    Kept::RunChanges => pruned.run_changes += batch.removed,
+                    Kept::AuditLog => pruned.audit += batch.removed,
+                    Kept::Events => pruned.events += batch.removed,
+                }
+                if !batch.more {
+                    break;
                 }
                 // Let a sync that waits for the database in, between batches.
                 tokio::task::yield_now().await;
             }
         }
-        if pruned != Pruned::default() {
+        if pruned.run_changes + pruned.audit + pruned.events > 0 {
             info!(run_changes = pruned.run_changes, audit = pruned.audit, events = pruned.events, "retention applied");
+            // What went, and under which periods, stays on record where an administrator looks.
+            let kept_days = |days: Option<u32>| days.map_or(json!("for ever"), |d| json!(d));
+            let details = json!({
+                "removed": {"run_changes": pruned.run_changes, "audit": pruned.audit, "events": pruned.events},
+                "kept_days": {
+                    "run_changes": kept_days(self.retention.run_changes_days),
+                    "audit": kept_days(self.retention.audit_days),
+                    "events": kept_days(self.retention.events_days),
+                },
+            });
+            self.store.audit("system", "retention.applied", None, &details, now).await?;
         }
         Ok(pruned)
     }

@@ -109,25 +109,52 @@ impl App {
     /// A page of a run's changes, in the order the run made them, filtered.
     pub async fn run_changes(&self, run_id: Uuid, query: &ChangeQuery) -> AppResult<ChangePageView> {
         let (filter, after, limit) = query.parse()?;
-        // An unknown run is a 404, not an empty list.
-        self.store.run(&run_id.to_string()).await?;
-        let page = self.store.run_changes(run_id, &filter, after, limit).await?;
-        Ok(ChangePageView {
-            changes: page.changes.iter().map(ChangeView::from).collect(),
-            next_cursor: page.next_after.map(|seq| seq.to_string()),
-        })
+        // An unknown run is a 404, a removed list a 410, not an empty list.
+        let run = self.store.run(&run_id.to_string()).await?;
+        if let Some(at) = run.changes_removed_at {
+            let at = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            return Err(AppError::Gone(format!(
+                "the list of changes of run {run_id} was removed on {at} by the retention period; its counts by \
+                 action and reason remain (the run's breakdown)"
+            )));
+        }
+        self.changes_page(&run, &filter, after, limit).await
     }
 
     /// A run with the first page of its changes and, while this process runs it, its live
     /// progress.
     pub async fn run_detail(&self, run_id: Uuid) -> AppResult<RunDetailView> {
+        self.run_detail_filtered(run_id, &ChangeQuery::default()).await
+    }
+
+    /// A run with one page of its changes as `query` selects them (none once the retention
+    /// period removed its list) and its live progress: the run page.
+    pub async fn run_detail_filtered(&self, run_id: Uuid, query: &ChangeQuery) -> AppResult<RunDetailView> {
+        let (filter, after, limit) = query.parse()?;
         let run = self.store.run(&run_id.to_string()).await?;
-        let first = self.store.run_changes(run_id, &ChangeFilter::default(), -1, ChangeQuery::DEFAULT_LIMIT).await?;
+        let page = self.changes_page(&run, &filter, after, limit).await?;
         Ok(RunDetailView {
             run: RunView::from(&run),
-            changes: first.changes.iter().map(ChangeView::from).collect(),
-            changes_next_cursor: first.next_after.map(|seq| seq.to_string()),
+            changes: page.changes,
+            changes_next_cursor: page.next_cursor,
             progress: self.runner.progress(run_id).as_ref().map(ProgressView::from),
+        })
+    }
+
+    async fn changes_page(
+        &self,
+        run: &RunRecord,
+        filter: &ChangeFilter,
+        after: i64,
+        limit: u32,
+    ) -> AppResult<ChangePageView> {
+        if run.changes_removed_at.is_some() {
+            return Ok(ChangePageView { changes: Vec::new(), next_cursor: None });
+        }
+        let page = self.store.run_changes(run.id, filter, after, limit).await?;
+        Ok(ChangePageView {
+            changes: page.changes.iter().map(ChangeView::from).collect(),
+            next_cursor: page.next_after.map(|seq| seq.to_string()),
         })
     }
 

@@ -585,6 +585,50 @@ async fn the_scheduler_runs_the_sync_when_due_and_plans_the_next_run() {
 }
 
 #[tokio::test]
+async fn retention_tells_a_follower_what_it_missed_and_keeps_a_runs_counts() {
+    let app = Site::spawn().await;
+    let done = app.sync().await;
+    let run_id = done["run"]["id"].as_str().unwrap().to_owned();
+    let created = done["run"]["counts"]["created"].as_u64().unwrap();
+    let (_, first) = app.get("/api/v1/events?limit=3").await;
+    let behind = first["next_cursor"].as_i64().unwrap();
+
+    // Half a year on, with the default periods (events 30 days, lists and audit 180).
+    let later = OffsetDateTime::now_utc() + time::Duration::days(200);
+    let pruned = app.state.app.apply_retention(later).await.unwrap();
+    assert_eq!((pruned.events, pruned.run_changes), (created, created), "{pruned:?}");
+    assert_eq!(app.state.app.apply_retention(later).await.unwrap().events, 0, "nothing twice");
+
+    let (status, gone) = app.get(&format!("/api/v1/events?after={behind}")).await;
+    assert_eq!((status, gone["error"]["code"].as_str()), (StatusCode::GONE, Some("gone")), "{gone}");
+    let message = gone["error"]["message"].as_str().unwrap();
+    assert!(message.contains("30 days") && message.contains("/api/v1/users"), "{message}");
+    let (status, fresh) = app.get("/api/v1/events").await;
+    assert_eq!(status, StatusCode::OK, "a new follower starts from what is left");
+    assert!(fresh["events"].as_array().unwrap().is_empty());
+    let resume = fresh["next_cursor"].as_i64().unwrap();
+    assert!(resume > behind, "the cursor moves past what was removed: {fresh}");
+    let user = app.get("/api/v1/users?limit=1").await.1["users"][0]["id"].as_str().unwrap().to_owned();
+    app.api(Method::POST, &format!("/api/v1/users/{user}/disable"), None).await;
+    let (status, next) = app.get(&format!("/api/v1/events?after={resume}")).await;
+    assert_eq!((status, next["events"][0]["kind"].as_str()), (StatusCode::OK, Some("user.disabled")), "{next}");
+
+    let (status, gone) = app.get(&format!("/api/v1/runs/{run_id}/changes")).await;
+    assert_eq!((status, gone["error"]["code"].as_str()), (StatusCode::GONE, Some("gone")), "{gone}");
+    let (_, run) = app.get(&format!("/api/v1/runs/{run_id}")).await;
+    assert!(run["run"]["changes_removed_at"].is_string(), "{run}");
+    assert!(run["changes"].as_array().unwrap().is_empty());
+    assert_eq!(run["run"]["breakdown"][0]["count"].as_u64(), Some(created), "the counts outlive the list");
+
+    let (_, audit) = app.get("/api/v1/audit?limit=50").await;
+    let applied: Vec<&Value> =
+        audit.as_array().unwrap().iter().filter(|a| a["action"] == "retention.applied").collect();
+    assert_eq!(applied.len(), 1, "one row per pass that removed something: {audit}");
+    assert_eq!(applied[0]["details"]["removed"]["events"].as_u64(), Some(created));
+    assert_eq!(applied[0]["details"]["kept_days"]["events"].as_u64(), Some(30));
+}
+
+#[tokio::test]
 async fn events_follow_the_directory_in_order_and_metrics_describe_it() {
     let app = Site::spawn().await;
     let (_, empty) = app.get("/api/v1/events").await;

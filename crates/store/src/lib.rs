@@ -33,7 +33,7 @@ pub use admin::{API_TOKEN_PREFIX, Admin, ApiToken, IntegrationSwitch, Session, r
 pub use lease::{DirectoryStats, LeaseHolder};
 pub use login_throttle::LoginAttempt;
 pub use mirror::{Advance, DirectoryTotals, MirrorWrite, SyncCursor};
-pub use retention::Kept;
+pub use retention::{Batch, Kept};
 pub use run_changes::{ChangeCount, ChangeFilter, ChangePage, RunChange};
 pub use runs::{AuditEntry, Event, ReadMode, Resolution, RunError, RunRecord, RunStatus, RunTotals};
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};

@@ -8,56 +8,75 @@ use crate::{Result, Store, ts};
 /// What a retention pass may remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kept {
-    /// The lists of changes of runs started before the cut-off (the run and its counts by
-    /// action and reason stay). A held run keeps its list until it is decided.
+    /// The lists of changes of runs started and decided before the cut-off (the run and its
+    /// counts by action and reason stay). A held run keeps its list until it is decided, and
+    /// a decided one for the whole period after its decision.
     RunChanges,
     AuditLog,
-    /// The outbox: a service that follows it must read within the retention period.
+    /// The outbox, from its oldest end: a service that follows it must read within the
+    /// retention period, or learn that it missed events ([`Store::events_removed_through`]).
     Events,
 }
 
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Rows removed.
+    pub removed: u64,
+    /// Whether older rows may be left: the caller goes on with another batch.
+    pub more: bool,
+}
+
 impl Store {
-    /// Removes up to `batch` rows of `kept` older than `before`; returns how many went (0:
-    /// nothing older is left).
+    /// Removes up to `batch` rows of `kept` older than `before`.
     pub async fn prune_batch(
         &self,
         kept: Kept,
         before: OffsetDateTime,
         batch: u32,
         now: OffsetDateTime,
-    ) -> Result<u64> {
+    ) -> Result<Batch> {
         let before = ts(before);
         let batch = i64::from(batch.max(1));
-        let sql = match kept {
+        let removed = match kept {
             Kept::RunChanges => return self.prune_run_changes(&before, batch, now).await,
+            Kept::Events => self.prune_events(&before, batch).await?,
             // Ids grow with time, so the oldest rows are found first, without an index on `at`.
-            Kept::AuditLog => {
+            Kept::AuditLog => sqlx::query(
                 "DELETE FROM audit_log WHERE id IN
-                     (SELECT id FROM audit_log WHERE org_id = $1 AND at < $2 ORDER BY id LIMIT $3)"
-            }
-            Kept::Events => {
-                "DELETE FROM events WHERE seq IN
-                     (SELECT seq FROM events WHERE org_id = $1 AND at < $2 ORDER BY seq LIMIT $3)"
-            }
+                     (SELECT id FROM audit_log WHERE org_id = $1 AND at < $2 ORDER BY id LIMIT $3)",
+            )
+            .bind(&self.org)
+            .bind(before)
+            .bind(batch)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
         };
-        let done = sqlx::query(sql).bind(&self.org).bind(before).bind(batch).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+        Ok(Batch { removed, more: removed >= batch as u64 })
     }
 
-    /// One batch of the oldest run's list of changes; the run is marked once its list is gone.
-    async fn prune_run_changes(&self, before: &str, batch: i64, now: OffsetDateTime) -> Result<u64> {
+    /// One batch of the oldest run's list of changes; the run is marked once its list is gone
+    /// (a run that listed nothing too, so that no pass looks at it again).
+    ///
+    /// Only runs that can never be decided again qualify: not running, not held, and not
+    /// decided within the period. A run confirmed today, however old, keeps the list its
+    /// follow-up run reads as the approval ([`Store::held_run_targets`]); a confirmation
+    /// undone ([`Store::reopen_held`]) makes it held again.
+    async fn prune_run_changes(&self, before: &str, batch: i64, now: OffsetDateTime) -> Result<Batch> {
         let run: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM sync_runs
-             WHERE org_id = $1 AND started_at < $2 AND changes_removed_at IS NULL AND status NOT IN ('running', 'held')
+             WHERE org_id = $1 AND started_at < $2 AND changes_removed_at IS NULL
+               AND status NOT IN ('running', 'held') AND (resolved_at IS NULL OR resolved_at < $2)
              ORDER BY started_at LIMIT 1",
         )
         .bind(&self.org)
         .bind(before)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((run_id,)) = run else { return Ok(0) };
+        let Some((run_id,)) = run else { return Ok(Batch::default()) };
         let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query(
+        let removed = sqlx::query(
             "DELETE FROM run_changes WHERE run_id = $1 AND seq IN
                  (SELECT seq FROM run_changes WHERE run_id = $1 ORDER BY seq LIMIT $2)",
         )
@@ -66,7 +85,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if deleted < batch as u64 {
+        if removed < batch as u64 {
             sqlx::query("UPDATE sync_runs SET changes_removed_at = $2 WHERE id = $1")
                 .bind(&run_id)
                 .bind(ts(now))
@@ -74,7 +93,49 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        // A run with no changes left still counts as work done, so the caller goes on.
-        Ok(deleted.max(1))
+        // The next run's list may be due too.
+        Ok(Batch { removed, more: true })
+    }
+
+    /// Removes the oldest events, up to `batch` of those older than `before`, as a prefix of
+    /// the outbox, and notes how far it reaches.
+    async fn prune_events(&self, before: &str, batch: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let (through,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MAX(seq) FROM (SELECT seq FROM events WHERE org_id = $1 AND at < $2 ORDER BY seq LIMIT $3) AS oldest",
+        )
+        .bind(&self.org)
+        .bind(before)
+        .bind(batch)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(through) = through else { return Ok(0) };
+        // Everything up to `through`, so that no follower finds a hole in the middle.
+        let removed = sqlx::query("DELETE FROM events WHERE org_id = $1 AND seq <= $2")
+            .bind(&self.org)
+            .bind(through)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "INSERT INTO events_removed (org_id, through_seq) VALUES ($1, $2)
+             ON CONFLICT (org_id) DO UPDATE SET through_seq = excluded.through_seq",
+        )
+        .bind(&self.org)
+        .bind(through)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// The newest event the retention period removed (0: none): a follower whose cursor is
+    /// older missed events.
+    pub async fn events_removed_through(&self) -> Result<i64> {
+        let through: Option<(i64,)> = sqlx::query_as("SELECT through_seq FROM events_removed WHERE org_id = $1")
+            .bind(&self.org)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(through.map_or(0, |(seq,)| seq))
     }
 }

@@ -129,7 +129,8 @@ pub struct RunRecord {
     pub resolution: Option<Resolution>,
     /// Its changes by action and reason (empty while it runs, and for a failed run).
     pub breakdown: Vec<ChangeCount>,
-    /// When the retention period removed the list of its changes (the breakdown stays).
+    /// When the retention period removed the list of its changes (the breakdown stays);
+    /// `None` for a run that listed no changes: it lost nothing.
     #[serde(with = "time::serde::rfc3339::option")]
     pub changes_removed_at: Option<OffsetDateTime>,
 }
@@ -196,6 +197,17 @@ impl TryFrom<RunRow> for RunRecord {
     type Error = StoreError;
     fn try_from(r: RunRow) -> Result<RunRecord> {
         let n = |v: i64| v.max(0) as u64;
+        let breakdown: Vec<ChangeCount> = match r.breakdown.as_deref() {
+            Some(json) => {
+                serde_json::from_str(json).map_err(|e| StoreError::corrupt(format!("breakdown of run {}", r.id), e))?
+            }
+            None => Vec::new(),
+        };
+        // Retention marks every run it passed; one that listed nothing lost nothing.
+        let changes_removed_at = match r.changes_removed_at.as_deref() {
+            Some(at) if !breakdown.is_empty() => Some(parse_ts(at)?),
+            _ => None,
+        };
         Ok(RunRecord {
             id: Uuid::parse_str(&r.id).map_err(|e| StoreError::corrupt(format!("run id '{}'", r.id), e))?,
             status: RunStatus::parse(&r.status).ok_or_else(|| {
@@ -233,12 +245,8 @@ impl TryFrom<RunRow> for RunRecord {
                 }),
                 _ => None,
             },
-            breakdown: match r.breakdown.as_deref() {
-                Some(json) => serde_json::from_str(json)
-                    .map_err(|e| StoreError::corrupt(format!("breakdown of run {}", r.id), e))?,
-                None => Vec::new(),
-            },
-            changes_removed_at: r.changes_removed_at.as_deref().map(parse_ts).transpose()?,
+            breakdown,
+            changes_removed_at,
             trigger: r.trigger,
             dry_run: r.dry_run != 0,
         })

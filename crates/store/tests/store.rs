@@ -365,12 +365,13 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
     let cut = NOW - Duration::days(180);
     let mut batches = Vec::new();
     loop {
-        match store.prune_batch(Kept::RunChanges, cut, 2, NOW).await.unwrap() {
-            0 => break,
-            n => batches.push(n),
+        let batch = store.prune_batch(Kept::RunChanges, cut, 2, NOW).await.unwrap();
+        batches.push(batch.removed);
+        if !batch.more {
+            break;
         }
     }
-    assert_eq!(batches, [2, 2, 1], "five changes in batches of two; the held run keeps its list");
+    assert_eq!(batches, [2, 2, 1, 0], "five changes in batches of two; the held run keeps its list");
     let pruned = store.run(&old.to_string()).await.unwrap();
     assert_eq!(pruned.changes_removed_at, Some(NOW));
     assert_eq!(pruned.breakdown.iter().map(|b| b.count).sum::<u64>(), 5, "the counts outlive the list");
@@ -379,17 +380,72 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
     assert_eq!(all_changes(&store, recent).await.len(), 2);
     assert_eq!(store.run(&recent.to_string()).await.unwrap().changes_removed_at, None);
 
-    let events_before = store.events(0, 100).await.unwrap().len();
+    let events_before = store.events(0, 100).await.unwrap();
+    assert_eq!(store.events_removed_through().await.unwrap(), 0);
     let mut removed = 0;
-    while let n @ 1.. = store.prune_batch(Kept::Events, NOW - Duration::days(30), 3, NOW).await.unwrap() {
-        removed += n;
+    loop {
+        let batch = store.prune_batch(Kept::Events, NOW - Duration::days(30), 3, NOW).await.unwrap();
+        removed += batch.removed;
+        if !batch.more {
+            break;
+        }
     }
     assert_eq!(removed, 5, "the old run's five events");
-    let kinds: Vec<String> = store.events(0, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
-    assert_eq!((kinds.len(), events_before), (2, 7));
+    let kept: Vec<i64> = store.events(0, 100).await.unwrap().into_iter().map(|e| e.seq).collect();
+    assert_eq!((kept.len(), events_before.len()), (2, 7));
+    assert_eq!(store.events_removed_through().await.unwrap(), events_before[4].seq, "the newest removed");
+    assert!(kept.iter().all(|seq| *seq > events_before[4].seq), "a prefix went: {kept:?}");
     let audit_before = store.audit_log(100).await.unwrap().len();
-    while store.prune_batch(Kept::AuditLog, cut, 1000, NOW).await.unwrap() > 0 {}
+    while store.prune_batch(Kept::AuditLog, cut, 1000, NOW).await.unwrap().more {}
     let audit = store.audit_log(100).await.unwrap();
     assert!(audit.iter().all(|a| a.at.as_str() >= "2026-06-09"), "{audit:?}");
     assert!(audit.len() < audit_before && !audit.is_empty());
+}
+
+#[tokio::test]
+async fn retention_keeps_the_list_of_an_old_held_run_confirmed_within_the_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&database(&dir).await).await;
+    let long_ago = NOW - Duration::days(400);
+    let first = store.start_run("cli", false, long_ago).await.unwrap();
+    store
+        .apply_plan(
+            first,
+            &plan_for(&[], (1..=3).map(remote).collect(), long_ago),
+            None,
+            RunTotals::default(),
+            long_ago,
+        )
+        .await
+        .unwrap();
+    let local = store.users(UserFilter::default()).await.unwrap();
+    // A run that changed nothing.
+    let quiet = store.start_run("cli", false, long_ago).await.unwrap();
+    let nothing = plan_for(&local, (1..=3).map(remote).collect(), long_ago);
+    assert!(nothing.changes.is_empty());
+    store
+        .record_unapplied_plan(quiet, RunStatus::DryRun, &nothing, RunTotals::default(), None, long_ago)
+        .await
+        .unwrap();
+    // Held for over a year, then confirmed today: its follow-up reads the list as the approval.
+    let held = store.start_run("cli", false, long_ago).await.unwrap();
+    let held_plan = plan_for(&local, vec![remote(1)], long_ago);
+    store.record_unapplied_plan(held, RunStatus::Held, &held_plan, RunTotals::default(), None, long_ago).await.unwrap();
+    store.decide_held(held, RunStatus::Confirmed, "admin:a@contoso.com", NOW).await.unwrap();
+
+    while store.prune_batch(Kept::RunChanges, NOW - Duration::days(180), 1000, NOW).await.unwrap().more {}
+    assert!(all_changes(&store, first).await.is_empty());
+    assert_eq!(store.held_run_targets(held).await.unwrap().len(), 2, "what the confirmation approves stays");
+    assert_eq!(store.run(&held.to_string()).await.unwrap().changes_removed_at, None);
+    assert_eq!(
+        store.run(&quiet.to_string()).await.unwrap().changes_removed_at,
+        None,
+        "a run that listed nothing lost nothing"
+    );
+
+    // A year after the decision, the list goes like any other.
+    let later = NOW + Duration::days(365);
+    while store.prune_batch(Kept::RunChanges, later - Duration::days(180), 1000, later).await.unwrap().more {}
+    assert!(store.held_run_targets(held).await.unwrap().is_empty());
+    assert_eq!(store.run(&held.to_string()).await.unwrap().changes_removed_at, Some(later));
 }

@@ -373,7 +373,9 @@ async fn run_show(app: &App, id: &str, json: bool) -> Result<u8, Failure> {
     }
     let mut query = ChangeQuery { limit: Some(ChangeQuery::MAX_LIMIT), ..ChangeQuery::default() };
     let mut first = true;
-    loop {
+    // A removed list is said above; there is nothing to page through.
+    let mut more = run.changes_removed_at.is_none();
+    while more {
         let page = app.run_changes(run.id, &query).await?;
         for ch in &page.changes {
             if json {
@@ -384,10 +386,8 @@ async fn run_show(app: &App, id: &str, json: bool) -> Result<u8, Failure> {
             }
             first = false;
         }
-        match page.next_cursor {
-            Some(cursor) => query.cursor = Some(cursor),
-            None => break,
-        }
+        more = page.next_cursor.is_some();
+        query.cursor = page.next_cursor;
     }
     if json {
         writeln!(out, "\n]}}").map_err(written)?;

@@ -37,7 +37,9 @@ impl From<AppError> for Failure {
             AppError::Invalid(fields) => Failure::invalid(
                 fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("\n"),
             ),
-            e @ (AppError::NotFound(_) | AppError::Conflict { .. }) => Failure::invalid(e.to_string()),
+            e @ (AppError::NotFound(_) | AppError::Gone(_) | AppError::Conflict { .. }) => {
+                Failure::invalid(e.to_string())
+            }
             AppError::Inactive => Failure::failed(INACTIVE),
             // stderr is the CLI's log: the cause goes there.
             AppError::Internal(cause) => Failure::failed(cause),

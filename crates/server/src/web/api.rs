@@ -339,11 +339,12 @@ pub struct ChangesQuery {
 }
 
 /// A run's changes, a page at a time in the order the run made them, filtered by action,
-/// reason and text.
+/// reason and text. 410 once the retention period removed the run's list (its `breakdown`
+/// stays).
 #[utoipa::path(get, path = "/api/v1/runs/{id}/changes", tag = "runs",
     params(("id" = uuid::Uuid, Path, description = "Run id"), ChangesQuery),
     responses((status = 200, body = ChangePageView), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_run_changes(
     State(state): State<AppState>,
     _: ApiAdmin,
@@ -594,9 +595,12 @@ pub struct EventsQuery {
 }
 
 /// The outbox of directory changes (user created, updated, enabled, disabled, removed), oldest
-/// first, with the user's id and the changed fields.
+/// first, with the user's id and the changed fields. 410 (`gone`) when events after the
+/// cursor were removed by the retention period: the follower missed them and reads the
+/// directory afresh.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
-    responses((status = 200, body = EventPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = EventPage), (status = 401, body = ErrorBody), (status = 410, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 async fn list_events(
     State(state): State<AppState>,
     _: ApiAdmin,

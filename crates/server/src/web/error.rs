@@ -110,6 +110,7 @@ impl From<AppError> for ApiError {
                 with_fields(StatusCode::UNPROCESSABLE_ENTITY, "not_configured", e.to_string(), missing)
             }
             AppError::NotFound(message) => ApiError::not_found(message),
+            AppError::Gone(message) => ApiError::new(StatusCode::GONE, "gone", message),
             AppError::Conflict { field, .. } => {
                 let mut error = ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string());
                 error.detail.field = field.map(str::to_owned);

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use safegpt_app::views::{ChangeCountView, RunView};
-use safegpt_app::{ChangeQuery, Trigger, parse_id};
+use safegpt_app::{AppError, ChangeQuery, Trigger, parse_id};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -173,10 +173,6 @@ pub(super) async fn render_run(
     status: StatusCode,
 ) -> Response {
     let t = texts_for(headers);
-    let detail = match state.app.run_detail(id).await.map_err(ApiError::from) {
-        Ok(d) => d,
-        Err(e) => return error_page(headers, who, e, "/runs"),
-    };
     let filter = ChangeQuery {
         action: Some(query.action.clone()),
         reason: Some(query.reason.clone()),
@@ -184,9 +180,13 @@ pub(super) async fn render_run(
         limit: None,
         cursor: Some(query.cursor.clone()),
     };
-    let page = match state.app.run_changes(id, &filter).await.map_err(ApiError::from) {
-        Ok(page) => page,
-        Err(e) => return error_page(headers, who, e, &format!("/runs/{id}")),
+    let detail = match state.app.run_detail_filtered(id, &filter).await {
+        Ok(d) => d,
+        Err(e) => {
+            // A filter typed wrong is fixed on the run's own page.
+            let back = if matches!(e, AppError::Invalid(_)) { format!("/runs/{id}") } else { "/runs".to_owned() };
+            return error_page(headers, who, ApiError::from(e), &back);
+        }
     };
     let (t, f) = frame(headers, Some(who), &format!("/runs/{id}"), "runs", t.run_title);
     let progress = detail.progress.as_ref().map_or_else(String::new, |p| {
@@ -226,9 +226,9 @@ pub(super) async fn render_run(
         run: run_row(t, &detail.run),
         progress,
         progress_labels: serde_json::to_string(&labels).unwrap_or_default(),
-        changes: change_rows(t, &page.changes),
+        changes: change_rows(t, &detail.changes),
         first_link: (!query.cursor.trim().is_empty()).then(|| query.link(id, "")),
-        next_link: page.next_cursor.as_deref().map(|cursor| query.link(id, cursor)),
+        next_link: detail.changes_next_cursor.as_deref().map(|cursor| query.link(id, cursor)),
         resolution: detail.run.resolution.as_ref().map(|r| ResolutionRow {
             by: r.by.clone(),
             at: fmt_time(r.at),
