@@ -160,7 +160,7 @@ impl GraphClient {
             let mut server_error = false;
             for chunk in order.chunks(MAX_BATCH) {
                 let body = json!({ "requests": chunk.iter().map(|r| r.to_json()).collect::<Vec<_>>() });
-                let answer: BatchAnswer = self.send(&url, Some(&body), &Purpose::Users, None).await?;
+                let answer: BatchAnswer = self.send(&url, Some(&body), &Purpose::Users, None, None).await?;
                 for response in answer.responses {
                     let Some(request) = by_id.get(&response.id) else {
                         continue;

@@ -3,12 +3,16 @@
 //! into [`ErrorKind`]s an administrator can act on.
 
 mod batch;
+mod early_link;
 mod error;
 mod retry;
 mod wire;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -251,23 +255,25 @@ impl GraphClient {
         purpose: &Purpose,
         prefer: Option<&str>,
     ) -> Result<R, GraphError> {
-        self.send(url, None, purpose, prefer).await
+        self.send(url, None, purpose, prefer, None).await
     }
 
-    /// GET (or, with a body, POST as JSON) with the retries of [`GraphClient::get`].
+    /// GET (or, with a body, POST as JSON) with the retries of [`GraphClient::get`]. With
+    /// `early`, a page's `@odata.nextLink` is put there as soon as the first bytes of the
+    /// body show it.
     async fn send<R: DeserializeOwned>(
         &self,
         url: &str,
         body: Option<&serde_json::Value>,
         purpose: &Purpose,
         prefer: Option<&str>,
+        early: Option<&EarlyLink>,
     ) -> Result<R, GraphError> {
         let mut refreshed = false;
         loop {
             let token = self.access_token(false).await?;
-            match retry::with_retry(&self.retry, &self.traffic, || self.try_send(url, body, &token, purpose, prefer))
-                .await
-            {
+            let attempt = || self.try_send(url, body, &token, purpose, prefer, early);
+            match retry::with_retry(&self.retry, &self.traffic, attempt).await {
                 Err(retry::Attempt::TokenRejected(_)) if !refreshed => {
                     refreshed = true;
                     self.access_token(true).await?;
@@ -284,6 +290,7 @@ impl GraphClient {
         token: &SecretString,
         purpose: &Purpose,
         prefer: Option<&str>,
+        early: Option<&EarlyLink>,
     ) -> Result<R, retry::Attempt> {
         let request = match body {
             None => self.http.get(url),
@@ -298,7 +305,12 @@ impl GraphClient {
         let retry_after = retry_after(&response);
         let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
         let location = redirect_location(&response);
-        let body = response.bytes().await.map_err(|e| self.transport_failed(e))?;
+        let body = match early {
+            Some(early) if status == 200 && location.is_none() => {
+                read_watching_for_link(response, early).await.map_err(|e| self.transport_failed(e))?
+            }
+            _ => response.bytes().await.map(Vec::from).map_err(|e| self.transport_failed(e))?,
+        };
         self.count(status, body.len());
         if let Some(location) = location {
             return Err(retry::Attempt::Fatal(error::redirect_refused(status, location.as_deref(), "Graph endpoint")));
@@ -387,26 +399,100 @@ impl GraphClient {
     }
 }
 
+/// Where a page's `@odata.nextLink` goes once the first bytes of its body show it.
+type EarlyLink = std::sync::OnceLock<String>;
+
+/// Reads a 200 answer's body chunk by chunk, setting `early` as soon as the link is known.
+async fn read_watching_for_link(mut response: reqwest::Response, early: &EarlyLink) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::with_capacity(response.content_length().map_or(64 * 1024, |n| n.min(16 << 20) as usize));
+    let mut watching = early.get().is_none();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if watching {
+            match early_link::next_link(&body) {
+                early_link::Scan::Found(link) => {
+                    let _ = early.set(link);
+                    watching = false;
+                }
+                early_link::Scan::Never => watching = false,
+                early_link::Scan::NotYet => {}
+            }
+        }
+    }
+    Ok(body)
+}
+
 /// The `Retry-After` of an answer, when it holds a usable value.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(retry::parse_retry_after)
 }
 
-/// Follows `@odata.nextLink` one page at a time, so at most one page of JSON is in memory.
+type PageAnswer<'a, W> = Pin<Box<dyn Future<Output = Result<Page<W>, GraphError>> + Send + 'a>>;
+
+/// A page's request on its way: its link, where its own next link will show, and its answer.
+struct Fetch<'a, W> {
+    url: String,
+    early: Arc<EarlyLink>,
+    /// Only ever reached through `&mut` (`get_mut`, no locking): the mutex makes the pager
+    /// `Sync`, which a future is not, so a reference to it may live across an `.await`.
+    answer: std::sync::Mutex<PageAnswer<'a, W>>,
+    done: Option<Result<Page<W>, GraphError>>,
+}
+
+impl<'a, W: DeserializeOwned + Send + 'a> Fetch<'a, W> {
+    fn start(client: &'a GraphClient, url: String, purpose: Purpose, prefer: Option<&'static str>) -> Self {
+        let early = Arc::new(EarlyLink::new());
+        let (link, watch) = (url.clone(), early.clone());
+        let answer = Box::pin(async move { client.send(&link, None, &purpose, prefer, Some(&watch)).await });
+        Fetch { url, early, answer: std::sync::Mutex::new(answer), done: None }
+    }
+
+    /// Drives the request on; keeps the answer once it is there.
+    fn poll_on(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done.is_none() {
+            let answer = self.answer.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match answer.as_mut().poll(cx) {
+                Poll::Ready(answer) => self.done = Some(answer),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Follows `@odata.nextLink`. The next page is requested as soon as the current one's first
+/// bytes name it, while the rest of the current one arrives and is parsed, so a round costs
+/// about one round trip per page; at most two pages of JSON are in memory.
 pub struct Pager<'a, W, T> {
     client: &'a GraphClient,
     next: Option<String>,
     purpose: Purpose,
     convert: fn(W) -> Option<T>,
     prefer: Option<&'static str>,
+    /// The request for the page after the one last returned, when it is already on its way.
+    ahead: Option<Fetch<'a, W>>,
     pub pages: u64,
     /// Set by the last page of a delta round.
     pub delta_link: Option<String>,
 }
 
-impl<'a, W: DeserializeOwned, T> Pager<'a, W, T> {
+impl<'a, W: DeserializeOwned + Send + 'a, T> Pager<'a, W, T> {
     fn new(client: &'a GraphClient, first: String, purpose: Purpose, convert: fn(W) -> Option<T>) -> Self {
-        Pager { client, next: Some(first), purpose, convert, prefer: None, pages: 0, delta_link: None }
+        Pager { client, next: Some(first), purpose, convert, prefer: None, ahead: None, pages: 0, delta_link: None }
+    }
+
+    /// Links come from Graph's answers (or, for a delta link, from the database): the access
+    /// token goes only to the configured Graph host.
+    fn check_link(&self, url: &str) -> Result<(), GraphError> {
+        let graph_root = format!("{}/", self.client.endpoints.graph_url);
+        if url.starts_with(&graph_root) {
+            return Ok(());
+        }
+        Err(GraphError::new(
+            ErrorKind::Unexpected,
+            format!("Microsoft Graph returned a link outside {graph_root}; it was not followed."),
+            format!("link host differs from the configured Graph URL: {}", url.split('?').next().unwrap_or("")),
+        ))
     }
 
     /// The next page's items, or `None` after the last page.
@@ -414,18 +500,33 @@ impl<'a, W: DeserializeOwned, T> Pager<'a, W, T> {
         let Some(url) = self.next.take() else {
             return Ok(None);
         };
-        // Links come from Graph's answers (or, for a delta link, from the database): the
-        // access token goes only to the configured Graph host.
-        let graph_root = format!("{}/", self.client.endpoints.graph_url);
-        if !url.starts_with(&graph_root) {
-            return Err(GraphError::new(
-                ErrorKind::Unexpected,
-                format!("Microsoft Graph returned a link outside {graph_root}; it was not followed."),
-                format!("link host differs from the configured Graph URL: {}", url.split('?').next().unwrap_or("")),
-            ));
-        }
-        let page: Page<W> = self.client.get(&url, &self.purpose, self.prefer).await?;
+        self.check_link(&url)?;
+        let mut current = match self.ahead.take() {
+            Some(fetch) if fetch.url == url => fetch,
+            _ => Fetch::start(self.client, url, self.purpose.clone(), self.prefer),
+        };
+        let mut ahead: Option<Fetch<'a, W>> = None;
+        std::future::poll_fn(|cx| {
+            loop {
+                if let Some(fetch) = ahead.as_mut() {
+                    let _ = fetch.poll_on(cx);
+                }
+                let done = current.poll_on(cx);
+                if ahead.is_none()
+                    && let Some(link) = current.early.get().filter(|link| self.check_link(link).is_ok())
+                {
+                    ahead = Some(Fetch::start(self.client, link.clone(), self.purpose.clone(), self.prefer));
+                    // Polled at once, so that its request leaves now.
+                    continue;
+                }
+                return done;
+            }
+        })
+        .await;
+        let page = current.done.take().expect("polled to its answer")?;
         self.pages += 1;
+        // What was requested ahead is kept only if it is the page Graph's answer names.
+        self.ahead = ahead.filter(|fetch| page.next_link.as_deref() == Some(fetch.url.as_str()));
         self.next = page.next_link;
         if page.delta_link.is_some() {
             self.delta_link = page.delta_link;

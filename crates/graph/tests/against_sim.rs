@@ -310,7 +310,9 @@ async fn unreachable_and_slow_services_fail_with_their_kind() {
 }
 
 /// Follows one delta round to its end: (items, delta link, pages).
-async fn drain<W: serde::de::DeserializeOwned, T>(mut pager: safegpt_graph::Pager<'_, W, T>) -> (Vec<T>, String, u64) {
+async fn drain<'a, W: serde::de::DeserializeOwned + Send + 'a, T>(
+    mut pager: safegpt_graph::Pager<'a, W, T>,
+) -> (Vec<T>, String, u64) {
     let mut items = Vec::new();
     while let Some(page) = pager.next_page().await.unwrap() {
         items.extend(page);
