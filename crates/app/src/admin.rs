@@ -69,6 +69,8 @@ impl App {
         if after < 0 {
             return Err(AppError::invalid("after", format!("{after} is not a cursor; use 0 or a next_cursor")));
         }
+        let events: Vec<EventView> = self.store.events(after, limit).await?.iter().map(EventView::from).collect();
+        // Read after the events: a removal that committed in between is seen here.
         let removed_through = self.store.events_removed_through().await?;
         if after > 0 && after < removed_through {
             let days = self.retention.events_days.map_or_else(String::new, |d| format!(" ({d} days)"));
@@ -78,7 +80,6 @@ impl App {
                  after={removed_through}"
             )));
         }
-        let events: Vec<EventView> = self.store.events(after, limit).await?.iter().map(EventView::from).collect();
         // Past what retention removed, so a follower starting from 0 never asks for it again.
         let next_cursor = events.last().map_or(after.max(removed_through), |e| e.seq);
         Ok(EventPage { events, next_cursor })

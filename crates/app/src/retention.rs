@@ -48,18 +48,38 @@ impl App {
     /// (to go on at the next pass) as soon as this process runs a sync.
     pub async fn apply_retention(&self, now: OffsetDateTime) -> AppResult<Pruned> {
         let mut pruned = Pruned::default();
+        let outcome = self.prune_all(now, &mut pruned).await;
+        // What went stays on record even when a later batch failed.
+        if pruned.run_changes + pruned.audit + pruned.events > 0 {
+            info!(run_changes = pruned.run_changes, audit = pruned.audit, events = pruned.events, "retention applied");
+            // What went, and under which periods, stays where an administrator looks.
+            let kept_days = |days: Option<u32>| days.map_or(json!("for ever"), |d| json!(d));
+            let details = json!({
+                "removed": {"run_changes": pruned.run_changes, "audit": pruned.audit, "events": pruned.events},
+                "kept_days": {
+                    "run_changes": kept_days(self.retention.run_changes_days),
+                    "audit": kept_days(self.retention.audit_days),
+                    "events": kept_days(self.retention.events_days),
+                },
+            });
+            self.store.audit("system", "retention.applied", None, &details, now).await?;
+        }
+        outcome.map(|()| pruned)
+    }
+
+    async fn prune_all(&self, now: OffsetDateTime, pruned: &mut Pruned) -> AppResult<()> {
         let periods = [
             (Kept::RunChanges, self.retention.run_changes_days),
             (Kept::AuditLog, self.retention.audit_days),
             (Kept::Events, self.retention.events_days),
         ];
-        'periods: for (kept, days) in periods {
+        for (kept, days) in periods {
             let Some(days) = days else { continue };
             let before = now - time::Duration::days(i64::from(days));
             loop {
                 if self.runner.current_run().is_some() {
                     pruned.yielded = true;
-                    break 'periods;
+                    return Ok(());
                 }
                 let batch = self.store.prune_batch(kept, before, PRUNE_BATCH, now).await?;
                 match kept {
@@ -74,21 +94,7 @@ impl App {
                 tokio::task::yield_now().await;
             }
         }
-        if pruned.run_changes + pruned.audit + pruned.events > 0 {
-            info!(run_changes = pruned.run_changes, audit = pruned.audit, events = pruned.events, "retention applied");
-            // What went, and under which periods, stays on record where an administrator looks.
-            let kept_days = |days: Option<u32>| days.map_or(json!("for ever"), |d| json!(d));
-            let details = json!({
-                "removed": {"run_changes": pruned.run_changes, "audit": pruned.audit, "events": pruned.events},
-                "kept_days": {
-                    "run_changes": kept_days(self.retention.run_changes_days),
-                    "audit": kept_days(self.retention.audit_days),
-                    "events": kept_days(self.retention.events_days),
-                },
-            });
-            self.store.audit("system", "retention.applied", None, &details, now).await?;
-        }
-        Ok(pruned)
+        Ok(())
     }
 
     /// Applies the retention periods every [`PRUNE_EVERY`] until the task is dropped.

@@ -512,7 +512,9 @@ impl<'a, W: DeserializeOwned + Send + 'a, T> Pager<'a, W, T> {
                     let _ = fetch.poll_on(cx);
                 }
                 let done = current.poll_on(cx);
+                // Not past a page that failed: its error ends the round.
                 if ahead.is_none()
+                    && !matches!(current.done, Some(Err(_)))
                     && let Some(link) = current.early.get().filter(|link| self.check_link(link).is_ok())
                 {
                     ahead = Some(Fetch::start(self.client, link.clone(), self.purpose.clone(), self.prefer));

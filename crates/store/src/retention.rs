@@ -56,26 +56,35 @@ impl Store {
         Ok(Batch { removed, more: removed >= batch as u64 })
     }
 
-    /// One batch of the oldest run's list of changes; the run is marked once its list is gone
-    /// (a run that listed nothing too, so that no pass looks at it again).
+    /// Marks the runs whose lists are due as removed (at once, so that no reader is shown a
+    /// list with its oldest changes missing), then removes one batch of a marked run's rows.
     ///
     /// Only runs that can never be decided again qualify: not running, not held, and not
-    /// decided within the period. A run confirmed today, however old, keeps the list its
-    /// follow-up run reads as the approval ([`Store::held_run_targets`]); a confirmation
-    /// undone ([`Store::reopen_held`]) makes it held again.
+    /// decided within the period (a held run is decided with one conditional update, and a
+    /// confirmation reads its list right after; a run decided long ago is long applied).
     async fn prune_run_changes(&self, before: &str, batch: i64, now: OffsetDateTime) -> Result<Batch> {
-        let run: Option<(String,)> = sqlx::query_as(
-            "SELECT id FROM sync_runs
-             WHERE org_id = $1 AND started_at < $2 AND changes_removed_at IS NULL
-               AND status NOT IN ('running', 'held') AND (resolved_at IS NULL OR resolved_at < $2)
-             ORDER BY started_at LIMIT 1",
+        let marked = sqlx::query(
+            "UPDATE sync_runs SET changes_removed_at = $3, changes_purge_pending = 1
+             WHERE id IN (SELECT id FROM sync_runs
+                          WHERE org_id = $1 AND started_at < $2 AND changes_removed_at IS NULL
+                            AND status NOT IN ('running', 'held') AND (resolved_at IS NULL OR resolved_at < $2)
+                          ORDER BY started_at LIMIT $4)
+               AND changes_removed_at IS NULL",
         )
         .bind(&self.org)
         .bind(before)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((run_id,)) = run else { return Ok(Batch::default()) };
-        let mut tx = self.pool.begin().await?;
+        .bind(ts(now))
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let run: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM sync_runs WHERE org_id = $1 AND changes_purge_pending = 1 LIMIT 1")
+                .bind(&self.org)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((run_id,)) = run else { return Ok(Batch { removed: 0, more: marked > 0 }) };
+        let mut tx = self.begin_write().await?;
         let removed = sqlx::query(
             "DELETE FROM run_changes WHERE run_id = $1 AND seq IN
                  (SELECT seq FROM run_changes WHERE run_id = $1 ORDER BY seq LIMIT $2)",
@@ -85,23 +94,25 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if removed < batch as u64 {
-            sqlx::query("UPDATE sync_runs SET changes_removed_at = $2 WHERE id = $1")
-                .bind(&run_id)
-                .bind(ts(now))
-                .execute(&mut *tx)
-                .await?;
-        }
+        // Done only when nothing is left: another instance may be removing the same list.
+        sqlx::query(
+            "UPDATE sync_runs SET changes_purge_pending = 0
+             WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM run_changes WHERE run_id = $1)",
+        )
+        .bind(&run_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        // The next run's list may be due too.
         Ok(Batch { removed, more: true })
     }
 
     /// Removes the oldest events, up to `batch` of those older than `before`, as a prefix of
-    /// the outbox, and notes how far it reaches.
+    /// the outbox, and notes how far it reaches. The prefix stops before the oldest event
+    /// inside the period: an instance whose clock was behind may have written "old" events
+    /// after newer ones.
     async fn prune_events(&self, before: &str, batch: i64) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        let (through,): (Option<i64>,) = sqlx::query_as(
+        let mut tx = self.begin_write().await?;
+        let (oldest_batch_end,): (Option<i64>,) = sqlx::query_as(
             "SELECT MAX(seq) FROM (SELECT seq FROM events WHERE org_id = $1 AND at < $2 ORDER BY seq LIMIT $3) AS oldest",
         )
         .bind(&self.org)
@@ -109,7 +120,17 @@ impl Store {
         .bind(batch)
         .fetch_one(&mut *tx)
         .await?;
-        let Some(through) = through else { return Ok(0) };
+        let first_kept: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM events WHERE org_id = $1 AND at >= $2 ORDER BY seq LIMIT 1")
+                .bind(&self.org)
+                .bind(before)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let through = match (oldest_batch_end, first_kept) {
+            (Some(end), Some((kept,))) => end.min(kept - 1),
+            (Some(end), None) => end,
+            (None, _) => return Ok(0),
+        };
         // Everything up to `through`, so that no follower finds a hole in the middle.
         let removed = sqlx::query("DELETE FROM events WHERE org_id = $1 AND seq <= $2")
             .bind(&self.org)
@@ -117,9 +138,15 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if removed == 0 {
+            return Ok(0);
+        }
+        // Never backwards: another instance may have removed further meanwhile.
         sqlx::query(
             "INSERT INTO events_removed (org_id, through_seq) VALUES ($1, $2)
-             ON CONFLICT (org_id) DO UPDATE SET through_seq = excluded.through_seq",
+             ON CONFLICT (org_id) DO UPDATE SET through_seq = CASE
+                 WHEN excluded.through_seq > events_removed.through_seq THEN excluded.through_seq
+                 ELSE events_removed.through_seq END",
         )
         .bind(&self.org)
         .bind(through)

@@ -367,6 +367,11 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
     loop {
         let batch = store.prune_batch(Kept::RunChanges, cut, 2, NOW).await.unwrap();
         batches.push(batch.removed);
+        if batches.len() == 1 {
+            // Marked before its rows go: no reader sees a list with its oldest changes missing.
+            assert_eq!(store.run(&old.to_string()).await.unwrap().changes_removed_at, Some(NOW));
+            assert_eq!(all_changes(&store, old).await.len(), 3);
+        }
         if !batch.more {
             break;
         }
@@ -380,6 +385,11 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
     assert_eq!(all_changes(&store, recent).await.len(), 2);
     assert_eq!(store.run(&recent.to_string()).await.unwrap().changes_removed_at, None);
 
+    // An instance whose clock is weeks behind writes an "old" event after the recent ones.
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let skewed = store.start_run("cli", false, long_ago).await.unwrap();
+    let one_more = plan_for(&local, (1..=8).map(remote).collect(), long_ago);
+    store.apply_plan(skewed, &one_more, None, RunTotals::default(), long_ago).await.unwrap();
     let events_before = store.events(0, 100).await.unwrap();
     assert_eq!(store.events_removed_through().await.unwrap(), 0);
     let mut removed = 0;
@@ -390,9 +400,9 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
             break;
         }
     }
-    assert_eq!(removed, 5, "the old run's five events");
+    assert_eq!(removed, 5, "the old run's five events, not the skewed one after the recent ones");
     let kept: Vec<i64> = store.events(0, 100).await.unwrap().into_iter().map(|e| e.seq).collect();
-    assert_eq!((kept.len(), events_before.len()), (2, 7));
+    assert_eq!((kept.len(), events_before.len()), (3, 8));
     assert_eq!(store.events_removed_through().await.unwrap(), events_before[4].seq, "the newest removed");
     assert!(kept.iter().all(|seq| *seq > events_before[4].seq), "a prefix went: {kept:?}");
     let audit_before = store.audit_log(100).await.unwrap().len();
