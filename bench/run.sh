@@ -12,6 +12,7 @@
 #        BENCH_MILLION=1 bench/run.sh       adds the 1,000,000-user full sync
 #        BENCH_SDK=0 bench/run.sh           skips the msgraph-sdk listing (about 5 minutes for 100,000 users)
 #        BENCH_LATENCY_MS=0 bench/run.sh    skips the first full sync at 100 ms per request
+#        BENCH_ANSWERS=0 bench/run.sh       skips timing the API and page answers about the first run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${1:-100000}
@@ -97,12 +98,64 @@ run_full() {
     [ -n "$backend_url" ] && export SAFEGPT_DATABASE_URL="$backend_url" || unset SAFEGPT_DATABASE_URL
     configure "$data"
     timed_sync "$label: first full sync ($users users)" "$users" "$data"
+    [ "${BENCH_ANSWERS:-1}" = 1 ] && run_answers "$label" "$data"
     timed_sync "$label: full read again, nothing changed" "$users" "$data" --full
     [ "${BENCH_INCREMENTAL:-1}" = 1 ] || return 0
     timed_sync "$label: incremental, nothing changed" "-" "$data"
     local changed
     changed=$(python3 bench/tenant.py change "$SIM" 100)
     timed_sync "$label: incremental after $changed changes" "-" "$data"
+}
+
+# The answers about the first sync's run (one change per user created), from `safegpt serve`
+# on the same data: each timed by curl (the best of six, the first warming up), with its size.
+run_answers() {
+    local label=$1 data=$2
+    local token cookie run_id base
+    token=$(SAFEGPT_DATA_DIR="$data" "$BIN/safegpt" tokens create --name bench --scope read)
+    printf 'bench-password-0123' | SAFEGPT_DATA_DIR="$data" "$BIN/safegpt" admin create --email bench@example.org \
+        --password-stdin >/dev/null
+    SAFEGPT_DATA_DIR="$data" "$BIN/safegpt" serve --listen 127.0.0.1:0 > "$WORK/serve.out" 2>/dev/null &
+    local serve_pid=$!
+    for _ in $(seq 500); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.02; done
+    base=$(awk '/listening/ {print $3}' "$WORK/serve.out")
+    cookie=$(curl -s -o /dev/null -D - -d 'email=bench%40example.org&password=bench-password-0123&next=/runs' \
+        "$base/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" {print $2}')
+    local changes
+    read -r run_id changes < <(curl -s -H "authorization: Bearer $token" "$base/api/v1/runs?limit=1" |
+        python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["id"], sum(b["count"] for b in r["breakdown"]))')
+    local deep=$((changes - 150))
+    echo
+    echo "$label: answers about that run ($changes changes) from \`safegpt serve\` on the same data, best of six:"
+    echo
+    printf '| %-58s | %8s | %8s |\n' "answer" "ms" "KB" "---" "---:" "---:"
+    answer() {
+        local what=$1 path=$2 header=$3 best=999 size t code
+        for _ in 1 2 3 4 5 6; do
+            read -r t size code < <(curl -s -o /dev/null -w '%{time_total} %{size_download} %{http_code}\n' \
+                -H "$header" "$base$path")
+            [ "$code" = 200 ] || { echo "$what: HTTP $code for $path" >&2; return 1; }
+            best=$(calc %.4f "($t < $best) ? $t : $best")
+        done
+        printf '| %-58s | %8s | %8s |\n' "$what" "$(calc %.1f "$best * 1000")" "$(calc %.1f "$size / 1024")"
+    }
+    answer "GET /api/v1/runs/{id} (counts + first 100 changes)" "/api/v1/runs/$run_id" "authorization: Bearer $token"
+    answer "GET …/changes?limit=100 deep in the run" "/api/v1/runs/$run_id/changes?limit=100&cursor=$deep" \
+        "authorization: Bearer $token"
+    answer "GET …/changes?limit=1000 deep in the run" "/api/v1/runs/$run_id/changes?limit=1000&cursor=$((deep - 900))" \
+        "authorization: Bearer $token"
+    local email
+    email=$(curl -s -H "authorization: Bearer $token" "$base/api/v1/runs/$run_id/changes?limit=1&cursor=$deep" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["changes"][0]["email"])')
+    answer "GET …/changes?q=(one address, near the end)" "/api/v1/runs/$run_id/changes?q=$email" \
+        "authorization: Bearer $token"
+    answer "run page /runs/{id} (summary + 100 changes)" "/runs/$run_id" "cookie: $cookie"
+    answer "run page, filtered, deep" "/runs/$run_id?action=create&cursor=$deep" "cookie: $cookie"
+    kill "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+    echo
+    row "scenario" "wall s" "peak MB" "users/s" "requests" "MB read"
+    row "---" "---:" "---:" "---:" "---:" "---:"
 }
 
 # Requests by route kind from graph-sim's stats: "users groups other".

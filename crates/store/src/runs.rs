@@ -428,7 +428,11 @@ impl Store {
             return;
         }
         // VACUUM cannot run inside a transaction: each is a statement of its own.
-        for statement in ["VACUUM (ANALYZE) users", "ANALYZE entra_users", "ANALYZE entra_members"] {
+        // A full read is also what writes a run of many changes: without statistics a page
+        // of them is planned as a sort of the whole run (40 ms at 84,000, 2 ms after).
+        for statement in
+            ["VACUUM (ANALYZE) users", "ANALYZE entra_users", "ANALYZE entra_members", "ANALYZE run_changes"]
+        {
             if let Err(e) = sqlx::query(statement).execute(&self.pool).await {
                 tracing::warn!("could not refresh the statistics ({statement}): {e}");
             }
