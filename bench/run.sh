@@ -98,13 +98,30 @@ run_full() {
     [ -n "$backend_url" ] && export SAFEGPT_DATABASE_URL="$backend_url" || unset SAFEGPT_DATABASE_URL
     configure "$data"
     timed_sync "$label: first full sync ($users users)" "$users" "$data"
-    [ "${BENCH_ANSWERS:-1}" = 1 ] && run_answers "$label" "$data"
+    disk_used "$label" "$users" "$data" "$backend_url"
+    if [ "${BENCH_ANSWERS:-1}" = 1 ]; then run_answers "$label" "$data"; fi
     timed_sync "$label: full read again, nothing changed" "$users" "$data" --full
     [ "${BENCH_INCREMENTAL:-1}" = 1 ] || return 0
     timed_sync "$label: incremental, nothing changed" "-" "$data"
     local changed
     changed=$(python3 bench/tenant.py change "$SIM" 100)
     timed_sync "$label: incremental after $changed changes" "-" "$data"
+}
+
+# What the first sync left on disk: the data directory (SQLite) or the database's size.
+disk_used() {
+    local label=$1 users=$2 data=$3 url=$4 bytes
+    if [ -z "$url" ]; then
+        bytes=$(du -sb "$data" | awk '{print $1}')
+    elif command -v psql >/dev/null; then
+        bytes=$(psql "$url" -tAc 'SELECT pg_database_size(current_database())')
+    else
+        return 0
+    fi
+    echo
+    echo "$label: after the first sync the data takes $(calc %.1f "$bytes / 1048576") MB," \
+        "$(calc %d "$bytes / $users") bytes per user of the tenant."
+    echo
 }
 
 # The answers about the first sync's run (one change per user created), from `safegpt serve`

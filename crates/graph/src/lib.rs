@@ -413,6 +413,9 @@ async fn read_watching_for_link(mut response: reqwest::Response, early: &EarlyLi
                 early_link::Scan::Found(link) => {
                     let _ = early.set(link);
                     watching = false;
+                    // Back to the pager before reading and parsing the rest, so that the next
+                    // request leaves now even when the whole page came in one read.
+                    tokio::task::yield_now().await;
                 }
                 early_link::Scan::Never => watching = false,
                 early_link::Scan::NotYet => {}
