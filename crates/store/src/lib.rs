@@ -303,6 +303,18 @@ impl Store {
         })
     }
 
+    /// A transaction that writes events. On PostgreSQL event sequence numbers are handed out
+    /// at insert but become visible at commit, so two writers at once could commit out of
+    /// order and a follower that already read the higher number would never see the lower
+    /// one; each such transaction therefore locks the outbox first (before any row, so that
+    /// no two wait for each other), and sequence order is commit order. SQLite serialises
+    /// every writer already.
+    pub(crate) async fn begin_event_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.begin_write().await?;
+        self.lock_table(&mut tx, "events").await?;
+        Ok(tx)
+    }
+
     /// Serialises the writers of `table` until the transaction ends: a check and the write
     /// it decides become one act. SQLite's `BEGIN IMMEDIATE` ([`Store::begin_write`]) already
     /// serialises every writer.

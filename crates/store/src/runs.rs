@@ -393,7 +393,7 @@ impl Store {
         totals: RunTotals,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_event_write().await?;
         if let Some(advance) = advance {
             self.write_advance(&mut tx, advance).await?;
         }

@@ -264,7 +264,7 @@ impl Store {
             in_scope: true,
             created_at: now,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_event_write().await?;
         upsert_user(&mut tx, self.backend, &self.org, &user, now).await?;
         let payload = runs::event_payload(&user, &[], None);
         self.insert_event(&mut tx, now, "user.created", user.id, &payload).await?;
@@ -315,7 +315,7 @@ impl Store {
             ));
         }
         let kind = if enable { "user.enabled" } else { "user.disabled" };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_event_write().await?;
         upsert_user(&mut tx, self.backend, &self.org, &after, now).await?;
         let payload = runs::event_payload(&after, &["status", "disabled_reason"], Some("admin"));
         self.insert_event(&mut tx, now, kind, after.id, &payload).await?;

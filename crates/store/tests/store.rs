@@ -459,3 +459,64 @@ async fn retention_keeps_the_list_of_an_old_held_run_confirmed_within_the_period
     assert!(store.held_run_targets(held).await.unwrap().is_empty());
     assert_eq!(store.run(&held.to_string()).await.unwrap().changes_removed_at, Some(later));
 }
+
+#[tokio::test]
+async fn a_follower_misses_no_event_while_a_sync_and_an_administrator_write_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&database(&dir).await).await);
+    let first = store.start_run("cli", false, NOW).await.unwrap();
+    store.apply_plan(first, &plan_for(&[], vec![remote(1)], NOW), None, RunTotals::default(), NOW).await.unwrap();
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let big = plan_for(&local, (1..=5000).map(remote).collect(), NOW);
+    let run = store.start_run("cli", false, NOW).await.unwrap();
+
+    // A follower reads the outbox the whole time, as the platform would.
+    let done = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut cursor, mut seen) = (0, Vec::new());
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let page = store.events(cursor, 1000).await.unwrap();
+                cursor = page.last().map_or(cursor, |e| e.seq);
+                let empty = page.is_empty();
+                seen.extend(page.into_iter().map(|e| e.seq));
+                if finished && empty {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let sync = {
+        let store = store.clone();
+        tokio::spawn(async move { store.apply_plan(run, &big, None, RunTotals::default(), NOW).await.unwrap() })
+    };
+    // The administrator disables and enables the first user again and again while the sync
+    // writes its 4,999 events.
+    let mut toggles = 0;
+    while !sync.is_finished() {
+        let enable = toggles % 2 == 1;
+        store.set_status_by_admin(&local[0].id.to_string(), enable, "admin:a@contoso.com", NOW).await.unwrap();
+        toggles += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    sync.await.unwrap();
+    done.store(true, Ordering::SeqCst);
+    let seen = follower.await.unwrap();
+
+    let mut all = Vec::new();
+    loop {
+        let page = store.events(all.last().copied().unwrap_or(0), 1000).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        all.extend(page.into_iter().map(|e| e.seq));
+    }
+    assert_eq!(all.len(), 1 + 4999 + toggles);
+    assert_eq!(seen, all, "every event once, in order: none committed behind the follower's cursor");
+}
