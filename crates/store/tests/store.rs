@@ -47,6 +47,14 @@ fn plan_for(local: &[safegpt_core::LocalUser], users: Vec<RemoteUser>, now: Offs
     plan(local, &snapshot, &policy(), now, Uuid::now_v7)
 }
 
+/// A sync at `at` that finds `users` in Entra and applies its plan to the directory as it is.
+async fn synced(store: &Store, users: Vec<RemoteUser>, at: OffsetDateTime) -> Uuid {
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let run = store.start_run("cli", false, at).await.unwrap();
+    store.apply_plan(run, &plan_for(&local, users, at), None, RunTotals::default(), at).await.unwrap();
+    run
+}
+
 /// Every change of a run, page after page.
 async fn all_changes(store: &Store, run: Uuid) -> Vec<safegpt_store::RunChange> {
     let (mut all, mut after) = (Vec::new(), -1);
@@ -346,17 +354,9 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
     let dir = tempfile::tempdir().unwrap();
     let store = open(&database(&dir).await).await;
     let long_ago = NOW - Duration::days(200);
-    let old = store.start_run("cli", false, long_ago).await.unwrap();
-    store
-        .apply_plan(old, &plan_for(&[], (1..=5).map(remote).collect(), long_ago), None, RunTotals::default(), long_ago)
-        .await
-        .unwrap();
+    let old = synced(&store, (1..=5).map(remote).collect(), long_ago).await;
     let local = store.users(UserFilter::default()).await.unwrap();
-    let recent = store.start_run("cli", false, NOW).await.unwrap();
-    store
-        .apply_plan(recent, &plan_for(&local, (1..=7).map(remote).collect(), NOW), None, RunTotals::default(), NOW)
-        .await
-        .unwrap();
+    let recent = synced(&store, (1..=7).map(remote).collect(), NOW).await;
     // Held after the recent run applied (an applied run supersedes older held runs).
     let held = store.start_run("cli", false, long_ago).await.unwrap();
     let held_plan = plan_for(&local, vec![remote(1)], long_ago);
@@ -386,10 +386,7 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
     assert_eq!(store.run(&recent.to_string()).await.unwrap().changes_removed_at, None);
 
     // An instance whose clock is weeks behind writes an "old" event after the recent ones.
-    let local = store.users(UserFilter::default()).await.unwrap();
-    let skewed = store.start_run("cli", false, long_ago).await.unwrap();
-    let one_more = plan_for(&local, (1..=8).map(remote).collect(), long_ago);
-    store.apply_plan(skewed, &one_more, None, RunTotals::default(), long_ago).await.unwrap();
+    synced(&store, (1..=8).map(remote).collect(), long_ago).await;
     let events_before = store.events(0, 100).await.unwrap();
     assert_eq!(store.events_removed_through().await.unwrap(), 0);
     let mut removed = 0;
@@ -417,17 +414,7 @@ async fn retention_keeps_the_list_of_an_old_held_run_confirmed_within_the_period
     let dir = tempfile::tempdir().unwrap();
     let store = open(&database(&dir).await).await;
     let long_ago = NOW - Duration::days(400);
-    let first = store.start_run("cli", false, long_ago).await.unwrap();
-    store
-        .apply_plan(
-            first,
-            &plan_for(&[], (1..=3).map(remote).collect(), long_ago),
-            None,
-            RunTotals::default(),
-            long_ago,
-        )
-        .await
-        .unwrap();
+    let first = synced(&store, (1..=3).map(remote).collect(), long_ago).await;
     let local = store.users(UserFilter::default()).await.unwrap();
     // A run that changed nothing.
     let quiet = store.start_run("cli", false, long_ago).await.unwrap();
@@ -437,7 +424,8 @@ async fn retention_keeps_the_list_of_an_old_held_run_confirmed_within_the_period
         .record_unapplied_plan(quiet, RunStatus::DryRun, &nothing, RunTotals::default(), None, long_ago)
         .await
         .unwrap();
-    // Held for over a year, then confirmed today: its follow-up reads the list as the approval.
+    // Held for over a year, then confirmed today: the confirmation read the list as what it
+    // approves, and the list stays for the period after that decision.
     let held = store.start_run("cli", false, long_ago).await.unwrap();
     let held_plan = plan_for(&local, vec![remote(1)], long_ago);
     store.record_unapplied_plan(held, RunStatus::Held, &held_plan, RunTotals::default(), None, long_ago).await.unwrap();
@@ -467,8 +455,7 @@ async fn a_follower_misses_no_event_while_a_sync_and_an_administrator_write_at_o
 
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(&database(&dir).await).await);
-    let first = store.start_run("cli", false, NOW).await.unwrap();
-    store.apply_plan(first, &plan_for(&[], vec![remote(1)], NOW), None, RunTotals::default(), NOW).await.unwrap();
+    synced(&store, vec![remote(1)], NOW).await;
     let local = store.users(UserFilter::default()).await.unwrap();
     let big = plan_for(&local, (1..=5000).map(remote).collect(), NOW);
     let run = store.start_run("cli", false, NOW).await.unwrap();
