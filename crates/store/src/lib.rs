@@ -248,9 +248,13 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL lets readers work beside the one writer; the busy timeout makes
                         // writers of several processes wait for each other instead of failing.
+                        // The WAL grows to the size of the largest transaction (a first sync
+                        // of a million users: over a gigabyte) and, without a limit, keeps
+                        // that size on disk for as long as a connection stays open.
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                             PRAGMA journal_size_limit = 67108864;",
                         )
                         .await?;
                     }
@@ -266,6 +270,12 @@ impl Store {
         let store = Store { pool, backend, org: DEFAULT_ORG.to_owned(), sealer };
         store.fill_search_text().await?;
         Ok(store)
+    }
+
+    /// Closes every connection. On SQLite the last connection to close checkpoints the WAL
+    /// into the database and deletes it, so a process that ends (the CLI) leaves one file.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Once after the upgrade that added `users.search_text`: fills it for the rows written

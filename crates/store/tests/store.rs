@@ -507,3 +507,25 @@ async fn a_follower_misses_no_event_while_a_sync_and_an_administrator_write_at_o
     assert_eq!(all.len(), 1 + 4999 + toggles);
     assert_eq!(seen, all, "every event once, in order: none committed behind the follower's cursor");
 }
+
+/// The write-ahead log takes the whole of a large run; it must not keep that size on disk.
+#[tokio::test]
+async fn the_write_ahead_log_is_cut_back_after_a_full_read_and_gone_when_the_store_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database(&dir).await;
+    if !url.starts_with("sqlite") {
+        return; // PostgreSQL manages its own log.
+    }
+    let wal = dir.path().join("safegpt.db-wal");
+    let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let store = open(&url).await;
+    synced(&store, (0..3000).map(remote).collect(), NOW).await;
+    assert!(wal_size() > 1 << 20, "the run went through the log: {} bytes", wal_size());
+    store.tidy_after_full_read().await;
+    assert_eq!(wal_size(), 0, "checkpointed and cut back once the run is over");
+    synced(&store, (0..3000).map(remote).collect(), NOW + Duration::hours(1)).await;
+    store.close().await;
+    assert!(!wal.exists(), "the last connection folds the log into the database and deletes it");
+    let store = open(&url).await;
+    assert_eq!(store.users(UserFilter::default()).await.unwrap().len(), 3000, "nothing lost on the way");
+}

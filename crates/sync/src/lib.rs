@@ -307,7 +307,7 @@ impl PreparedRun {
         store.release_lease(process_holder()).await.ok();
         // Housekeeping after the lease is free, so that it never delays the next run.
         if let Ok(SyncOutcome { status: RunStatus::Succeeded, read_mode: Some(ReadMode::Full), .. }) = &result {
-            store.refresh_statistics().await;
+            store.tidy_after_full_read().await;
         }
         result
     }

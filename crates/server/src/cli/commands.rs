@@ -39,8 +39,9 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
     if let Command::Demo(args) = &cli.command {
         return super::demo::run(args, operations).await;
     }
-    let app = App::new(Arc::new(open_store(&cli).await?), operations);
-    match cli.command {
+    let store = Arc::new(open_store(&cli).await?);
+    let app = App::new(store.clone(), operations);
+    let outcome = match cli.command {
         Command::Demo(_) => unreachable!("handled above"),
         Command::Serve(args) => super::serve::serve(app, &args).await,
         Command::Admin(AdminCommand::Create { email, password_stdin: _ }) => admin_create(&app, &email).await,
@@ -53,7 +54,12 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Runs(RunsCommand::List(f)) => runs_list(&app, f.json).await,
         Command::Runs(RunsCommand::Show { id, json }) => run_show(&app, &id, json).await,
         Command::Audit(f) => audit(&app, f.json).await,
-    }
+    };
+    // Closed, not dropped at exit: SQLite then folds its write-ahead log into the database.
+    // Bounded: `serve` may stop while a sync still holds a connection, and the exit must not
+    // wait for it.
+    tokio::time::timeout(std::time::Duration::from_secs(5), store.close()).await.ok();
+    outcome
 }
 
 fn read_stdin(what: &str) -> Result<String, Failure> {
