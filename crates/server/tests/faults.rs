@@ -215,3 +215,78 @@ async fn every_fault_ends_in_the_fault_free_directory_or_a_failed_run_that_chang
         }
     }
 }
+
+/// An administrator acts while a run waits on Graph between reading the directory and
+/// writing: the run must not write back the rows it read. Graph throttles the run's direct
+/// read of the users due for removal (after it read the directory) for one second, and in
+/// that second an administrator disables a user the run is about to update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrators_disable_made_while_a_run_plans_is_never_undone_by_it() {
+    let tenant =
+        generate(&GenerateSpec { users: 20, groups: 0, disabled_percent: 0, seed: 5, ..GenerateSpec::default() });
+    let patch = SettingsPatch {
+        auto_disable: Some(true),
+        auto_remove: Some(true),
+        remove_after_days: Some("14".into()),
+        threshold_count: Some("100000".into()),
+        ..SettingsPatch::default()
+    };
+    let deployment = TestApp::builder(tenant).configured(patch).start().await;
+    let start = OffsetDateTime::now_utc();
+    assert_eq!(deployment.sync(start).await.status, RunStatus::Succeeded);
+    let ids: Vec<String> = deployment.sim.sim.lock().dir.users.keys().cloned().collect();
+    let (leaving, renamed) = (&ids[0], &ids[1]);
+    {
+        let mut state = deployment.sim.sim.lock();
+        let mut record = state.dir.users[leaving].record.clone();
+        record.account_enabled = false;
+        state.dir.upsert_user(record);
+    }
+    assert_eq!(deployment.sync(start + time::Duration::hours(1)).await.counts.disabled, 1);
+    {
+        let mut state = deployment.sim.sim.lock();
+        let mut record = state.dir.users[renamed].record.clone();
+        record.display_name = Some("Renamed While Planned".into());
+        state.dir.upsert_user(record);
+        // The removal is confirmed with Graph first: that request waits a second.
+        state.set_faults(
+            serde_json::from_value(
+                json!({"rules": [{"path": "/v1.0/$batch", "count": 1, "status": 429, "retryAfter": "1"}]}),
+            )
+            .unwrap(),
+        );
+    }
+    let batches = |sim: &graph_sim::Sim| {
+        sim.lock().stats.requests.iter().filter(|((route, _), _)| route.contains("batch")).map(|(_, n)| *n).sum::<u64>()
+    };
+    let seen = batches(&deployment.sim.sim);
+    let later = start + time::Duration::days(15);
+    let run = {
+        let (store, sim) = (deployment.store.clone(), deployment.sim.clone());
+        let retry = RetryPolicy::default();
+        let deployment = &deployment;
+        let sync = deployment.sync_with(later, retry, false);
+        let admin = async move {
+            while batches(&sim.sim) == seen {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let user = store.users_by_azure_ids(std::slice::from_ref(renamed)).await.unwrap().remove(0);
+            store.set_status_by_admin(&user.id.to_string(), false, "admin:a@contoso.com", later).await.unwrap();
+        };
+        tokio::join!(sync, admin).0
+    };
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(run.counts.removed, 1, "the rest of the plan is applied");
+    let users = deployment.store.users_by_azure_ids(&[leaving.clone(), renamed.clone()]).await.unwrap();
+    assert_eq!(users.len(), 1, "the user due for removal is removed");
+    let user = &users[0];
+    assert_eq!(
+        (user.status.as_str(), user.disabled_reason.map(|r| r.as_str())),
+        ("disabled", Some("admin")),
+        "the administrator's disable stands"
+    );
+    assert_eq!(user.profile.display_name.as_deref(), Some("Renamed While Planned"), "and Entra's rename is applied");
+    let last =
+        deployment.store.events(0, 1000).await.unwrap().into_iter().rev().find(|e| e.user_id == user.id.to_string());
+    assert_eq!(last.map(|e| e.payload["status"].clone()), Some(json!("disabled")), "no event says the user is active");
+}

@@ -40,9 +40,12 @@ fn apply(c: &mut Criterion) {
                 let url = format!("sqlite://{}", dir.path().join("bench.db").display());
                 let store = rt.block_on(Store::open(&url, Sealer::from_key([3; 32]))).unwrap();
                 let run = rt.block_on(store.start_run("bench", false, now)).unwrap();
-                (dir, store, run)
+                let version = rt.block_on(store.directory_version()).unwrap();
+                (dir, store, run, version)
             },
-            |(_dir, store, run)| rt.block_on(store.apply_plan(run, &plan, None, RunTotals::default(), now)).unwrap(),
+            |(_dir, store, run, version)| {
+                rt.block_on(store.apply_plan(run, &plan, version, None, RunTotals::default(), now)).unwrap()
+            },
             BatchSize::PerIteration,
         )
     });

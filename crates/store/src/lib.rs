@@ -37,7 +37,7 @@ pub use retention::{Batch, Kept};
 pub use run_changes::{ChangeCount, ChangeFilter, ChangePage, RunChange};
 pub use runs::{AuditEntry, Event, ReadMode, Resolution, RunError, RunRecord, RunStatus, RunTotals};
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};
-pub use users::UserFilter;
+pub use users::{DirectoryVersion, UserFilter};
 
 /// The organisation of a single-tenant deployment.
 pub const DEFAULT_ORG: &str = "default";
@@ -70,6 +70,10 @@ pub enum StoreError {
     /// The database cannot be opened where the operator pointed it.
     #[error("{0}")]
     Unopenable(String),
+    /// A plan was made from the directory as it was at an earlier [`DirectoryVersion`]:
+    /// someone changed users since, and applying it could undo that. Nothing was written.
+    #[error("the directory changed after the sync read it (an administrator's change); nothing was applied")]
+    DirectoryMoved,
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE")]
     UnsupportedUrl(String),
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::batch::{Arg, delete_ids, insert_rows};
 use crate::mirror::Advance;
 use crate::run_changes::{APPLY_CHUNK, ChangeCount, breakdown, insert_changes};
-use crate::users::upsert_users;
+use crate::users::{DirectoryVersion, upsert_users};
 use crate::{Backend, Entity, Result, Store, StoreError, parse_ts, ts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -385,15 +385,27 @@ impl Store {
     /// run's change list, its final record and (with `advance`) the copy of Entra and the
     /// delta cursor it was planned from. A crash leaves either all of it or none.
     /// Rows are written with multi-row statements, a few per thousand changes.
+    ///
+    /// `planned_from` is where the directory stood before the plan's users were read: if
+    /// anyone wrote users since (an administrator's disable, a new local account), the plan
+    /// could undo it, so nothing is written and [`StoreError::DirectoryMoved`] says to plan
+    /// again. Checked after taking the lock every writer of users takes first.
     pub async fn apply_plan(
         &self,
         run_id: Uuid,
         plan: &Plan,
+        planned_from: DirectoryVersion,
         advance: Option<&Advance<'_>>,
         totals: RunTotals,
         now: OffsetDateTime,
     ) -> Result<()> {
         let mut tx = self.begin_event_write().await?;
+        if self.directory_version_on(&mut tx).await? != planned_from {
+            return Err(StoreError::DirectoryMoved);
+        }
+        if !plan.changes.is_empty() {
+            self.move_directory_version(&mut tx).await?;
+        }
         if let Some(advance) = advance {
             self.write_advance(&mut tx, advance).await?;
         }

@@ -2,7 +2,7 @@
 
 use safegpt_core::{DisabledReason, Email, LocalUser, Profile, Source, Status};
 use serde_json::json;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -163,6 +163,10 @@ pub(crate) async fn collect_users(
     Ok(users)
 }
 
+/// Where the directory stood when a sync read it: see [`Store::directory_version`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectoryVersion(i64);
+
 impl Store {
     /// The users matching `filter`, oldest first.
     pub async fn users(&self, filter: UserFilter) -> Result<Vec<LocalUser>> {
@@ -196,11 +200,16 @@ impl Store {
     /// A user by id or (case-insensitive) e-mail. Several users with one e-mail is an error
     /// that asks for the id.
     pub async fn find_user(&self, key: &str) -> Result<LocalUser> {
+        self.find_user_on(&mut *self.pool.acquire().await?, key).await
+    }
+
+    /// [`Store::find_user`] on a connection, or inside a transaction.
+    async fn find_user_on(&self, conn: &mut AnyConnection, key: &str) -> Result<LocalUser> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND (id = $2 OR lower(email) = lower($2)) ORDER BY created_at"
         );
         let mut rows: Vec<UserRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(key.trim()).fetch_all(&self.pool).await?;
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(key.trim()).fetch_all(conn).await?;
         match rows.len() {
             0 => Err(StoreError::NotFound { entity: Entity::User, key: key.to_owned() }),
             1 => rows.pop().expect("one row").try_into(),
@@ -212,19 +221,54 @@ impl Store {
     }
 
     pub async fn seats_used(&self) -> Result<u64> {
+        self.seats_used_on(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn seats_used_on(&self, conn: &mut AnyConnection) -> Result<u64> {
         let (n,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM users WHERE org_id = $1 AND status IN ('active', 'disabled')")
                 .bind(&self.org)
-                .fetch_one(&self.pool)
+                .fetch_one(conn)
                 .await?;
         Ok(n as u64)
     }
 
-    /// `Some((used, total))` when every seat is taken (`seats = 0` is unlimited).
-    async fn seats_full(&self) -> Result<Option<(u64, u32)>> {
-        let (settings, _) = self.settings().await?;
-        let used = self.seats_used().await?;
-        Ok((settings.seats > 0 && used >= u64::from(settings.seats)).then_some((used, settings.seats)))
+    /// Where the directory stands now. A sync notes it before it reads the users it plans
+    /// from, and [`Store::apply_plan`] refuses the plan if it moved since.
+    pub async fn directory_version(&self) -> Result<DirectoryVersion> {
+        self.directory_version_on(&mut *self.pool.acquire().await?).await
+    }
+
+    pub(crate) async fn directory_version_on(&self, conn: &mut AnyConnection) -> Result<DirectoryVersion> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT version FROM directory_versions WHERE org_id = $1")
+            .bind(&self.org)
+            .fetch_optional(conn)
+            .await?;
+        Ok(DirectoryVersion(row.map_or(0, |(v,)| v)))
+    }
+
+    /// Every transaction that writes users calls this: a plan made before is refused.
+    pub(crate) async fn move_directory_version(&self, tx: &mut Transaction<'_, Any>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO directory_versions (org_id, version) VALUES ($1, 1)
+             ON CONFLICT (org_id) DO UPDATE SET version = directory_versions.version + 1",
+        )
+        .bind(&self.org)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// `Some((used, total))` when all `total` seats are taken (0 is unlimited), counted on
+    /// `conn`: inside the transaction that takes the seat, so two cannot take the last one.
+    /// (`total` is read before that transaction: a writer holding SQLite's lock must not
+    /// wait for a second connection of the pool.)
+    async fn seats_full_on(&self, conn: &mut AnyConnection, total: u32) -> Result<Option<(u64, u32)>> {
+        if total == 0 {
+            return Ok(None);
+        }
+        let used = self.seats_used_on(conn).await?;
+        Ok((used >= u64::from(total)).then_some((used, total)))
     }
 
     /// Creates a local (not Entra) account, active, taking a seat.
@@ -236,13 +280,20 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<LocalUser> {
         let email = email.as_str();
-        if self.find_user(email).await.is_ok() {
-            return Err(StoreError::conflict(
-                Some("email"),
-                format!("a user with the e-mail '{email}' exists already"),
-            ));
+        let (settings, _) = self.settings().await?;
+        // Checked inside the transaction that writes: two requests at once cannot both pass.
+        let mut tx = self.begin_event_write().await?;
+        match self.find_user_on(&mut tx, email).await {
+            Err(StoreError::NotFound { .. }) => {}
+            Ok(_) | Err(StoreError::Conflict { .. }) => {
+                return Err(StoreError::conflict(
+                    Some("email"),
+                    format!("a user with the e-mail '{email}' exists already"),
+                ));
+            }
+            Err(e) => return Err(e),
         }
-        if let Some((used, total)) = self.seats_full().await? {
+        if let Some((used, total)) = self.seats_full_on(&mut tx, settings.seats).await? {
             return Err(StoreError::conflict(
                 None,
                 format!("no free seat ({used} of {total} used); raise the seat count or remove users first"),
@@ -264,8 +315,8 @@ impl Store {
             in_scope: true,
             created_at: now,
         };
-        let mut tx = self.begin_event_write().await?;
         upsert_user(&mut tx, self.backend, &self.org, &user, now).await?;
+        self.move_directory_version(&mut tx).await?;
         let payload = runs::event_payload(&user, &[], None);
         self.insert_event(&mut tx, now, "user.created", user.id, &payload).await?;
         self.insert_audit(&mut tx, now, actor, "user.created", Some(email), &json!({"source": "local"})).await?;
@@ -282,7 +333,11 @@ impl Store {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<LocalUser> {
-        let before = self.find_user(key).await?;
+        let (settings, _) = self.settings().await?;
+        // Read inside the transaction that writes: a sync applying meanwhile waits for it or
+        // is seen whole, and its change to this user is never written back over.
+        let mut tx = self.begin_event_write().await?;
+        let before = self.find_user_on(&mut tx, key).await?;
         let mut after = before.clone();
         if enable {
             if before.status == Status::Active {
@@ -303,7 +358,7 @@ impl Store {
         // decision about it takes a seat, which must be free.
         if !before.status.holds_seat()
             && after.status.holds_seat()
-            && let Some((used, total)) = self.seats_full().await?
+            && let Some((used, total)) = self.seats_full_on(&mut tx, settings.seats).await?
         {
             let what = if enable { "enable" } else { "hold disabled" };
             return Err(StoreError::conflict(
@@ -315,8 +370,8 @@ impl Store {
             ));
         }
         let kind = if enable { "user.enabled" } else { "user.disabled" };
-        let mut tx = self.begin_event_write().await?;
         upsert_user(&mut tx, self.backend, &self.org, &after, now).await?;
+        self.move_directory_version(&mut tx).await?;
         let payload = runs::event_payload(&after, &["status", "disabled_reason"], Some("admin"));
         self.insert_event(&mut tx, now, kind, after.id, &payload).await?;
         self.insert_audit(

@@ -49,9 +49,10 @@ fn plan_for(local: &[safegpt_core::LocalUser], users: Vec<RemoteUser>, now: Offs
 
 /// A sync at `at` that finds `users` in Entra and applies its plan to the directory as it is.
 async fn synced(store: &Store, users: Vec<RemoteUser>, at: OffsetDateTime) -> Uuid {
+    let version = store.directory_version().await.unwrap();
     let local = store.users(UserFilter::default()).await.unwrap();
     let run = store.start_run("cli", false, at).await.unwrap();
-    store.apply_plan(run, &plan_for(&local, users, at), None, RunTotals::default(), at).await.unwrap();
+    store.apply_plan(run, &plan_for(&local, users, at), version, None, RunTotals::default(), at).await.unwrap();
     run
 }
 
@@ -119,7 +120,14 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     let run = store.start_run("cli", false, NOW).await.unwrap();
     let p = plan_for(&[], vec![remote(1), remote(2)], NOW);
     store
-        .apply_plan(run, &p, None, RunTotals { users_read: 2, graph_requests: 2, ..RunTotals::default() }, NOW)
+        .apply_plan(
+            run,
+            &p,
+            store.directory_version().await.unwrap(),
+            None,
+            RunTotals { users_read: 2, graph_requests: 2, ..RunTotals::default() },
+            NOW,
+        )
         .await
         .unwrap();
 
@@ -138,13 +146,23 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     // User 2 leaves: disabled; 14 days later: removed, and the event says so.
     let run = store.start_run("cli", false, NOW).await.unwrap();
     let p = plan_for(&users, vec![remote(1)], NOW + Duration::hours(1));
-    store.apply_plan(run, &p, None, RunTotals::default(), NOW).await.unwrap();
+    store.apply_plan(run, &p, store.directory_version().await.unwrap(), None, RunTotals::default(), NOW).await.unwrap();
     let gone = store.find_user("u2@contoso.com").await.unwrap();
     assert_eq!((gone.status, gone.disabled_reason), (Status::Disabled, Some(DisabledReason::DeletedInEntra)));
     let local = store.users(UserFilter::default()).await.unwrap();
     let later = NOW + Duration::days(15);
     let run = store.start_run("cli", false, later).await.unwrap();
-    store.apply_plan(run, &plan_for(&local, vec![remote(1)], later), None, RunTotals::default(), later).await.unwrap();
+    store
+        .apply_plan(
+            run,
+            &plan_for(&local, vec![remote(1)], later),
+            store.directory_version().await.unwrap(),
+            None,
+            RunTotals::default(),
+            later,
+        )
+        .await
+        .unwrap();
     assert!(matches!(
         store.find_user("u2@contoso.com").await,
         Err(StoreError::NotFound { entity: safegpt_store::Entity::User, .. })
@@ -169,7 +187,12 @@ async fn a_plan_that_fails_half_way_leaves_nothing_applied() {
     let Rows::Created { after } = &mut twin.rows else { panic!("a creation") };
     after.id = twin.user_id;
     p.changes.push(twin);
-    assert!(store.apply_plan(run, &p, None, RunTotals::default(), NOW).await.is_err());
+    assert!(
+        store
+            .apply_plan(run, &p, store.directory_version().await.unwrap(), None, RunTotals::default(), NOW)
+            .await
+            .is_err()
+    );
     assert!(store.users(UserFilter::default()).await.unwrap().is_empty());
     assert!(store.events(0, 10).await.unwrap().is_empty());
     assert_eq!(store.run(&run.to_string()).await.unwrap().status, RunStatus::Running);
@@ -262,7 +285,10 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let plan = plan_for(&[], (1..=4500).map(remote).collect(), NOW);
     assert_eq!(plan.changes.len(), 4500);
     let run = store.start_run("cli", false, NOW).await.unwrap();
-    store.apply_plan(run, &plan, None, RunTotals::default(), NOW).await.unwrap();
+    store
+        .apply_plan(run, &plan, store.directory_version().await.unwrap(), None, RunTotals::default(), NOW)
+        .await
+        .unwrap();
     assert_eq!(store.count_users(&UserFilter::default()).await.unwrap(), 4500);
     let record = store.run(&run.to_string()).await.unwrap();
     let changes = all_changes(&store, run).await;
@@ -279,7 +305,10 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let disable = plan_for(&local, Vec::new(), NOW);
     assert_eq!(disable.counts.disabled, 4500);
     let run = store.start_run("cli", false, NOW).await.unwrap();
-    store.apply_plan(run, &disable, None, RunTotals::default(), NOW).await.unwrap();
+    store
+        .apply_plan(run, &disable, store.directory_version().await.unwrap(), None, RunTotals::default(), NOW)
+        .await
+        .unwrap();
     let disabled = UserFilter { status: Some(Status::Disabled), ..UserFilter::default() };
     assert_eq!(store.count_users(&disabled).await.unwrap(), 4500);
     let later = NOW + Duration::days(15);
@@ -287,7 +316,10 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let remove = plan_for(&local, Vec::new(), later);
     assert_eq!(remove.counts.removed, 4500);
     let run = store.start_run("cli", false, later).await.unwrap();
-    store.apply_plan(run, &remove, None, RunTotals::default(), later).await.unwrap();
+    store
+        .apply_plan(run, &remove, store.directory_version().await.unwrap(), None, RunTotals::default(), later)
+        .await
+        .unwrap();
     assert_eq!(store.count_users(&UserFilter::default()).await.unwrap(), 0);
 }
 
@@ -297,7 +329,14 @@ async fn a_runs_changes_come_a_page_at_a_time_filtered_with_counts_kept_in_the_r
     let store = open(&database(&dir).await).await;
     let first = store.start_run("cli", false, NOW).await.unwrap();
     store
-        .apply_plan(first, &plan_for(&[], (1..=250).map(remote).collect(), NOW), None, RunTotals::default(), NOW)
+        .apply_plan(
+            first,
+            &plan_for(&[], (1..=250).map(remote).collect(), NOW),
+            store.directory_version().await.unwrap(),
+            None,
+            RunTotals::default(),
+            NOW,
+        )
         .await
         .unwrap();
     let record = store.run(&first.to_string()).await.unwrap();
@@ -327,7 +366,17 @@ async fn a_runs_changes_come_a_page_at_a_time_filtered_with_counts_kept_in_the_r
     users[0].display_name = Some("Renamed".into());
     let later = NOW + Duration::hours(1);
     let second = store.start_run("cli", false, later).await.unwrap();
-    store.apply_plan(second, &plan_for(&local, users, later), None, RunTotals::default(), later).await.unwrap();
+    store
+        .apply_plan(
+            second,
+            &plan_for(&local, users, later),
+            store.directory_version().await.unwrap(),
+            None,
+            RunTotals::default(),
+            later,
+        )
+        .await
+        .unwrap();
     let record = store.run(&second.to_string()).await.unwrap();
     let summary: Vec<(String, String, u64)> =
         record.breakdown.iter().map(|b| (b.action.clone(), b.reason.clone(), b.count)).collect();
@@ -481,7 +530,17 @@ async fn a_follower_misses_no_event_while_a_sync_and_an_administrator_write_at_o
     };
     let sync = {
         let store = store.clone();
-        tokio::spawn(async move { store.apply_plan(run, &big, None, RunTotals::default(), NOW).await.unwrap() })
+        tokio::spawn(async move {
+            // The administrator's writes move the directory on: the sync tries again, as the
+            // engine plans again (this plan never touches the administrator's user).
+            loop {
+                let version = store.directory_version().await.unwrap();
+                match store.apply_plan(run, &big, version, None, RunTotals::default(), NOW).await {
+                    Err(StoreError::DirectoryMoved) => continue,
+                    applied => return applied.unwrap(),
+                }
+            }
+        })
     };
     // The administrator disables and enables the first user again and again while the sync
     // writes its 4,999 events.
@@ -528,4 +587,81 @@ async fn the_write_ahead_log_is_cut_back_after_a_full_read_and_gone_when_the_sto
     assert!(!wal.exists(), "the last connection folds the log into the database and deletes it");
     let store = open(&url).await;
     assert_eq!(store.users(UserFilter::default()).await.unwrap().len(), 3000, "nothing lost on the way");
+}
+
+/// A plan is made from rows read before an administrator acted; written, it would undo them.
+#[tokio::test]
+async fn a_plan_made_before_an_administrator_acted_is_refused_whole_and_planned_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&database(&dir).await).await;
+    synced(&store, vec![remote(1), remote(2)], NOW).await;
+    let later = NOW + Duration::hours(1);
+    let mut renamed = remote(1);
+    renamed.display_name = Some("Renamed".into());
+
+    let version = store.directory_version().await.unwrap();
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let plan = plan_for(&local, vec![renamed.clone(), remote(2)], later);
+    assert_eq!(plan.counts.updated, 1);
+    let id = local.iter().find(|u| u.profile.email == "u1@contoso.com").unwrap().id.to_string();
+    store.set_status_by_admin(&id, false, "admin:a@contoso.com", later).await.unwrap();
+    let run = store.start_run("cli", false, later).await.unwrap();
+    let refused = store.apply_plan(run, &plan, version, None, RunTotals::default(), later).await;
+    assert!(matches!(refused, Err(StoreError::DirectoryMoved)), "{refused:?}");
+    let user = store.find_user(&id).await.unwrap();
+    assert_eq!((user.status, user.disabled_reason), (Status::Disabled, Some(DisabledReason::Admin)));
+    assert_eq!(user.profile.display_name.as_deref(), Some("User 1"), "nothing of the plan was written");
+    assert!(all_changes(&store, run).await.is_empty());
+    assert_eq!(store.events(0, 100).await.unwrap().last().unwrap().kind, "user.disabled");
+
+    // Planned again from the directory as it is now: Entra's rename, the administrator's disable.
+    let version = store.directory_version().await.unwrap();
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let plan = plan_for(&local, vec![renamed, remote(2)], later);
+    store.apply_plan(run, &plan, version, None, RunTotals::default(), later).await.unwrap();
+    let user = store.find_user(&id).await.unwrap();
+    assert_eq!((user.status, user.disabled_reason), (Status::Disabled, Some(DisabledReason::Admin)));
+    assert_eq!(user.profile.display_name.as_deref(), Some("Renamed"));
+}
+
+/// The reverse: a removal planned before an administrator enabled the user.
+#[tokio::test]
+async fn a_removal_planned_before_an_administrator_enabled_the_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&database(&dir).await).await;
+    synced(&store, vec![remote(1)], NOW).await;
+    synced(&store, vec![], NOW).await;
+    let later = NOW + Duration::days(15);
+    let version = store.directory_version().await.unwrap();
+    let local = store.users(UserFilter::default()).await.unwrap();
+    let plan = plan_for(&local, vec![], later);
+    assert_eq!(plan.counts.removed, 1);
+    store.set_status_by_admin(&local[0].id.to_string(), true, "admin:a@contoso.com", later).await.unwrap();
+    let run = store.start_run("cli", false, later).await.unwrap();
+    let refused = store.apply_plan(run, &plan, version, None, RunTotals::default(), later).await;
+    assert!(matches!(refused, Err(StoreError::DirectoryMoved)), "{refused:?}");
+    assert_eq!(store.find_user(&local[0].id.to_string()).await.unwrap().status, Status::Active, "still there");
+}
+
+/// Forty requests to create the same account, or the last free seat, at one instant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_accounts_created_at_once_take_an_address_and_a_seat_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(&database(&dir).await).await);
+    let settings = Settings { seats: 5, ..Settings::default() };
+    store.save_settings(&settings, None, "cli", NOW).await.unwrap();
+    let attempts = (0..40).map(|n| {
+        let store = store.clone();
+        // Twenty for one address, twenty for twenty others: four seats are left after the first.
+        let address = if n % 2 == 0 { "same@example.org".to_owned() } else { format!("other{n}@example.org") };
+        tokio::spawn(async move { store.add_local_user(&Email::parse(&address).unwrap(), "", "cli", NOW).await })
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 5, "one account per address and no more than the seats: {results:?}");
+    assert!(results.iter().flatten().all(|_| true) && results.iter().filter_map(|r| r.as_ref().err()).all(|e| matches!(e, StoreError::Conflict { .. })), "{results:?}");
+    let users = store.users(UserFilter::default()).await.unwrap();
+    assert_eq!(users.len(), 5);
+    assert!(users.iter().filter(|u| u.profile.email == "same@example.org").count() <= 1);
 }

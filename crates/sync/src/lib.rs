@@ -9,7 +9,9 @@ use std::sync::atomic::Ordering;
 
 use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Scope, Settings, Snapshot};
 use safegpt_graph::{Credentials, Endpoints, ErrorKind, GraphClient, GraphError, RetryPolicy};
-use safegpt_store::{Advance, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor};
+use safegpt_store::{
+    Advance, DirectoryVersion, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor,
+};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::{Instrument, info, warn};
@@ -201,6 +203,11 @@ pub enum RunFailure {
     SecretExpired {
         message: String,
     },
+    /// Users kept changing (administrators at work) between reading the directory and
+    /// applying, every time the run planned: it applied nothing rather than undo them.
+    DirectoryKeptMoving {
+        attempts: u32,
+    },
 }
 
 impl RunFailure {
@@ -212,6 +219,14 @@ impl RunFailure {
                 kind: ErrorKind::SecretExpired.as_str().to_owned(),
                 message: message.clone(),
                 detail: Some("secret_expires setting".into()),
+            },
+            RunFailure::DirectoryKeptMoving { attempts } => RunError {
+                kind: "directory_busy".into(),
+                message: format!(
+                    "users were changed while the sync planned, {attempts} times in a row; nothing was applied, \
+                     so no one's change was undone. The next run tries again"
+                ),
+                detail: None,
             },
         }
     }
@@ -374,6 +389,11 @@ impl PreparedRun {
         progress.send_modify(|p| p.phase = Phase::Applying);
         let ending = Ending { store, run_id, request: &request, progress };
         let confirm = Confirm { client: &client, scope: &scope, policy: &policy, request: &request, run_id };
+        // A plan is applied only if no one wrote users since the run read them (the store
+        // checks under its lock); otherwise the directory is read and planned again, with
+        // the same read of Entra.
+        const PLAN_ATTEMPTS: u32 = 3;
+        let mut found_back = Vec::new();
         match read {
             Read::Full(full) => {
                 let mut totals = totals(full.users.len(), Some(ReadMode::Full));
@@ -386,58 +406,87 @@ impl PreparedRun {
                 }
                 let covered = scope.users_covered(&full.memberships);
                 let mut snapshot = Snapshot { users: full.users, covered, complete: true };
-                let local = store.users_for_planning().await?;
-                info!(%run_id, local = local.len(), "read the directory");
-                let (plan, back) = match confirm.plan_and_confirm(&local, &mut snapshot, None, &mut totals).await {
-                    Ok(planned) => planned,
-                    Err(e) => return fail(RunFailure::Graph(e), totals).await,
-                };
-                // Only the users are needed to write the copy: free the rest before applying.
-                drop(local);
-                let Snapshot { users, .. } = snapshot;
-                let advance = Advance {
-                    mirror: MirrorWrite::Replace {
-                        users: &users,
-                        groups: &full.groups,
-                        memberships: &full.memberships,
-                    },
-                    tombstones: &full.tombstones,
-                    full_read_due: !back.is_empty() || full.full_read_due,
-                    users_delta_link: &full.users_link,
-                    groups_delta_link: &full.groups_link,
-                    full_read_at: Some(request.now),
-                    scope: &scope_key,
-                };
-                ending.conclude(plan, &advance, totals, finished_at()).await
+                let mut attempt = 1;
+                loop {
+                    let planned_from = store.directory_version().await?;
+                    let local = store.users_for_planning().await?;
+                    info!(%run_id, local = local.len(), "read the directory");
+                    let (plan, back) = match confirm.plan_and_confirm(&local, &mut snapshot, None, &mut totals).await {
+                        Ok(planned) => planned,
+                        Err(e) => return fail(RunFailure::Graph(e), totals).await,
+                    };
+                    // Only Entra's users are needed to write the copy: free the rest first.
+                    drop(local);
+                    found_back.extend(back);
+                    let advance = Advance {
+                        mirror: MirrorWrite::Replace {
+                            users: &snapshot.users,
+                            groups: &full.groups,
+                            memberships: &full.memberships,
+                        },
+                        tombstones: &full.tombstones,
+                        full_read_due: !found_back.is_empty() || full.full_read_due,
+                        users_delta_link: &full.users_link,
+                        groups_delta_link: &full.groups_link,
+                        full_read_at: Some(request.now),
+                        scope: &scope_key,
+                    };
+                    match ending.conclude(plan, planned_from, &advance, totals, finished_at()).await {
+                        Err(SyncError::Store(StoreError::DirectoryMoved)) if attempt < PLAN_ATTEMPTS => {
+                            warn!(%run_id, attempt, "users changed after the run read them; planning again");
+                            attempt += 1;
+                        }
+                        Err(SyncError::Store(StoreError::DirectoryMoved)) => {
+                            return fail(RunFailure::DirectoryKeptMoving { attempts: attempt }, totals).await;
+                        }
+                        other => return other,
+                    }
+                }
             }
             Read::Incremental(mut delta) => {
                 let mut totals = totals(delta.users_read as usize, Some(ReadMode::Incremental));
                 totals.invalid_emails = count_invalid_emails(run_id, delta.changes.users.values().flatten());
-                let mut inputs = match subset::gather(store, &scope, &delta.changes).await {
-                    Ok(inputs) => inputs,
-                    Err(e) => return fail(recorded(e)?, totals).await,
-                };
-                info!(%run_id, local = inputs.local.len(), remote = inputs.snapshot.users.len(), "read the users the changes touch");
-                let untouched = Some(inputs.untouched);
-                let (plan, back) =
-                    match confirm.plan_and_confirm(&inputs.local, &mut inputs.snapshot, untouched, &mut totals).await {
+                let mut attempt = 1;
+                loop {
+                    let planned_from = store.directory_version().await?;
+                    let mut inputs = match subset::gather(store, &scope, &delta.changes).await {
+                        Ok(inputs) => inputs,
+                        Err(e) => return fail(recorded(e)?, totals).await,
+                    };
+                    info!(%run_id, local = inputs.local.len(), remote = inputs.snapshot.users.len(), "read the users the changes touch");
+                    let untouched = Some(inputs.untouched);
+                    let (plan, back) = match confirm
+                        .plan_and_confirm(&inputs.local, &mut inputs.snapshot, untouched, &mut totals)
+                        .await
+                    {
                         Ok(planned) => planned,
                         Err(e) => return fail(RunFailure::Graph(e), totals).await,
                     };
-                // The copy keeps what Graph said directly about the users found back.
-                for user in &back {
-                    delta.changes.users.insert(user.id.clone(), Some(user.clone()));
+                    // The copy keeps what Graph said directly about the users found back.
+                    for user in &back {
+                        delta.changes.users.insert(user.id.clone(), Some(user.clone()));
+                    }
+                    found_back.extend(back);
+                    let advance = Advance {
+                        mirror: MirrorWrite::Merge(&delta.changes),
+                        tombstones: &delta.tombstones,
+                        full_read_due: !found_back.is_empty() || delta.full_read_due,
+                        users_delta_link: &delta.users_link,
+                        groups_delta_link: &delta.groups_link,
+                        full_read_at: None,
+                        scope: &scope_key,
+                    };
+                    match ending.conclude(plan, planned_from, &advance, totals, finished_at()).await {
+                        Err(SyncError::Store(StoreError::DirectoryMoved)) if attempt < PLAN_ATTEMPTS => {
+                            warn!(%run_id, attempt, "users changed after the run read them; planning again");
+                            attempt += 1;
+                        }
+                        Err(SyncError::Store(StoreError::DirectoryMoved)) => {
+                            return fail(RunFailure::DirectoryKeptMoving { attempts: attempt }, totals).await;
+                        }
+                        other => return other,
+                    }
                 }
-                let advance = Advance {
-                    mirror: MirrorWrite::Merge(&delta.changes),
-                    tombstones: &delta.tombstones,
-                    full_read_due: !back.is_empty() || delta.full_read_due,
-                    users_delta_link: &delta.users_link,
-                    groups_delta_link: &delta.groups_link,
-                    full_read_at: None,
-                    scope: &scope_key,
-                };
-                ending.conclude(plan, &advance, totals, finished_at()).await
             }
         }
     }
@@ -468,6 +517,7 @@ impl Ending<'_> {
     async fn conclude(
         &self,
         plan: Plan,
+        planned_from: DirectoryVersion,
         advance: &Advance<'_>,
         totals: RunTotals,
         finished_at: OffsetDateTime,
@@ -496,7 +546,7 @@ impl Ending<'_> {
             store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), finished_at).await?;
             (RunStatus::Held, Some(error))
         } else {
-            store.apply_plan(run_id, &plan, Some(advance), totals, finished_at).await?;
+            store.apply_plan(run_id, &plan, planned_from, Some(advance), totals, finished_at).await?;
             (RunStatus::Succeeded, None)
         };
         info!(%run_id, status = status.as_str(), read = ?totals.read_mode, counts = ?plan.counts, "sync finished");
