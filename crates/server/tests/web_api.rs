@@ -277,6 +277,20 @@ async fn preview_sync_users_and_the_single_flight_rule() {
     assert_eq!(done["run"]["counts"]["created"].as_u64(), Some(creates));
     assert!(done["run"]["duration_ms"].as_u64().unwrap() > 0);
     assert_eq!(done["run"]["breakdown"][0]["count"].as_u64(), Some(creates), "{}", done["run"]["breakdown"]);
+    // The audit log holds the run once, linked to its change list, not a row per created user.
+    let run_id = first["run_id"].as_str().unwrap();
+    let (_, audit) = app.get("/api/v1/audit?limit=500").await;
+    let rows = audit.as_array().unwrap();
+    let applied: Vec<&Value> = rows.iter().filter(|a| a["action"] == "sync.applied").collect();
+    assert_eq!(applied.len(), 1, "{audit}");
+    assert_eq!(
+        (applied[0]["target"].as_str(), applied[0]["details"]["created"].as_u64()),
+        (Some(run_id), Some(creates))
+    );
+    assert!(!rows.iter().any(|a| a["action"] == "user.created"), "{audit}");
+    let (cookie, _) = app.login().await;
+    let page = app.client.get(app.url("/audit")).header("cookie", &cookie).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains(&format!("<a href=\"/runs/{run_id}\">{run_id}</a>")));
 
     // The run's changes, a page at a time: every change once, in order, and nothing more.
     let run_id = first["run_id"].as_str().unwrap();

@@ -169,9 +169,16 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     ));
     let kinds: Vec<String> = store.events(2, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["user.disabled", "user.removed"]);
-    let audit = store.audit_log(1).await.unwrap();
-    assert_eq!(audit[0].action, "user.removed");
-    assert_eq!(audit[0].target.as_deref(), Some("u2@contoso.com"));
+    // The audit log keeps who was removed, when and why; the run's row points to its changes.
+    let audit = store.audit_log(2).await.unwrap();
+    assert_eq!(audit[0].action, "sync.applied");
+    assert_eq!(audit[0].target.as_deref(), Some(run.to_string().as_str()));
+    assert_eq!(audit[0].details["removed"], 1);
+    assert_eq!(audit[1].action, "user.removed");
+    assert_eq!(audit[1].target.as_deref(), Some("u2@contoso.com"));
+    assert_eq!(audit[1].details["reason"], "disabled by the sync and out of scope for 14 day(s) or more");
+    let events = store.events(0, 100).await.unwrap();
+    assert!(events.iter().all(|e| e.payload["user_id"] == e.user_id.as_str()), "each event names its user");
 }
 
 #[tokio::test]
@@ -298,7 +305,10 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     assert_eq!(events.len(), 4500);
     let ids: Vec<String> = plan.changes.iter().map(|c| c.user_id.to_string()).collect();
     assert_eq!(events.iter().map(|e| e.user_id.clone()).collect::<Vec<_>>(), ids, "events follow the plan's order");
-    assert_eq!(store.audit_log(10_000).await.unwrap().len(), 4500);
+    // Creations are listed once, with the run: the audit log has the run's row, not 4,500.
+    let audit = store.audit_log(10_000).await.unwrap();
+    assert_eq!(audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["sync.applied"]);
+    assert_eq!(audit[0].details["created"], 4500);
 
     // Disabling and, 15 days later, removing them all is batched too.
     let local = store.users(UserFilter::default()).await.unwrap();
@@ -660,7 +670,11 @@ async fn local_accounts_created_at_once_take_an_address_and_a_seat_once() {
     let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
     let created = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(created, 5, "one account per address and no more than the seats: {results:?}");
-    assert!(results.iter().flatten().all(|_| true) && results.iter().filter_map(|r| r.as_ref().err()).all(|e| matches!(e, StoreError::Conflict { .. })), "{results:?}");
+    assert!(
+        results.iter().flatten().all(|_| true)
+            && results.iter().filter_map(|r| r.as_ref().err()).all(|e| matches!(e, StoreError::Conflict { .. })),
+        "{results:?}"
+    );
     let users = store.users(UserFilter::default()).await.unwrap();
     assert_eq!(users.len(), 5);
     assert!(users.iter().filter(|u| u.profile.email == "same@example.org").count() <= 1);

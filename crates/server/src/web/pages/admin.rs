@@ -19,6 +19,8 @@ pub(super) struct AuditRow {
     actor: String,
     action: String,
     target: String,
+    /// The run a `sync.*` row is about, so that its changes are one click away.
+    run_link: Option<String>,
     details: String,
 }
 
@@ -42,12 +44,18 @@ pub(super) async fn audit_page(
     };
     let entries = entries
         .into_iter()
-        .map(|e| AuditRow {
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            target: e.target.unwrap_or_default(),
-            details: serde_json::to_string_pretty(&e.details).unwrap_or_default(),
+        .map(|e| {
+            let target = e.target.unwrap_or_default();
+            let run_link =
+                (e.action.starts_with("sync.") && Uuid::parse_str(&target).is_ok()).then(|| format!("/runs/{target}"));
+            AuditRow {
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                target,
+                run_link,
+                details: serde_json::to_string_pretty(&e.details).unwrap_or_default(),
+            }
         })
         .collect();
     render(StatusCode::OK, AuditPage { t, f, entries })
