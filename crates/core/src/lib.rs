@@ -8,6 +8,7 @@ pub mod planner;
 pub mod scope;
 pub mod settings;
 pub mod user;
+pub mod walk;
 
 pub use ids::{ClientId, Email, GroupId, TenantId};
 pub use membership::{EntraChanges, MemberKind, Membership};
@@ -18,3 +19,4 @@ pub use planner::{
 pub use scope::{Covered, Reach, Scope};
 pub use settings::{Cloud, FieldError, InvalidSettings, SecretWarning, Settings, SettingsPatch};
 pub use user::{DisabledReason, LocalUser, Profile, RemoteUser, Source, Status, UserType};
+pub use walk::{Counting, Decisions, Planning, Walk};

@@ -4,7 +4,7 @@
 //! clock, does no I/O and has no randomness except the ids it is handed for new users, so the
 //! same inputs always give the same plan. The engine gathers the inputs and applies the output.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::scope::Covered;
 use crate::settings::Settings;
-use crate::user::{DisabledReason, LocalUser, RemoteUser, Source, Status, UserType};
+use crate::user::{DisabledReason, LocalUser, RemoteUser, Status, UserType};
+use crate::walk::Walk;
 
 /// The parts of the settings the planner needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,7 +306,7 @@ pub struct Untouched {
 }
 
 /// A user the plan looks at: its row before (if any), after (if kept), and why.
-type Outcome<'a> = (Option<&'a LocalUser>, Option<Box<LocalUser>>, ChangeReason);
+pub(crate) type Outcome<'a> = (Option<&'a LocalUser>, Option<Box<LocalUser>>, ChangeReason);
 
 /// Plans one sync over the whole directory. `new_id` supplies ids for users the plan creates.
 pub fn plan(
@@ -328,131 +329,21 @@ pub fn plan_subset(
     untouched: Untouched,
     policy: &Policy,
     now: OffsetDateTime,
-    mut new_id: impl FnMut() -> Uuid,
+    new_id: impl FnMut() -> Uuid,
 ) -> Plan {
-    let remote_by_id: HashMap<&str, &RemoteUser> = snapshot.users.iter().map(|u| (u.id.as_str(), u)).collect();
-    let linked_ids: HashSet<&str> = local.iter().filter_map(|u| u.azure_object_id.as_deref()).collect();
-    let mut unlinked_by_email: HashMap<String, &LocalUser> = HashMap::new();
-    for user in local.iter().filter(|u| u.azure_object_id.is_none()) {
-        unlinked_by_email.entry(user.profile.email.to_lowercase()).or_insert(user);
-    }
-
-    // Final state of every user the plan looks at, with the reason of its change.
-    let mut outcomes: Vec<Outcome<'_>> = Vec::new();
-    // Synced users in scope whose record would not change: the common case at scale,
-    // counted here without copying them (they keep their seat, see assign_seats).
-    let mut unchanged_in_scope = 0;
-
-    for user in local.iter().filter(|u| u.azure_object_id.is_some()) {
-        let id = user.azure_object_id.as_deref().unwrap_or_default();
-        let remote = remote_by_id.get(id).copied();
-        match scope_of(remote, &snapshot.covered, policy) {
-            Ok(()) => {
-                let remote = remote.expect("in scope implies present");
-                let profile = remote.profile();
-                if user.in_scope
-                    && user.profile == profile
-                    && !user.disabled_by_sync()
-                    && user.status != Status::AwaitingLicense
-                {
-                    unchanged_in_scope += 1;
-                    continue;
-                }
-                let mut after = user.clone();
-                after.profile = profile;
-                after.in_scope = true;
-                let mut reason =
-                    if user.in_scope { ChangeReason::AttributesChanged } else { ChangeReason::BackInScope };
-                if user.disabled_by_sync() {
-                    after.status = Status::Active;
-                    after.disabled_reason = None;
-                    after.disabled_at = None;
-                    reason = ChangeReason::BackInScope;
-                }
-                outcomes.push((Some(user), Some(Box::new(after)), reason));
-            }
-            Err(_) if !snapshot.complete => {
-                // A partial read proves nothing about who left: leave the user alone.
-                outcomes.push((Some(user), Some(Box::new(user.clone())), ChangeReason::AttributesChanged));
-            }
-            Err(why) => {
-                let (after, reason) = out_of_scope(user, remote, why, policy, now);
-                outcomes.push((Some(user), after.map(Box::new), reason));
-            }
-        }
-    }
-
-    let mut linked_now: HashSet<Uuid> = HashSet::new();
-    let mut creations: Vec<usize> = Vec::new();
-    for remote in &snapshot.users {
-        if linked_ids.contains(remote.id.as_str()) || scope_of(Some(remote), &snapshot.covered, policy).is_err() {
-            continue;
-        }
-        // Only an address the tenant vouches for links an account (see `linking_email`).
-        let email = remote.linking_email().unwrap_or_default().to_lowercase();
-        if let Some(local_user) = unlinked_by_email.get(&email).copied().filter(|_| !email.is_empty())
-            && linked_now.insert(local_user.id)
-        {
-            let mut after = local_user.clone();
-            after.source = Source::Entra;
-            after.azure_object_id = Some(remote.id.clone());
-            after.profile = remote.profile();
-            after.in_scope = true;
-            outcomes.push((Some(local_user), Some(Box::new(after)), ChangeReason::LinkedByEmail));
-            continue;
-        }
-        creations.push(outcomes.len());
-        outcomes.push((
-            None,
-            Some(Box::new(LocalUser {
-                id: new_id(),
-                source: Source::Entra,
-                azure_object_id: Some(remote.id.clone()),
-                profile: remote.profile(),
-                status: Status::AwaitingLicense,
-                disabled_reason: None,
-                disabled_at: None,
-                in_scope: true,
-                created_at: now,
-            })),
-            ChangeReason::NewInScope { awaiting_license: true },
-        ));
-    }
-
-    let seats = assign_seats(local, untouched.seats_held, &linked_now, &mut outcomes, &creations, policy);
-
-    let mut changes = Vec::with_capacity(outcomes.len());
-    let mut counts = Counts { unchanged: unchanged_in_scope + untouched.synced, ..Counts::default() };
-    for (before, after, reason) in outcomes {
-        if let Some(after) = &after
-            && after.source == Source::Entra
-            && after.status == Status::AwaitingLicense
-        {
-            counts.awaiting_license += 1;
-        }
-        let Some(change) = classify(before, after, reason) else {
-            counts.unchanged += 1;
-            continue;
-        };
-        match change.action {
-            Action::Create => counts.created += 1,
-            Action::Update => counts.updated += 1,
-            Action::Enable => counts.enabled += 1,
-            Action::Disable => counts.disabled += 1,
-            Action::Remove => counts.removed += 1,
-        }
-        changes.push(change);
-    }
-
-    let synced_active = untouched.synced_active
-        + local.iter().filter(|u| u.source == Source::Entra && u.status == Status::Active).count() as u64;
-    let hold = Hold::check(counts.disabled, synced_active, policy.threshold_count, policy.threshold_percent);
-
-    Plan { changes, counts, hold, seats }
+    // One slice holding everything: its changes come in the order of `local`, then of the
+    // snapshot's users.
+    let walk = Walk::new(policy, now, &snapshot.covered, snapshot.complete, untouched, local);
+    let mut counting = walk.counting();
+    counting.slice(local, &snapshot.users);
+    let decisions = counting.finish();
+    let mut planning = walk.planning(&decisions, new_id);
+    let changes = planning.slice(local, &snapshot.users);
+    Plan { changes, counts: planning.finish(), hold: decisions.hold, seats: decisions.seats }
 }
 
 /// The state of a known Entra user that is out of scope, per the policy.
-fn out_of_scope(
+pub(crate) fn out_of_scope(
     user: &LocalUser,
     remote: Option<&RemoteUser>,
     why: DisabledReason,
@@ -484,65 +375,12 @@ fn out_of_scope(
     (Some(after), reason)
 }
 
-/// Gives free seats to users awaiting a license (oldest first), then to new users.
-/// Returns the seat use after the plan.
-fn assign_seats(
-    local: &[LocalUser],
-    seats_held_elsewhere: u64,
-    linked_now: &HashSet<Uuid>,
-    outcomes: &mut [Outcome<'_>],
-    creations: &[usize],
-    policy: &Policy,
-) -> Seats {
-    let examined: HashSet<Uuid> = outcomes.iter().filter_map(|(b, _, _)| b.map(|u| u.id)).collect();
-    // Users the plan does not touch (local accounts) keep their seats.
-    let mut used = seats_held_elsewhere
-        + local
-            .iter()
-            .filter(|u| !examined.contains(&u.id) && !linked_now.contains(&u.id) && u.status.holds_seat())
-            .count() as u64;
-    used += outcomes.iter().filter_map(|(_, after, _)| after.as_ref()).filter(|u| u.status.holds_seat()).count() as u64;
-    let total = u64::from(policy.seats);
-    let seat_free = |used: &mut u64| {
-        let free = total == 0 || *used < total;
-        if free {
-            *used += 1;
-        }
-        free
-    };
-
-    let mut waiting: Vec<usize> = (0..outcomes.len())
-        .filter(|&i| {
-            outcomes[i].0.is_some()
-                && outcomes[i].1.as_ref().is_some_and(|u| u.status == Status::AwaitingLicense && u.in_scope)
-        })
-        .collect();
-    waiting.sort_by_key(|&i| {
-        let u = outcomes[i].1.as_ref().expect("filtered");
-        (u.created_at, u.id)
-    });
-    for i in waiting {
-        if !seat_free(&mut used) {
-            break;
-        }
-        if let Some(after) = outcomes[i].1.as_mut() {
-            after.status = Status::Active;
-        }
-        outcomes[i].2 = ChangeReason::LicenseAvailable;
-    }
-    for &i in creations {
-        if seat_free(&mut used) {
-            if let Some(after) = outcomes[i].1.as_mut() {
-                after.status = Status::Active;
-            }
-            outcomes[i].2 = ChangeReason::NewInScope { awaiting_license: false };
-        }
-    }
-    Seats { used, total }
-}
-
 /// Turns a before/after pair into a change, or `None` when nothing differs.
-fn classify(before: Option<&LocalUser>, after: Option<Box<LocalUser>>, reason: ChangeReason) -> Option<Change> {
+pub(crate) fn classify(
+    before: Option<&LocalUser>,
+    after: Option<Box<LocalUser>>,
+    reason: ChangeReason,
+) -> Option<Change> {
     let (action, rows) = match (before, after) {
         (None, None) => return None,
         (None, Some(after)) => (Action::Create, Rows::Created { after }),

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use safegpt_core::planner::{apply, scope_of};
 use safegpt_core::{
     Action, ChangeReason, Covered, DisabledReason, LocalUser, Plan, Policy, Profile, RemoteUser, Snapshot, Source,
-    Status, UserType, plan,
+    Status, Untouched, UserType, Walk, plan,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 use uuid::Uuid;
@@ -500,4 +500,123 @@ proptest! {
             prop_assert!(used <= u64::from(w.policy.seats).max(before_used));
         }
     }
+
+    /// A full read of a million users is planned a slice of Entra ids at a time: whatever the
+    /// slices, the plan is the one made whole (the snapshot in id order, as a full read has it).
+    #[test]
+    fn a_plan_walked_in_slices_of_ids_is_the_plan_made_whole(
+        w in world(),
+        complete in any::<bool>(),
+        cuts in prop::collection::vec(0u32..26, 0..6),
+        twins in prop::collection::vec((0usize..24, 0usize..24), 0..4),
+    ) {
+        // Entra users may share an address: the first in id order links a local account.
+        let mut remote = w.remote.clone();
+        for (a, b) in twins {
+            if let (Some(mail), true) = (remote.get(a).and_then(|r| r.mail.clone()), b < remote.len()) {
+                remote[b].mail = Some(mail);
+            }
+        }
+        remote.sort_by(|a, b| a.id.cmp(&b.id));
+        let snap = Snapshot { users: remote.clone(), covered: w.covered.clone(), complete };
+        let now = NOW + Duration::days(w.now_offset_days);
+        // The directory oldest first, as the store lists it; the slices hold it in id order.
+        let mut local = w.local.clone();
+        local.sort_by_key(|u| (u.created_at, u.id));
+        let whole = plan(&local, &snap, &w.policy, now, counter());
+
+        let bounds: Vec<String> = cuts.iter().map(|c| remote_id(*c)).collect();
+        let (mut changes, counts, decisions) = walk_in_slices(&w.local, &snap, &w.policy, now, &bounds);
+        prop_assert_eq!(counts, whole.counts);
+        prop_assert_eq!(decisions.hold, whole.hold);
+        prop_assert_eq!(decisions.seats, whole.seats);
+        let mut expected = whole.changes.clone();
+        expected.sort_by_key(|c| c.user_id);
+        changes.sort_by_key(|c| c.user_id);
+        prop_assert_eq!(changes, expected);
+    }
+}
+
+fn remote_id(n: u32) -> String {
+    remote(n).id
+}
+
+/// Plans `snap` a slice at a time, cut at `bounds` (Entra ids): each slice holds the Entra
+/// users of its id range and the directory users linked to one, in id order.
+fn walk_in_slices(
+    local: &[LocalUser],
+    snap: &Snapshot,
+    policy: &Policy,
+    now: OffsetDateTime,
+    bounds: &[String],
+) -> (Vec<safegpt_core::Change>, safegpt_core::Counts, safegpt_core::Decisions) {
+    let mut bounds = bounds.to_vec();
+    bounds.sort();
+    bounds.dedup();
+    let lows = std::iter::once(None).chain(bounds.iter().map(|b| Some(b.as_str())));
+    let highs = bounds.iter().map(|b| Some(b.as_str())).chain(std::iter::once(None));
+    let within =
+        |id: &str, lo: Option<&str>, hi: Option<&str>| lo.is_none_or(|lo| id >= lo) && hi.is_none_or(|hi| id < hi);
+    let slices: Vec<(Vec<LocalUser>, Vec<RemoteUser>)> = lows
+        .zip(highs)
+        .map(|(lo, hi)| {
+            let mut linked: Vec<LocalUser> = local
+                .iter()
+                .filter(|u| u.azure_object_id.as_deref().is_some_and(|id| within(id, lo, hi)))
+                .cloned()
+                .collect();
+            linked.sort_by(|a, b| a.azure_object_id.cmp(&b.azure_object_id));
+            let mut remote: Vec<RemoteUser> = snap.users.iter().filter(|u| within(&u.id, lo, hi)).cloned().collect();
+            remote.sort_by(|a, b| a.id.cmp(&b.id));
+            (linked, remote)
+        })
+        .collect();
+    let unlinked: Vec<LocalUser> = local.iter().filter(|u| u.azure_object_id.is_none()).cloned().collect();
+    let walk = Walk::new(policy, now, &snap.covered, snap.complete, Untouched::default(), &unlinked);
+    let mut counting = walk.counting();
+    for (linked, remote) in &slices {
+        counting.slice(linked, remote);
+    }
+    let decisions = counting.finish();
+    let mut planning = walk.planning(&decisions, counter());
+    let mut changes = Vec::new();
+    for (linked, remote) in &slices {
+        changes.extend(planning.slice(linked, remote));
+    }
+    (changes, planning.finish(), decisions)
+}
+
+#[test]
+fn in_slices_a_local_account_is_linked_once_by_the_first_entra_user_with_its_address() {
+    let (first, mut twin) = (remote(1), remote(7));
+    twin.mail = first.mail.clone();
+    let account = local_account("USER1@contoso.com");
+    let snap = whole_tenant(vec![first.clone(), twin.clone()]);
+    let (changes, counts, _) = walk_in_slices(std::slice::from_ref(&account), &snap, &policy(), NOW, &[remote_id(5)]);
+    assert_eq!((counts.created, counts.updated), (1, 1), "{changes:#?}");
+    let linked = changes.iter().find(|c| c.user_id == account.id).expect("the account is linked");
+    assert_eq!(linked.reason, ChangeReason::LinkedByEmail);
+    assert_eq!(linked.after().unwrap().azure_object_id.as_deref(), Some(first.id.as_str()));
+    let created = changes.iter().find(|c| c.action == Action::Create).unwrap();
+    assert_eq!(created.after().unwrap().azure_object_id.as_deref(), Some(twin.id.as_str()));
+}
+
+#[test]
+fn in_slices_free_seats_go_to_the_oldest_users_awaiting_a_license_whatever_their_slice() {
+    let policy = Policy { seats: 2, ..policy() };
+    let users: Vec<RemoteUser> = (1..=3).map(remote).collect();
+    let mut local: Vec<LocalUser> = users.iter().map(|r| synced(r, Status::AwaitingLicense)).collect();
+    // The user in the last slice waits longest, then the one in the first.
+    for (user, age) in local.iter_mut().zip([50, 10, 90]) {
+        user.created_at = NOW - Duration::days(age);
+    }
+    let snap = whole_tenant(users.clone());
+    let (changes, counts, decisions) = walk_in_slices(&local, &snap, &policy, NOW, &[remote_id(2), remote_id(3)]);
+    let enabled: HashSet<String> = changes
+        .iter()
+        .filter(|c| c.action == Action::Enable)
+        .filter_map(|c| c.user().azure_object_id.clone())
+        .collect();
+    assert_eq!(enabled, HashSet::from([users[2].id.clone(), users[0].id.clone()]), "{changes:#?}");
+    assert_eq!((counts.enabled, counts.awaiting_license, decisions.seats.used), (2, 1, 2));
 }
