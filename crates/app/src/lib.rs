@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use safegpt_graph::RetryPolicy;
 use safegpt_store::Store;
-use safegpt_sync::{LeaseSettings, Runner};
+use safegpt_sync::{LeaseSettings, Runner, SliceSize};
 use time::OffsetDateTime;
 
 pub use access::{Login, TokenScope};
@@ -93,6 +93,7 @@ pub struct Operations {
     pub retry: RetryPolicy,
     pub lease: LeaseSettings,
     pub retention: Retention,
+    pub full_read_slice: SliceSize,
 }
 
 /// The wall clock, or a fixed one in tests: read here at the edge and passed inward.
@@ -111,7 +112,12 @@ pub struct App {
 impl App {
     pub fn new(store: Arc<Store>, operations: Operations) -> App {
         App {
-            runner: Runner::new(Arc::clone(&store), operations.retry.clone(), operations.lease),
+            runner: Runner::new(
+                Arc::clone(&store),
+                operations.retry.clone(),
+                operations.lease,
+                operations.full_read_slice,
+            ),
             retry: operations.retry,
             retention: operations.retention,
             store,

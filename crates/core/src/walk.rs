@@ -189,7 +189,10 @@ struct Tally {
     seats_held: u64,
     waiting: Vec<(OffsetDateTime, Uuid)>,
     creations: u64,
-    disabled: u64,
+    /// The users the plan disables.
+    disabling: Vec<Uuid>,
+    /// The Entra ids of the users the plan removes.
+    removing: Vec<String>,
     synced_active: u64,
 }
 
@@ -211,9 +214,11 @@ impl<'w, 'a> Counting<'w, 'a> {
             tally.waiting.extend(waiting(&outcome));
             let (before, after, reason) = outcome;
             tally.seats_held += u64::from(after.as_ref().is_some_and(|u| u.status.holds_seat()));
-            // Seats only ever enable: whether a change disables is known without them.
-            if classify(before, after, reason).is_some_and(|c| c.action == Action::Disable) {
-                tally.disabled += 1;
+            // Seats only ever enable: whether a change disables or removes is known without them.
+            match classify(before, after, reason) {
+                Some(c) if c.action == Action::Disable => tally.disabling.push(c.user_id),
+                Some(c) if c.action == Action::Remove => tally.removing.extend(c.user().azure_object_id.clone()),
+                _ => {}
             }
         }
     }
@@ -248,7 +253,14 @@ impl<'w, 'a> Counting<'w, 'a> {
             waiting_seated,
             creations_seated,
             seats: Seats { used, total },
-            hold: Hold::check(tally.disabled, synced_active, policy.threshold_count, policy.threshold_percent),
+            hold: Hold::check(
+                tally.disabling.len() as u64,
+                synced_active,
+                policy.threshold_count,
+                policy.threshold_percent,
+            ),
+            disabling: tally.disabling,
+            removing: tally.removing,
         }
     }
 }
@@ -262,6 +274,23 @@ pub struct Decisions {
     pub seats: Seats,
     /// The deletion threshold's verdict: a held run applies nothing.
     pub hold: Option<Hold>,
+    disabling: Vec<Uuid>,
+    removing: Vec<String>,
+}
+
+impl Decisions {
+    /// The Entra ids of the users the plan would remove: Graph is asked about them first.
+    pub fn removing(&self) -> &[String] {
+        &self.removing
+    }
+
+    /// The hold that remains once an administrator approved a held plan that listed
+    /// `approved`: as [`crate::Plan::hold_beyond`].
+    pub fn hold_beyond(&self, approved: &HashSet<Uuid>) -> Option<Hold> {
+        let hold = self.hold?;
+        let unreviewed = self.disabling.iter().filter(|id| !approved.contains(id)).count() as u64;
+        Hold::check(unreviewed, hold.synced_active, hold.threshold_count, hold.threshold_percent)
+    }
 }
 
 impl<'a> Walk<'a> {

@@ -14,6 +14,7 @@
 //! retention_run_changes_days = 180   # 0 keeps for ever
 //! retention_audit_days = 180
 //! retention_events_days = 30
+//! full_read_slice = 5000             # Entra users a full read plans and writes at a time
 //! ```
 //! The master key is not a file setting: give it as `SAFEGPT_MASTER_KEY` or keep
 //! `DATA_DIR/master.key`.
@@ -26,7 +27,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use safegpt_app::{Operations, Retention};
 use safegpt_graph::RetryPolicy;
-use safegpt_sync::LeaseSettings;
+use safegpt_sync::{LeaseSettings, SliceSize};
 use serde::Deserialize;
 
 use crate::cli::args::{Cli, Command};
@@ -46,6 +47,7 @@ pub struct FileConfig {
     pub retention_run_changes_days: Option<u32>,
     pub retention_audit_days: Option<u32>,
     pub retention_events_days: Option<u32>,
+    pub full_read_slice: Option<usize>,
 }
 
 impl FileConfig {
@@ -66,6 +68,7 @@ impl FileConfig {
             "SAFEGPT_RETENTION_RUN_CHANGES_DAYS" => self.retention_run_changes_days.map(|v| v.to_string()),
             "SAFEGPT_RETENTION_AUDIT_DAYS" => self.retention_audit_days.map(|v| v.to_string()),
             "SAFEGPT_RETENTION_EVENTS_DAYS" => self.retention_events_days.map(|v| v.to_string()),
+            "SAFEGPT_FULL_READ_SLICE" => self.full_read_slice.map(|v| v.to_string()),
             _ => None,
         }
     }
@@ -78,10 +81,30 @@ pub fn setting(env: &str) -> Option<String> {
     std::env::var(env).ok().or_else(|| FILE.get().and_then(|f| f.value_of(env)))
 }
 
-/// What the operations need from the operator: Graph's retry policy, the sync lease and the
-/// retention periods.
+/// What the operations need from the operator: Graph's retry policy, the sync lease, the
+/// retention periods and the size of a full read's slices.
 pub fn operations() -> Result<Operations, String> {
-    Ok(Operations { retry: retry_policy()?, lease: lease_settings()?, retention: retention()? })
+    Ok(Operations {
+        retry: retry_policy()?,
+        lease: lease_settings()?,
+        retention: retention()?,
+        full_read_slice: full_read_slice()?,
+    })
+}
+
+/// `SAFEGPT_FULL_READ_SLICE` (default 5000): Entra users a full read plans and writes at a
+/// time. Larger slices take more memory and fewer database reads.
+fn full_read_slice() -> Result<SliceSize, String> {
+    let Some(raw) = setting("SAFEGPT_FULL_READ_SLICE") else {
+        return Ok(SliceSize::default());
+    };
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=1_000_000).contains(n))
+        .and_then(std::num::NonZeroUsize::new)
+        .map(SliceSize)
+        .ok_or_else(|| format!("SAFEGPT_FULL_READ_SLICE: '{raw}' is not a whole number of users from 1 to 1000000"))
 }
 
 /// How many days run change lists, audit rows and events are kept; `0` keeps them for ever.

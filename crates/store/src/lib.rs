@@ -17,6 +17,7 @@ mod runs;
 mod seal;
 pub mod testing;
 mod users;
+mod writer;
 
 use std::path::Path;
 
@@ -38,6 +39,7 @@ pub use run_changes::{ChangeCount, ChangeFilter, ChangePage, RunChange};
 pub use runs::{AuditEntry, Event, ReadMode, Resolution, RunError, RunRecord, RunStatus, RunTotals};
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};
 pub use users::{DirectoryVersion, UserFilter};
+pub use writer::PlanWriter;
 
 /// The organisation of a single-tenant deployment.
 pub const DEFAULT_ORG: &str = "default";

@@ -47,21 +47,28 @@ pub struct ChangeCount {
     pub count: u64,
 }
 
-/// The summary of a plan's changes, by action then reason.
-pub fn breakdown(changes: &[Change]) -> Vec<ChangeCount> {
-    let mut counts: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
-    for change in changes {
-        *counts.entry((change.action.as_str(), change.reason.code(), change.reason.describe())).or_default() += 1;
+/// The summary of a plan's changes by action then reason, added to a slice at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Breakdown(BTreeMap<(&'static str, &'static str, String), u64>);
+
+impl Breakdown {
+    pub(crate) fn add(&mut self, changes: &[Change]) {
+        for change in changes {
+            *self.0.entry((change.action.as_str(), change.reason.code(), change.reason.describe())).or_default() += 1;
+        }
     }
-    counts
-        .into_iter()
-        .map(|((action, code, reason), count)| ChangeCount {
-            action: action.to_owned(),
-            reason_code: code.to_owned(),
-            reason,
-            count,
-        })
-        .collect()
+
+    pub(crate) fn counts(self) -> Vec<ChangeCount> {
+        self.0
+            .into_iter()
+            .map(|((action, code, reason), count)| ChangeCount {
+                action: action.to_owned(),
+                reason_code: code.to_owned(),
+                reason,
+                count,
+            })
+            .collect()
+    }
 }
 
 /// Which of a run's changes to list. Every part is optional; they combine with AND.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::batch::{Arg, delete_ids, insert_rows};
 use crate::mirror::Advance;
-use crate::run_changes::{APPLY_CHUNK, ChangeCount, breakdown, insert_changes};
+use crate::run_changes::{ChangeCount, insert_changes};
 use crate::users::{DirectoryVersion, upsert_users};
 use crate::{Backend, Entity, Result, Store, StoreError, parse_ts, ts};
 
@@ -335,20 +335,18 @@ impl Store {
         Ok(id)
     }
 
-    async fn finish(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn finish(
         tx: &mut Transaction<'_, Any>,
         run_id: Uuid,
         status: RunStatus,
-        plan: Option<&Plan>,
+        counts: Counts,
+        breakdown: &[ChangeCount],
         totals: RunTotals,
         error: Option<&RunError>,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let (changes, counts) = match plan {
-            Some(plan) => (plan.changes.as_slice(), plan.counts),
-            None => (&[][..], Counts::default()),
-        };
-        let breakdown = serde_json::to_string(&breakdown(changes)).unwrap_or_else(|_| "[]".into());
+        let breakdown = serde_json::to_string(breakdown).unwrap_or_else(|_| "[]".into());
         sqlx::query(
             "UPDATE sync_runs SET status = $2, finished_at = $3, created = $4, updated = $5, enabled = $6,
                  disabled = $7, removed = $8, unchanged = $9, awaiting_license = $10, users_read = $11,
@@ -400,41 +398,9 @@ impl Store {
         totals: RunTotals,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.begin_event_write().await?;
-        if self.directory_version_on(&mut tx).await? != planned_from {
-            return Err(StoreError::DirectoryMoved);
-        }
-        if !plan.changes.is_empty() {
-            self.move_directory_version(&mut tx).await?;
-        }
-        if let Some(advance) = advance {
-            self.write_advance(&mut tx, advance).await?;
-        }
-        // Rows are built a chunk at a time, so memory holds one chunk of them, not the run.
-        for (index, chunk) in plan.changes.chunks(APPLY_CHUNK).enumerate() {
-            self.apply_chunk(&mut tx, run_id, index * APPLY_CHUNK, chunk, now).await?;
-        }
-        if !plan.changes.is_empty() {
-            let counts = plan.counts;
-            let details = json!({"created": counts.created, "updated": counts.updated, "enabled": counts.enabled,
-                                 "disabled": counts.disabled, "removed": counts.removed});
-            let run = run_id.to_string();
-            self.insert_audit(&mut tx, now, &format!("sync:{run}"), "sync.applied", Some(&run), &details).await?;
-        }
-        Self::finish(&mut tx, run_id, RunStatus::Succeeded, Some(plan), totals, None, now).await?;
-        // What older held runs showed is out of date now: none can be confirmed any more.
-        sqlx::query(
-            "UPDATE sync_runs SET status = 'superseded', resolved_by = $3, resolved_at = $4, follow_up_run = $2
-             WHERE org_id = $1 AND status = 'held'",
-        )
-        .bind(&self.org)
-        .bind(run_id.to_string())
-        .bind(format!("sync:{run_id}"))
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let mut writer = self.begin_apply(run_id, planned_from, advance).await?;
+        writer.write(&plan.changes, now).await?;
+        writer.applied(plan.counts, totals, now).await
     }
 
     /// After a full read PostgreSQL's statistics may still describe an empty directory
@@ -465,7 +431,7 @@ impl Store {
         }
     }
 
-    async fn apply_chunk(
+    pub(crate) async fn apply_chunk(
         &self,
         tx: &mut Transaction<'_, Any>,
         run_id: Uuid,
@@ -529,30 +495,15 @@ impl Store {
         error: Option<&RunError>,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for (index, chunk) in plan.changes.chunks(APPLY_CHUNK).enumerate() {
-            insert_changes(&mut tx, self.backend, run_id, index * APPLY_CHUNK, chunk).await?;
-        }
-        Self::finish(&mut tx, run_id, status, Some(plan), totals, error, now).await?;
-        if status == RunStatus::Held {
-            self.insert_audit(
-                &mut tx,
-                now,
-                &format!("sync:{run_id}"),
-                "sync.held",
-                None,
-                &json!({"would_disable": plan.counts.disabled, "message": error.map(|e| e.message.clone())}),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let mut writer = self.begin_listing(run_id).await?;
+        writer.write(&plan.changes, now).await?;
+        writer.listed(status, plan.counts, totals, error, now).await
     }
 
     /// Ends a run as failed: nothing was applied.
     pub async fn fail_run(&self, run_id: Uuid, error: &RunError, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        Self::finish(&mut tx, run_id, RunStatus::Failed, None, totals, Some(error), now).await?;
+        Self::finish(&mut tx, run_id, RunStatus::Failed, Counts::default(), &[], totals, Some(error), now).await?;
         self.insert_audit(
             &mut tx,
             now,

@@ -2,7 +2,7 @@
 //! `checkMemberGroups`, in JSON batches) whether the user is still gone or out of scope.
 
 use safegpt_core::planner::scope_of;
-use safegpt_core::{Action, LocalUser, Plan, Policy, RemoteUser, Scope, Snapshot, Untouched, plan, plan_subset};
+use safegpt_core::{Action, LocalUser, Plan, Policy, RemoteUser, Scope, Snapshot, Untouched, plan_subset};
 use safegpt_graph::{GraphClient, GraphError};
 use safegpt_store::RunTotals;
 use tracing::{info, warn};
@@ -22,21 +22,19 @@ pub(crate) struct Confirm<'a> {
 }
 
 impl Confirm<'_> {
-    /// Plans; when the plan removes users, reads them directly, and if any is back in
+    /// Plans an incremental run (a full read plans in slices, `full.rs`); when the plan
+    /// removes users, reads them directly, and if any is back in
     /// scope puts what Graph said into the snapshot and plans again (they are then kept
     /// or enabled, not removed). Returns the plan and the users found back.
     pub(crate) async fn plan_and_confirm(
         &self,
         local: &[LocalUser],
         snapshot: &mut Snapshot,
-        untouched: Option<Untouched>,
+        untouched: Untouched,
         totals: &mut RunTotals,
     ) -> Result<(Plan, Vec<RemoteUser>), GraphError> {
         let now = self.request.now;
-        let make = |snapshot: &Snapshot| match untouched {
-            Some(untouched) => plan_subset(local, snapshot, untouched, self.policy, now, Uuid::now_v7),
-            None => plan(local, snapshot, self.policy, now, Uuid::now_v7),
-        };
+        let make = |snapshot: &Snapshot| plan_subset(local, snapshot, untouched, self.policy, now, Uuid::now_v7);
         let first = make(snapshot);
         let removing: Vec<String> = first
             .changes
@@ -47,7 +45,22 @@ impl Confirm<'_> {
         if removing.is_empty() {
             return Ok((first, Vec::new()));
         }
-        let confirmed = self.client.confirm_users(&removing, self.scope.groups()).await?;
+        let back = self.found_back(&removing, totals).await?;
+        if back.is_empty() {
+            return Ok((first, back));
+        }
+        take_back(snapshot, &back);
+        Ok((make(snapshot), back))
+    }
+
+    /// Asks Graph directly about the users a plan would remove (`removing`: their Entra ids)
+    /// and returns those that are back in scope.
+    pub(crate) async fn found_back(
+        &self,
+        removing: &[String],
+        totals: &mut RunTotals,
+    ) -> Result<Vec<RemoteUser>, GraphError> {
+        let confirmed = self.client.confirm_users(removing, self.scope.groups()).await?;
         totals.confirmed_users = removing.len() as u64;
         let back: Vec<_> = confirmed
             .into_iter()
@@ -58,18 +71,21 @@ impl Confirm<'_> {
             })
             .collect();
         info!(run_id = %self.run_id, confirmed = removing.len(), back = back.len(), "confirmed removals with Graph");
-        if back.is_empty() {
-            return Ok((first, back));
+        if !back.is_empty() {
+            warn!(run_id = %self.run_id, users = back.len(), "users due for removal are back in Entra: kept; the next run reads everything");
+            totals.kept_users = back.len() as u64;
         }
-        warn!(run_id = %self.run_id, users = back.len(), "users due for removal are back in Entra: kept; the next run reads everything");
-        totals.kept_users = back.len() as u64;
-        for user in &back {
-            snapshot.covered.insert(&user.id);
-            match snapshot.users.binary_search_by(|u| u.id.cmp(&user.id)) {
-                Ok(i) => snapshot.users[i] = user.clone(),
-                Err(i) => snapshot.users.insert(i, user.clone()),
-            }
+        Ok(back)
+    }
+}
+
+/// Puts what Graph said directly about users found back into the snapshot (in id order).
+pub(crate) fn take_back(snapshot: &mut Snapshot, back: &[RemoteUser]) {
+    for user in back {
+        snapshot.covered.insert(&user.id);
+        match snapshot.users.binary_search_by(|u| u.id.cmp(&user.id)) {
+            Ok(i) => snapshot.users[i] = user.clone(),
+            Err(i) => snapshot.users.insert(i, user.clone()),
         }
-        Ok((make(snapshot), back))
     }
 }

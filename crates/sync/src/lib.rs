@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use tracing::{Instrument, info, warn};
 
 mod confirm;
+mod full;
 mod read;
 use confirm::Confirm;
 use read::Incremental;
@@ -76,6 +77,18 @@ pub struct SyncRequest {
     /// The time the run acts at: planning (removal after N days) and records use it.
     pub now: OffsetDateTime,
     pub lease: LeaseSettings,
+    pub slice: SliceSize,
+}
+
+/// How many Entra users a full read plans and writes at a time (memory against queries:
+/// each slice reads its part of the directory twice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceSize(pub std::num::NonZeroUsize);
+
+impl Default for SliceSize {
+    fn default() -> Self {
+        SliceSize(std::num::NonZeroUsize::new(5_000).expect("not zero"))
+    }
 }
 
 impl SyncRequest {
@@ -87,6 +100,7 @@ impl SyncRequest {
             full_read: false,
             now,
             lease: LeaseSettings::default(),
+            slice: SliceSize::default(),
         }
     }
 }
@@ -392,8 +406,6 @@ impl PreparedRun {
         // A plan is applied only if no one wrote users since the run read them (the store
         // checks under its lock); otherwise the directory is read and planned again, with
         // the same read of Entra.
-        const PLAN_ATTEMPTS: u32 = 3;
-        let mut found_back = Vec::new();
         match read {
             Read::Full(full) => {
                 let mut totals = totals(full.users.len(), Some(ReadMode::Full));
@@ -406,44 +418,23 @@ impl PreparedRun {
                 }
                 let covered = scope.users_covered(&full.memberships);
                 let mut snapshot = Snapshot { users: full.users, covered, complete: true };
-                let mut attempt = 1;
-                loop {
-                    let planned_from = store.directory_version().await?;
-                    let local = store.users_for_planning().await?;
-                    info!(%run_id, local = local.len(), "read the directory");
-                    let (plan, back) = match confirm.plan_and_confirm(&local, &mut snapshot, None, &mut totals).await {
-                        Ok(planned) => planned,
-                        Err(e) => return fail(RunFailure::Graph(e), totals).await,
-                    };
-                    // Only Entra's users are needed to write the copy: free the rest first.
-                    drop(local);
-                    found_back.extend(back);
-                    let advance = Advance {
-                        mirror: MirrorWrite::Replace {
-                            users: &snapshot.users,
-                            groups: &full.groups,
-                            memberships: &full.memberships,
-                        },
-                        tombstones: &full.tombstones,
-                        full_read_due: !found_back.is_empty() || full.full_read_due,
-                        users_delta_link: &full.users_link,
-                        groups_delta_link: &full.groups_link,
-                        full_read_at: Some(request.now),
-                        scope: &scope_key,
-                    };
-                    match ending.conclude(plan, planned_from, &advance, totals, finished_at()).await {
-                        Err(SyncError::Store(StoreError::DirectoryMoved)) if attempt < PLAN_ATTEMPTS => {
-                            warn!(%run_id, attempt, "users changed after the run read them; planning again");
-                            attempt += 1;
-                        }
-                        Err(SyncError::Store(StoreError::DirectoryMoved)) => {
-                            return fail(RunFailure::DirectoryKeptMoving { attempts: attempt }, totals).await;
-                        }
-                        other => return other,
-                    }
+                let copy = full::EntraCopy {
+                    groups: &full.groups,
+                    memberships: &full.memberships,
+                    tombstones: &full.tombstones,
+                    users_link: &full.users_link,
+                    groups_link: &full.groups_link,
+                    scope: &scope_key,
+                    full_read_due: full.full_read_due,
+                };
+                let planner = full::FullPlan { ending: &ending, confirm: &confirm, policy: &policy };
+                match planner.run(&mut snapshot, &copy, &mut totals, finished_at).await {
+                    Err(e) => fail(recorded(e)?, totals).await,
+                    outcome => outcome,
                 }
             }
             Read::Incremental(mut delta) => {
+                let mut found_back = Vec::new();
                 let mut totals = totals(delta.users_read as usize, Some(ReadMode::Incremental));
                 totals.invalid_emails = count_invalid_emails(run_id, delta.changes.users.values().flatten());
                 let mut attempt = 1;
@@ -454,7 +445,7 @@ impl PreparedRun {
                         Err(e) => return fail(recorded(e)?, totals).await,
                     };
                     info!(%run_id, local = inputs.local.len(), remote = inputs.snapshot.users.len(), "read the users the changes touch");
-                    let untouched = Some(inputs.untouched);
+                    let untouched = inputs.untouched;
                     let (plan, back) = match confirm
                         .plan_and_confirm(&inputs.local, &mut inputs.snapshot, untouched, &mut totals)
                         .await
@@ -477,7 +468,7 @@ impl PreparedRun {
                         scope: &scope_key,
                     };
                     match ending.conclude(plan, planned_from, &advance, totals, finished_at()).await {
-                        Err(SyncError::Store(StoreError::DirectoryMoved)) if attempt < PLAN_ATTEMPTS => {
+                        Err(SyncError::Store(StoreError::DirectoryMoved)) if attempt < full::PLAN_ATTEMPTS => {
                             warn!(%run_id, attempt, "users changed after the run read them; planning again");
                             attempt += 1;
                         }
@@ -500,6 +491,20 @@ fn count_invalid_emails<'a>(run_id: Uuid, users: impl Iterator<Item = &'a safegp
         warn!(%run_id, invalid, "users whose address in Entra is not an e-mail address are kept without one");
     }
     invalid
+}
+
+/// Why a run is held, as recorded on it.
+fn held_error(hold: &Hold, approval: Option<&Approval>) -> RunError {
+    let message = match approval {
+        Some(approval) => format!(
+            "beyond the {} users approved by confirming run {}, {}",
+            approval.users.len(),
+            approval.held_run,
+            hold.describe()
+        ),
+        None => hold.describe(),
+    };
+    RunError { kind: "deletion_threshold".into(), message, detail: None }
 }
 
 /// The end of a run that read Entra and planned.
@@ -532,16 +537,7 @@ impl Ending<'_> {
             store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, finished_at).await?;
             (RunStatus::DryRun, None)
         } else if let Some(hold) = hold {
-            let message = match &request.approval {
-                Some(approval) => format!(
-                    "beyond the {} users approved by confirming run {}, {}",
-                    approval.users.len(),
-                    approval.held_run,
-                    hold.describe()
-                ),
-                None => hold.describe(),
-            };
-            let error = RunError { kind: "deletion_threshold".into(), message, detail: None };
+            let error = held_error(&hold, request.approval.as_ref());
             warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
             store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), finished_at).await?;
             (RunStatus::Held, Some(error))

@@ -14,7 +14,8 @@ use tracing::error;
 use uuid::Uuid;
 
 use crate::{
-    LeaseSettings, Phase, PreparedRun, Progress, ProgressSender, SyncError, SyncOutcome, SyncRequest, prepare_run,
+    LeaseSettings, Phase, PreparedRun, Progress, ProgressSender, SliceSize, SyncError, SyncOutcome, SyncRequest,
+    prepare_run,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,7 @@ pub struct Runner {
     store: Arc<Store>,
     retry: RetryPolicy,
     lease: LeaseSettings,
+    slice: SliceSize,
     /// The run in progress. A std mutex: it is never held across an await.
     current: Mutex<Option<Current>>,
     /// Serialises starts, so that two presses cannot both pass the check.
@@ -61,8 +63,15 @@ impl StartedRun {
 }
 
 impl Runner {
-    pub fn new(store: Arc<Store>, retry: RetryPolicy, lease: LeaseSettings) -> Arc<Runner> {
-        Arc::new(Runner { store, retry, lease, current: Mutex::new(None), starting: tokio::sync::Mutex::new(()) })
+    pub fn new(store: Arc<Store>, retry: RetryPolicy, lease: LeaseSettings, slice: SliceSize) -> Arc<Runner> {
+        Arc::new(Runner {
+            store,
+            retry,
+            lease,
+            slice,
+            current: Mutex::new(None),
+            starting: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -117,7 +126,7 @@ impl Runner {
         if let Some(run_id) = self.running() {
             return Err(StartError::AlreadyRunning(run_id));
         }
-        let request = SyncRequest { lease: self.lease, ..request.clone() };
+        let request = SyncRequest { lease: self.lease, slice: self.slice, ..request.clone() };
         let prepared = prepare_run(&self.store, &request, self.retry.clone()).await?;
         let run_id = prepared.run_id;
         let (tx, rx) = watch::channel(Progress { run_id: Some(run_id), ..Progress::default() });

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use safegpt_app::views::UserRecordView;
+use safegpt_app::views::{ChangeView, UserRecordView};
 use safegpt_app::{App, AppError, ChangeQuery, Principal, SettingsChange, SyncNow, TokenScope, Trigger, UserQuery};
 use safegpt_core::{Counts, SettingsPatch, Status};
 use safegpt_store::{MASTER_KEY_ENV, RunStatus, Sealer, Store};
@@ -255,10 +255,11 @@ async fn sync(app: &App, args: SyncArgs) -> Result<u8, Failure> {
             RunStatus::Succeeded => println!("Sync succeeded (run {}): {summary}", outcome.run_id),
             RunStatus::DryRun => {
                 println!("Dry run (run {}), nothing changed; the sync would make: {summary}", outcome.run_id);
-                for change in outcome.plan.iter().flat_map(|p| &p.changes) {
-                    let user = change.user();
-                    println!("  {:<8} {:<40} {}", change.action.as_str(), user.profile.email, change.reason.describe());
-                }
+                each_change(app, outcome.run_id, |ch| {
+                    println!("  {:<8} {:<40} {}", ch.action, ch.email, ch.reason);
+                    Ok(())
+                })
+                .await?;
             }
             RunStatus::Held => println!(
                 "Sync held (run {}): {}",
@@ -377,13 +378,10 @@ async fn run_show(app: &App, id: &str, json: bool) -> Result<u8, Failure> {
             writeln!(out, "  the list of changes was removed on {at} (retention period)").map_err(written)?;
         }
     }
-    let mut query = ChangeQuery { limit: Some(ChangeQuery::MAX_LIMIT), ..ChangeQuery::default() };
     let mut first = true;
     // A removed list is said above; there is nothing to page through.
-    let mut more = run.changes_removed_at.is_none();
-    while more {
-        let page = app.run_changes(run.id, &query).await?;
-        for ch in &page.changes {
+    if run.changes_removed_at.is_none() {
+        each_change(app, run.id, |ch| {
             if json {
                 let sep = if first { "\n" } else { ",\n" };
                 write!(out, "{sep}{}", serde_json::to_string(ch).expect("views serialize")).map_err(written)?;
@@ -391,15 +389,32 @@ async fn run_show(app: &App, id: &str, json: bool) -> Result<u8, Failure> {
                 writeln!(out, "  {:<8} {:<40} {}", ch.action, ch.email, ch.reason).map_err(written)?;
             }
             first = false;
-        }
-        more = page.next_cursor.is_some();
-        query.cursor = page.next_cursor;
+            Ok(())
+        })
+        .await?;
     }
     if json {
         writeln!(out, "\n]}}").map_err(written)?;
     }
     out.flush().map_err(written)?;
     Ok(exit::OK)
+}
+
+/// Hands every change of a run to `each`, a page at a time.
+async fn each_change(
+    app: &App,
+    run: Uuid,
+    mut each: impl FnMut(&ChangeView) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut query = ChangeQuery { limit: Some(ChangeQuery::MAX_LIMIT), ..ChangeQuery::default() };
+    loop {
+        let page = app.run_changes(run, &query).await?;
+        page.changes.iter().try_for_each(&mut each)?;
+        match page.next_cursor {
+            Some(next) => query.cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 async fn audit(app: &App, json: bool) -> Result<u8, Failure> {

@@ -18,7 +18,7 @@ use safegpt_app::{App, Operations, Principal, SyncNow, Trigger};
 use safegpt_core::{Email, SettingsPatch};
 use safegpt_graph::RetryPolicy;
 use safegpt_store::{Sealer, Store};
-use safegpt_sync::SyncOutcome;
+use safegpt_sync::{SliceSize, SyncOutcome};
 use secrecy::SecretString;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -52,6 +52,12 @@ pub struct Builder {
     web: Option<WebConfig>,
 }
 
+/// Full reads in tests plan and write seven Entra users at a time, so that every test with
+/// more than a handful of users crosses slices (production: 5,000).
+pub fn test_slice() -> SliceSize {
+    SliceSize(std::num::NonZeroUsize::new(7).unwrap())
+}
+
 impl TestApp {
     /// graph-sim serving `tenant` (strict, as Graph) and an empty directory.
     pub fn builder(tenant: TenantFile) -> Builder {
@@ -70,7 +76,7 @@ impl TestApp {
 
     /// A sync run to its end by the application, at `now`, with `retry`.
     pub async fn sync_with(&self, now: OffsetDateTime, retry: RetryPolicy, full_read: bool) -> SyncOutcome {
-        let operations = Operations { retry, ..Operations::default() };
+        let operations = Operations { retry, full_read_slice: test_slice(), ..Operations::default() };
         let app = App::new(Arc::clone(&self.store), operations);
         let request = SyncNow { trigger: Trigger::Cli, dry_run: false, confirm: None, full_read, at: Some(now) };
         app.sync_now(&Principal::Operator, request).await.unwrap_or_else(|e| panic!("the sync could not run: {e}"))
@@ -88,6 +94,7 @@ impl TestApp {
             .args(args)
             .env("SAFEGPT_DATA_DIR", self.dir.path())
             .env("SAFEGPT_DATABASE_URL", &self.db_url)
+            .env("SAFEGPT_FULL_READ_SLICE", test_slice().0.to_string())
             .env_remove("SAFEGPT_MASTER_KEY")
             .env_remove("SAFEGPT_CONFIG")
             .kill_on_drop(true);
@@ -145,7 +152,9 @@ impl Builder {
         if let Some(patch) = self.settings {
             configure(&sim, &store, patch).await;
         }
-        let app = App::new(Arc::clone(&store), Operations { retry: self.retry.clone(), ..Operations::default() });
+        let operations =
+            Operations { retry: self.retry.clone(), full_read_slice: test_slice(), ..Operations::default() };
+        let app = App::new(Arc::clone(&store), operations);
         let web = match self.web {
             None => None,
             Some(config) => Some(serve(app.clone(), config).await),

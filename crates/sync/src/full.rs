@@ -1,0 +1,186 @@
+//! A full read planned and written a slice of Entra ids at a time (core's `Walk`): the
+//! directory is read a slice at a time, and the plan's changes are written as each slice is
+//! planned, so that memory holds Entra's users and one slice of the directory and of the
+//! plan, not the whole directory and the whole plan.
+//!
+//! Two passes over the same slices: the first counts (seats, disables for the deletion
+//! threshold, removals to confirm with Graph) and writes nothing; the second plans each slice
+//! again and writes it, in one transaction with the copy of Entra (or, for a dry run or a
+//! held run, only the run's list of changes).
+
+use safegpt_core::{Decisions, LocalUser, MemberKind, Membership, Policy, RemoteUser, Snapshot, Untouched, Walk};
+use safegpt_store::{Advance, MirrorWrite, RunStatus, RunTotals, Store, StoreError};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::confirm::{Confirm, take_back};
+use crate::{Ending, Phase, RunFailure, SyncError, SyncOutcome, held_error};
+
+/// How often a run reads the directory and plans again when administrators keep changing
+/// users between its read and its write.
+pub(crate) const PLAN_ATTEMPTS: u32 = 3;
+
+/// The Entra users of an id range `[from, to)` (open where `None`).
+struct Slice<'a> {
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    users: &'a [RemoteUser],
+}
+
+/// Entra's users (in id order) cut every `size` users; together the ranges cover every id.
+fn slices(users: &[RemoteUser], size: usize) -> Vec<Slice<'_>> {
+    let chunks: Vec<&[RemoteUser]> = users.chunks(size).collect();
+    if chunks.is_empty() {
+        return vec![Slice { from: None, to: None, users }];
+    }
+    (0..chunks.len())
+        .map(|i| Slice {
+            from: (i > 0).then(|| chunks[i][0].id.as_str()),
+            to: chunks.get(i + 1).map(|next| next[0].id.as_str()),
+            users: chunks[i],
+        })
+        .collect()
+}
+
+impl Slice<'_> {
+    /// The directory users the store gave for this range, checked against it as Rust
+    /// compares ids: a user put in the wrong slice would look deleted in Entra.
+    fn check(&self, linked: Vec<LocalUser>) -> Result<Vec<LocalUser>, SyncError> {
+        let outside = linked.iter().find(|u| {
+            let id = u.azure_object_id.as_deref().unwrap_or_default();
+            self.from.is_some_and(|from| id < from) || self.to.is_some_and(|to| id >= to)
+        });
+        match outside {
+            None => Ok(linked),
+            Some(user) => Err(SyncError::Store(StoreError::Corrupt {
+                what: format!("the directory's users linked to Entra ids from {:?} to {:?}", self.from, self.to),
+                cause: format!("the database gave user {} outside that range (an id collation?)", user.id),
+            })),
+        }
+    }
+}
+
+/// The rest of a full read, written as the copy of Entra when the plan is applied.
+pub(crate) struct EntraCopy<'a> {
+    pub groups: &'a [String],
+    pub memberships: &'a [Membership],
+    pub tombstones: &'a [(String, MemberKind)],
+    pub users_link: &'a str,
+    pub groups_link: &'a str,
+    pub scope: &'a str,
+    /// Graph contradicted itself while reading: the next run reads everything again.
+    pub full_read_due: bool,
+}
+
+/// What the slices are planned with.
+pub(crate) struct FullPlan<'a> {
+    pub ending: &'a Ending<'a>,
+    pub confirm: &'a Confirm<'a>,
+    pub policy: &'a Policy,
+}
+
+impl FullPlan<'_> {
+    /// Plans the snapshot of a full read against the directory and applies it with `copy`
+    /// (or records it, for a dry run or a held run). Graph's and the engine's own failures
+    /// come back as errors the run records.
+    pub(crate) async fn run(
+        &self,
+        snapshot: &mut Snapshot,
+        copy: &EntraCopy<'_>,
+        totals: &mut RunTotals,
+        finished_at: impl Fn() -> OffsetDateTime,
+    ) -> Result<SyncOutcome, SyncError> {
+        let Ending { store, run_id, request, progress } = *self.ending;
+        let now = request.now;
+        let (mut found_back, mut confirmed, mut attempt) = (false, false, 1);
+        loop {
+            let planned_from = store.directory_version().await?;
+            let unlinked = store.unlinked_users().await?;
+            let walk = Walk::new(self.policy, now, &snapshot.covered, true, Untouched::default(), &unlinked);
+            let slices = slices(&snapshot.users, request.slice.0.get());
+            let decisions = count(store, &walk, &slices).await?;
+            if !confirmed && !decisions.removing().is_empty() {
+                confirmed = true;
+                let back = self.confirm.found_back(decisions.removing(), totals).await.map_err(SyncError::Client)?;
+                if !back.is_empty() {
+                    found_back = true;
+                    take_back(snapshot, &back);
+                    continue;
+                }
+            }
+            info!(%run_id, slices = slices.len(), unlinked = unlinked.len(), "planned in slices");
+            let hold = match &request.approval {
+                Some(approval) => decisions.hold_beyond(&approval.users),
+                None => decisions.hold,
+            };
+            let at = finished_at();
+            let mut planning = walk.planning(&decisions, Uuid::now_v7);
+            let (status, error, counts) = if request.dry_run || hold.is_some() {
+                let (status, error) = match hold.filter(|_| !request.dry_run) {
+                    Some(hold) => {
+                        warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
+                        (RunStatus::Held, Some(held_error(&hold, request.approval.as_ref())))
+                    }
+                    None => (RunStatus::DryRun, None),
+                };
+                let mut writer = store.begin_listing(run_id).await?;
+                for slice in &slices {
+                    let linked = slice.check(store.linked_users(slice.from, slice.to).await?)?;
+                    writer.write(&planning.slice(&linked, slice.users), at).await?;
+                }
+                let counts = planning.finish();
+                writer.listed(status, counts, *totals, error.as_ref(), at).await?;
+                (status, error, counts)
+            } else {
+                let advance = Advance {
+                    mirror: MirrorWrite::Replace {
+                        users: &snapshot.users,
+                        groups: copy.groups,
+                        memberships: copy.memberships,
+                    },
+                    tombstones: copy.tombstones,
+                    full_read_due: found_back || copy.full_read_due,
+                    users_delta_link: copy.users_link,
+                    groups_delta_link: copy.groups_link,
+                    full_read_at: Some(now),
+                    scope: copy.scope,
+                };
+                let mut writer = match store.begin_apply(run_id, planned_from, Some(&advance)).await {
+                    Ok(writer) => writer,
+                    Err(StoreError::DirectoryMoved) if attempt < PLAN_ATTEMPTS => {
+                        warn!(%run_id, attempt, "users changed after the run read them; planning again");
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(StoreError::DirectoryMoved) => {
+                        return Err(SyncError::Failed(RunFailure::DirectoryKeptMoving { attempts: attempt }));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                // Read inside the writing transaction: the rows the first pass read, since
+                // no one wrote users in between (the version was checked under the lock).
+                for slice in &slices {
+                    let linked = slice.check(writer.linked_users(slice.from, slice.to).await?)?;
+                    writer.write(&planning.slice(&linked, slice.users), at).await?;
+                }
+                let counts = planning.finish();
+                writer.applied(counts, *totals, at).await?;
+                (RunStatus::Succeeded, None, counts)
+            };
+            info!(%run_id, status = status.as_str(), read = ?totals.read_mode, counts = ?counts, "sync finished");
+            progress.send_modify(|p| p.phase = Phase::Finished);
+            return Ok(SyncOutcome { run_id, status, counts, error, hold, plan: None, read_mode: totals.read_mode });
+        }
+    }
+}
+
+/// The first pass: reads each slice of the directory, keeps totals only.
+async fn count(store: &Store, walk: &Walk<'_>, slices: &[Slice<'_>]) -> Result<Decisions, SyncError> {
+    let mut counting = walk.counting();
+    for slice in slices {
+        let linked = slice.check(store.linked_users(slice.from, slice.to).await?)?;
+        counting.slice(&linked, slice.users);
+    }
+    Ok(counting.finish())
+}
