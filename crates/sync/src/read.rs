@@ -61,18 +61,22 @@ fn user_id(delta: &UserDelta) -> &str {
 
 /// A round's entries folded to one per user, by id: a later report of a user wins, and
 /// later partial entries are laid over earlier ones (Graph may send a user several times).
-fn fold(mut entries: Vec<UserDelta>) -> Vec<UserDelta> {
-    // Stable: a user's entries keep the order they came in.
-    entries.sort_by(|a, b| user_id(a).cmp(user_id(b)));
-    let mut folded: Vec<UserDelta> = Vec::with_capacity(entries.len());
-    for entry in entries {
-        match (folded.last_mut(), entry) {
-            (Some(UserDelta::Present(known)), UserDelta::Present(later)) if known.id == later.id => known.merge(later),
-            (Some(last), entry) if user_id(last) == user_id(&entry) => *last = entry,
-            (_, entry) => folded.push(entry),
+/// In place: a full read's round holds every user of the tenant, and is not copied.
+fn fold(entries: Vec<UserDelta>) -> Vec<UserDelta> {
+    // The arrival order breaks ties, so an unstable (allocation-free) sort keeps it.
+    let mut entries: Vec<(usize, UserDelta)> = entries.into_iter().enumerate().collect();
+    entries.sort_unstable_by(|(a_seq, a), (b_seq, b)| user_id(a).cmp(user_id(b)).then(a_seq.cmp(b_seq)));
+    entries.dedup_by(|(_, later), (_, known)| {
+        if user_id(later) != user_id(known) {
+            return false;
         }
-    }
-    folded
+        match (known, std::mem::replace(later, UserDelta::Removed { id: String::new(), permanent: true })) {
+            (UserDelta::Present(known), UserDelta::Present(later)) => known.merge(later),
+            (known, later) => *known = later,
+        }
+        true
+    });
+    entries.into_iter().map(|(_, entry)| entry).collect()
 }
 
 fn missing_delta_link(resource: &str) -> GraphError {
@@ -178,21 +182,38 @@ pub(crate) async fn read_full(
         let (events, _, users_link) = users_round(client, DeltaStart::Initial, run_id, progress).await?;
         // By id: Graph may report the same deleted object more than once.
         let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
-        let mut patches = Vec::with_capacity(events.len());
-        for event in events {
-            match event {
-                UserDelta::Present(patch) => patches.push((patch, None)),
+        // Entries that lack what every user has, with nothing known to lay them over.
+        let mut unknown = Vec::new();
+        // Turned into users in place (a first round holds the whole tenant), in id order.
+        let mut users: Vec<RemoteUser> = events
+            .into_iter()
+            .filter_map(|event| match event {
+                UserDelta::Present(patch) if patch.is_whole() => patch.apply(None),
+                UserDelta::Present(patch) => {
+                    unknown.push(patch.id);
+                    None
+                }
                 // A first round may already report deletions: a deleted user is simply not read.
                 UserDelta::Removed { id, permanent: false } => {
                     tombstones.insert(id, MemberKind::User);
+                    None
                 }
-                UserDelta::Removed { permanent: true, .. } => {}
-            }
-        }
+                UserDelta::Removed { permanent: true, .. } => None,
+            })
+            .collect();
         // A user Graph did not have when read directly is not read this time; the next run
         // reads everything again.
-        let (mut users, missing) = complete(client, patches, run_id).await?;
-        users.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut missing = Vec::new();
+        if !unknown.is_empty() {
+            info!(%run_id, users = unknown.len(), "reading users that delta sent only in part");
+            for confirmed in client.confirm_users(&unknown, &[]).await? {
+                match confirmed.user {
+                    Some(user) => users.push(user),
+                    None => missing.push(confirmed.id),
+                }
+            }
+            users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        }
         // What may still be read is groups.
         progress.send_modify(|p| p.phase = Phase::ReadingGroups);
         Ok::<_, GraphError>((users, missing, users_link, tombstones))
