@@ -19,4 +19,4 @@ pub use planner::{
 pub use scope::{Covered, Reach, Scope};
 pub use settings::{Cloud, FieldError, InvalidSettings, SecretWarning, Settings, SettingsPatch};
 pub use user::{DisabledReason, LocalUser, Profile, RemoteUser, Source, Status, UserType};
-pub use walk::{Counting, Decisions, Planning, Walk};
+pub use walk::{Counting, Decisions, Planning, Seen, Walk};

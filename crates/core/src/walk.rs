@@ -43,6 +43,8 @@ struct Slice<'s> {
     outcomes: Vec<Outcome<'s>>,
     /// Indexes of `outcomes` that create a user, in the slice's order.
     creations: Vec<usize>,
+    /// Creations counted without an outcome (the first pass).
+    counted_creations: u64,
     /// Linked users in scope whose record would not change.
     unchanged_in_scope: u64,
     /// Of those, the ones holding a seat.
@@ -76,19 +78,21 @@ impl<'a> Walk<'a> {
 
     /// Plans one slice: `local` are the directory users linked to the slice's Entra ids,
     /// `remote` the Entra users of the slice. `linked_now` carries the local accounts
-    /// earlier slices linked.
+    /// earlier slices linked. Without `new_id` (the first pass) creations are only counted:
+    /// a first sync creates the whole tenant, and its rows are built once, to be written.
     fn slice<'s>(
         &'s self,
         local: &'s [LocalUser],
         remote: &'s [RemoteUser],
         linked_now: &mut HashSet<Uuid>,
-        mut new_id: impl FnMut() -> Uuid,
+        mut new_id: Option<impl FnMut() -> Uuid>,
     ) -> Slice<'s> {
         let Walk { policy, now, covered, complete, .. } = *self;
         let remote_by_id: HashMap<&str, &RemoteUser> = remote.iter().map(|u| (u.id.as_str(), u)).collect();
         let mut slice = Slice {
             outcomes: Vec::new(),
             creations: Vec::new(),
+            counted_creations: 0,
             unchanged_in_scope: 0,
             unchanged_holding_seats: 0,
             synced_active: 0,
@@ -155,6 +159,10 @@ impl<'a> Walk<'a> {
                 slice.outcomes.push((Some(local_user), Some(Box::new(after)), ChangeReason::LinkedByEmail));
                 continue;
             }
+            let Some(new_id) = new_id.as_mut() else {
+                slice.counted_creations += 1;
+                continue;
+            };
             slice.creations.push(slice.outcomes.len());
             slice.outcomes.push((
                 None,
@@ -204,12 +212,17 @@ pub struct Counting<'w, 'a> {
 }
 
 impl<'w, 'a> Counting<'w, 'a> {
-    pub fn slice(&mut self, local: &[LocalUser], remote: &[RemoteUser]) {
-        let slice = self.walk.slice(local, remote, &mut self.linked_now, Uuid::nil);
+    /// Counts one slice, and says whether the second pass has anything to plan in it.
+    pub fn slice(&mut self, local: &[LocalUser], remote: &[RemoteUser]) -> Seen {
+        let slice = self.walk.slice(local, remote, &mut self.linked_now, None::<fn() -> Uuid>);
+        let seen = Seen {
+            anything: !slice.outcomes.is_empty() || slice.counted_creations > 0,
+            unchanged: slice.unchanged_in_scope,
+        };
         let tally = &mut self.tally;
         tally.seats_held += slice.unchanged_holding_seats;
         tally.synced_active += slice.synced_active;
-        tally.creations += slice.creations.len() as u64;
+        tally.creations += slice.counted_creations;
         for outcome in slice.outcomes {
             tally.waiting.extend(waiting(&outcome));
             let (before, after, reason) = outcome;
@@ -221,6 +234,7 @@ impl<'w, 'a> Counting<'w, 'a> {
                 _ => {}
             }
         }
+        seen
     }
 
     /// Gives out the free seats (users awaiting a license oldest first, then new users in
@@ -262,6 +276,22 @@ impl<'w, 'a> Counting<'w, 'a> {
             disabling: tally.disabling,
             removing: tally.removing,
         }
+    }
+}
+
+/// What the first pass saw of one slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    anything: bool,
+    unchanged: u64,
+}
+
+impl Seen {
+    /// Whether the second pass may change anyone in the slice (a link, a creation, a user
+    /// to update, enable, disable or remove). A slice of users in scope as they were (the
+    /// daily full read, mostly) need not be read again: [`Planning::skip`] counts it.
+    pub fn anything_to_plan(&self) -> bool {
+        self.anything
     }
 }
 
@@ -314,7 +344,7 @@ pub struct Planning<'w, 'a, F> {
 
 impl<F: FnMut() -> Uuid> Planning<'_, '_, F> {
     pub fn slice(&mut self, local: &[LocalUser], remote: &[RemoteUser]) -> Vec<Change> {
-        let mut slice = self.walk.slice(local, remote, &mut self.linked_now, &mut self.new_id);
+        let mut slice = self.walk.slice(local, remote, &mut self.linked_now, Some(&mut self.new_id));
         let counts = &mut self.counts;
         counts.unchanged += slice.unchanged_in_scope;
         for outcome in &mut slice.outcomes {
@@ -358,6 +388,12 @@ impl<F: FnMut() -> Uuid> Planning<'_, '_, F> {
             changes.push(change);
         }
         changes
+    }
+
+    /// A slice the first pass saw nothing to plan in, counted without reading it again.
+    pub fn skip(&mut self, seen: Seen) {
+        debug_assert!(!seen.anything, "a slice with something to plan is planned");
+        self.counts.unchanged += seen.unchanged;
     }
 
     /// The plan's counts once every slice was planned.

@@ -46,9 +46,10 @@ impl Store {
         Ok(PlanWriter { store: self, tx, run_id, applying: true, written: 0, breakdown: Breakdown::default() })
     }
 
-    /// Begins recording what a dry run or a held run would do, without touching users.
+    /// Begins recording what a dry run or a held run would do, without touching users. A
+    /// write transaction from the start, so that the directory can be read inside it.
     pub async fn begin_listing(&self, run_id: Uuid) -> Result<PlanWriter<'_>> {
-        let tx = self.pool.begin().await?;
+        let tx = self.begin_write().await?;
         Ok(PlanWriter { store: self, tx, run_id, applying: false, written: 0, breakdown: Breakdown::default() })
     }
 

@@ -8,8 +8,10 @@
 //! again and writes it, in one transaction with the copy of Entra (or, for a dry run or a
 //! held run, only the run's list of changes).
 
-use safegpt_core::{Decisions, LocalUser, MemberKind, Membership, Policy, RemoteUser, Snapshot, Untouched, Walk};
-use safegpt_store::{Advance, MirrorWrite, RunStatus, RunTotals, Store, StoreError};
+use safegpt_core::{
+    Decisions, LocalUser, MemberKind, Membership, Planning, Policy, RemoteUser, Seen, Snapshot, Untouched, Walk,
+};
+use safegpt_store::{Advance, MirrorWrite, PlanWriter, RunStatus, RunTotals, Store, StoreError};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -26,19 +28,22 @@ struct Slice<'a> {
     from: Option<&'a str>,
     to: Option<&'a str>,
     users: &'a [RemoteUser],
+    /// What the first pass saw in it.
+    seen: Option<Seen>,
 }
 
 /// Entra's users (in id order) cut every `size` users; together the ranges cover every id.
 fn slices(users: &[RemoteUser], size: usize) -> Vec<Slice<'_>> {
     let chunks: Vec<&[RemoteUser]> = users.chunks(size).collect();
     if chunks.is_empty() {
-        return vec![Slice { from: None, to: None, users }];
+        return vec![Slice { from: None, to: None, users, seen: None }];
     }
     (0..chunks.len())
         .map(|i| Slice {
             from: (i > 0).then(|| chunks[i][0].id.as_str()),
             to: chunks.get(i + 1).map(|next| next[0].id.as_str()),
             users: chunks[i],
+            seen: None,
         })
         .collect()
 }
@@ -98,8 +103,8 @@ impl FullPlan<'_> {
             let planned_from = store.directory_version().await?;
             let unlinked = store.unlinked_users().await?;
             let walk = Walk::new(self.policy, now, &snapshot.covered, true, Untouched::default(), &unlinked);
-            let slices = slices(&snapshot.users, request.slice.0.get());
-            let decisions = count(store, &walk, &slices).await?;
+            let mut slices = slices(&snapshot.users, request.slice.0.get());
+            let decisions = count(store, &walk, &mut slices).await?;
             if !confirmed && !decisions.removing().is_empty() {
                 confirmed = true;
                 let back = self.confirm.found_back(decisions.removing(), totals).await.map_err(SyncError::Client)?;
@@ -125,10 +130,7 @@ impl FullPlan<'_> {
                     None => (RunStatus::DryRun, None),
                 };
                 let mut writer = store.begin_listing(run_id).await?;
-                for slice in &slices {
-                    let linked = slice.check(store.linked_users(slice.from, slice.to).await?)?;
-                    writer.write(&planning.slice(&linked, slice.users), at).await?;
-                }
+                write_slices(&slices, &mut planning, &mut writer, at).await?;
                 let counts = planning.finish();
                 writer.listed(status, counts, *totals, error.as_ref(), at).await?;
                 (status, error, counts)
@@ -158,12 +160,7 @@ impl FullPlan<'_> {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                // Read inside the writing transaction: the rows the first pass read, since
-                // no one wrote users in between (the version was checked under the lock).
-                for slice in &slices {
-                    let linked = slice.check(writer.linked_users(slice.from, slice.to).await?)?;
-                    writer.write(&planning.slice(&linked, slice.users), at).await?;
-                }
+                write_slices(&slices, &mut planning, &mut writer, at).await?;
                 let counts = planning.finish();
                 writer.applied(counts, *totals, at).await?;
                 (RunStatus::Succeeded, None, counts)
@@ -175,12 +172,34 @@ impl FullPlan<'_> {
     }
 }
 
-/// The first pass: reads each slice of the directory, keeps totals only.
-async fn count(store: &Store, walk: &Walk<'_>, slices: &[Slice<'_>]) -> Result<Decisions, SyncError> {
+/// The first pass: reads each slice of the directory, keeps totals only, and notes which
+/// slices the second pass must read again.
+async fn count(store: &Store, walk: &Walk<'_>, slices: &mut [Slice<'_>]) -> Result<Decisions, SyncError> {
     let mut counting = walk.counting();
     for slice in slices {
         let linked = slice.check(store.linked_users(slice.from, slice.to).await?)?;
-        counting.slice(&linked, slice.users);
+        slice.seen = Some(counting.slice(&linked, slice.users));
     }
     Ok(counting.finish())
+}
+
+/// The second pass: plans each slice the first pass saw anything to plan in, reading its
+/// directory users inside the writing transaction (when applying, the rows the first pass
+/// read: no one wrote users in between, the version was checked under the lock), and
+/// writes its changes before the next slice is read.
+async fn write_slices(
+    slices: &[Slice<'_>],
+    planning: &mut Planning<'_, '_, impl FnMut() -> Uuid>,
+    writer: &mut PlanWriter<'_>,
+    at: OffsetDateTime,
+) -> Result<(), SyncError> {
+    for slice in slices {
+        if let Some(seen) = slice.seen.filter(|seen| !seen.anything_to_plan()) {
+            planning.skip(seen);
+            continue;
+        }
+        let linked = slice.check(writer.linked_users(slice.from, slice.to).await?)?;
+        writer.write(&planning.slice(&linked, slice.users), at).await?;
+    }
+    Ok(())
 }
