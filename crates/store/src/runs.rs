@@ -486,16 +486,18 @@ impl Store {
     }
 
     /// Records what a dry run or a held run would do, without touching users.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_unapplied_plan(
         &self,
         run_id: Uuid,
         status: RunStatus,
         plan: &Plan,
+        planned_from: DirectoryVersion,
         totals: RunTotals,
         error: Option<&RunError>,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut writer = self.begin_listing(run_id).await?;
+        let mut writer = self.begin_listing(run_id, planned_from).await?;
         writer.write(&plan.changes, now).await?;
         writer.listed(status, plan.counts, totals, error, now).await
     }

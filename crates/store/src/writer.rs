@@ -46,10 +46,14 @@ impl Store {
         Ok(PlanWriter { store: self, tx, run_id, applying: true, written: 0, breakdown: Breakdown::default() })
     }
 
-    /// Begins recording what a dry run or a held run would do, without touching users. A
-    /// write transaction from the start, so that the directory can be read inside it.
-    pub async fn begin_listing(&self, run_id: Uuid) -> Result<PlanWriter<'_>> {
-        let tx = self.begin_write().await?;
+    /// Begins recording what a dry run or a held run would do, without touching users. As
+    /// for applying, the plan must be made from the directory as it is now (what a held run
+    /// lists is what an administrator approves), and no one writes users while it is read.
+    pub async fn begin_listing(&self, run_id: Uuid, planned_from: DirectoryVersion) -> Result<PlanWriter<'_>> {
+        let mut tx = self.begin_event_write().await?;
+        if self.directory_version_on(&mut tx).await? != planned_from {
+            return Err(StoreError::DirectoryMoved);
+        }
         Ok(PlanWriter { store: self, tx, run_id, applying: false, written: 0, breakdown: Breakdown::default() })
     }
 

@@ -419,7 +419,18 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
     // Held after the recent run applied (an applied run supersedes older held runs).
     let held = store.start_run("cli", false, long_ago).await.unwrap();
     let held_plan = plan_for(&local, vec![remote(1)], long_ago);
-    store.record_unapplied_plan(held, RunStatus::Held, &held_plan, RunTotals::default(), None, long_ago).await.unwrap();
+    store
+        .record_unapplied_plan(
+            held,
+            RunStatus::Held,
+            &held_plan,
+            store.directory_version().await.unwrap(),
+            RunTotals::default(),
+            None,
+            long_ago,
+        )
+        .await
+        .unwrap();
 
     let cut = NOW - Duration::days(180);
     let mut batches = Vec::new();
@@ -480,14 +491,33 @@ async fn retention_keeps_the_list_of_an_old_held_run_confirmed_within_the_period
     let nothing = plan_for(&local, (1..=3).map(remote).collect(), long_ago);
     assert!(nothing.changes.is_empty());
     store
-        .record_unapplied_plan(quiet, RunStatus::DryRun, &nothing, RunTotals::default(), None, long_ago)
+        .record_unapplied_plan(
+            quiet,
+            RunStatus::DryRun,
+            &nothing,
+            store.directory_version().await.unwrap(),
+            RunTotals::default(),
+            None,
+            long_ago,
+        )
         .await
         .unwrap();
     // Held for over a year, then confirmed today: the confirmation read the list as what it
     // approves, and the list stays for the period after that decision.
     let held = store.start_run("cli", false, long_ago).await.unwrap();
     let held_plan = plan_for(&local, vec![remote(1)], long_ago);
-    store.record_unapplied_plan(held, RunStatus::Held, &held_plan, RunTotals::default(), None, long_ago).await.unwrap();
+    store
+        .record_unapplied_plan(
+            held,
+            RunStatus::Held,
+            &held_plan,
+            store.directory_version().await.unwrap(),
+            RunTotals::default(),
+            None,
+            long_ago,
+        )
+        .await
+        .unwrap();
     store.decide_held(held, RunStatus::Confirmed, "admin:a@contoso.com", NOW).await.unwrap();
 
     while store.prune_batch(Kept::RunChanges, NOW - Duration::days(180), 1000, NOW).await.unwrap().more {}
@@ -618,6 +648,9 @@ async fn a_plan_made_before_an_administrator_acted_is_refused_whole_and_planned_
     let run = store.start_run("cli", false, later).await.unwrap();
     let refused = store.apply_plan(run, &plan, version, None, RunTotals::default(), later).await;
     assert!(matches!(refused, Err(StoreError::DirectoryMoved)), "{refused:?}");
+    // Nor is it listed for an administrator to approve: that list would be out of date.
+    let listed = store.record_unapplied_plan(run, RunStatus::Held, &plan, version, RunTotals::default(), None, later);
+    assert!(matches!(listed.await, Err(StoreError::DirectoryMoved)));
     let user = store.find_user(&id).await.unwrap();
     assert_eq!((user.status, user.disabled_reason), (Status::Disabled, Some(DisabledReason::Admin)));
     assert_eq!(user.profile.display_name.as_deref(), Some("User 1"), "nothing of the plan was written");

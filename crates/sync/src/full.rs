@@ -33,19 +33,27 @@ struct Slice<'a> {
 }
 
 /// Entra's users (in id order) cut every `size` users; together the ranges cover every id.
-fn slices(users: &[RemoteUser], size: usize) -> Vec<Slice<'_>> {
+/// Users out of order, or twice, would put a user in a slice its Entra user is not in (it
+/// would look deleted): the run fails instead.
+fn slices(users: &[RemoteUser], size: usize) -> Result<Vec<Slice<'_>>, SyncError> {
+    if let Some(pair) = users.windows(2).find(|pair| pair[0].id >= pair[1].id) {
+        return Err(SyncError::Store(StoreError::Corrupt {
+            what: "the users a full read gathered".into(),
+            cause: format!("Entra ids out of order or repeated: {} then {}", pair[0].id, pair[1].id),
+        }));
+    }
     let chunks: Vec<&[RemoteUser]> = users.chunks(size).collect();
     if chunks.is_empty() {
-        return vec![Slice { from: None, to: None, users, seen: None }];
+        return Ok(vec![Slice { from: None, to: None, users, seen: None }]);
     }
-    (0..chunks.len())
+    Ok((0..chunks.len())
         .map(|i| Slice {
             from: (i > 0).then(|| chunks[i][0].id.as_str()),
             to: chunks.get(i + 1).map(|next| next[0].id.as_str()),
             users: chunks[i],
             seen: None,
         })
-        .collect()
+        .collect())
 }
 
 impl Slice<'_> {
@@ -102,8 +110,9 @@ impl FullPlan<'_> {
         loop {
             let planned_from = store.directory_version().await?;
             let unlinked = store.unlinked_users().await?;
-            let walk = Walk::new(self.policy, now, &snapshot.covered, true, Untouched::default(), &unlinked);
-            let mut slices = slices(&snapshot.users, request.slice.0.get());
+            let walk =
+                Walk::new(self.policy, now, &snapshot.covered, snapshot.complete, Untouched::default(), &unlinked);
+            let mut slices = slices(&snapshot.users, request.slice.0.get())?;
             let decisions = count(store, &walk, &mut slices).await?;
             if !confirmed && !decisions.removing().is_empty() {
                 confirmed = true;
@@ -119,52 +128,53 @@ impl FullPlan<'_> {
                 Some(approval) => decisions.hold_beyond(&approval.users),
                 None => decisions.hold,
             };
+            let (status, error) = match hold.filter(|_| !request.dry_run) {
+                Some(hold) => {
+                    warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
+                    (RunStatus::Held, Some(held_error(&hold, request.approval.as_ref())))
+                }
+                None if request.dry_run => (RunStatus::DryRun, None),
+                None => (RunStatus::Succeeded, None),
+            };
+            let advance = Advance {
+                mirror: MirrorWrite::Replace {
+                    users: &snapshot.users,
+                    groups: copy.groups,
+                    memberships: copy.memberships,
+                },
+                tombstones: copy.tombstones,
+                full_read_due: found_back || copy.full_read_due,
+                users_delta_link: copy.users_link,
+                groups_delta_link: copy.groups_link,
+                full_read_at: Some(now),
+                scope: copy.scope,
+            };
+            // Applied, or only listed (a dry run, a held run): either way from the directory
+            // as the first pass read it, or not at all.
+            let begun = match status {
+                RunStatus::Succeeded => store.begin_apply(run_id, planned_from, Some(&advance)).await,
+                _ => store.begin_listing(run_id, planned_from).await,
+            };
+            let mut writer = match begun {
+                Ok(writer) => writer,
+                Err(StoreError::DirectoryMoved) if attempt < PLAN_ATTEMPTS => {
+                    warn!(%run_id, attempt, "users changed after the run read them; planning again");
+                    attempt += 1;
+                    continue;
+                }
+                Err(StoreError::DirectoryMoved) => {
+                    return Err(SyncError::Failed(RunFailure::DirectoryKeptMoving { attempts: attempt }));
+                }
+                Err(e) => return Err(e.into()),
+            };
             let at = finished_at();
             let mut planning = walk.planning(&decisions, Uuid::now_v7);
-            let (status, error, counts) = if request.dry_run || hold.is_some() {
-                let (status, error) = match hold.filter(|_| !request.dry_run) {
-                    Some(hold) => {
-                        warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
-                        (RunStatus::Held, Some(held_error(&hold, request.approval.as_ref())))
-                    }
-                    None => (RunStatus::DryRun, None),
-                };
-                let mut writer = store.begin_listing(run_id).await?;
-                write_slices(&slices, &mut planning, &mut writer, at).await?;
-                let counts = planning.finish();
-                writer.listed(status, counts, *totals, error.as_ref(), at).await?;
-                (status, error, counts)
-            } else {
-                let advance = Advance {
-                    mirror: MirrorWrite::Replace {
-                        users: &snapshot.users,
-                        groups: copy.groups,
-                        memberships: copy.memberships,
-                    },
-                    tombstones: copy.tombstones,
-                    full_read_due: found_back || copy.full_read_due,
-                    users_delta_link: copy.users_link,
-                    groups_delta_link: copy.groups_link,
-                    full_read_at: Some(now),
-                    scope: copy.scope,
-                };
-                let mut writer = match store.begin_apply(run_id, planned_from, Some(&advance)).await {
-                    Ok(writer) => writer,
-                    Err(StoreError::DirectoryMoved) if attempt < PLAN_ATTEMPTS => {
-                        warn!(%run_id, attempt, "users changed after the run read them; planning again");
-                        attempt += 1;
-                        continue;
-                    }
-                    Err(StoreError::DirectoryMoved) => {
-                        return Err(SyncError::Failed(RunFailure::DirectoryKeptMoving { attempts: attempt }));
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                write_slices(&slices, &mut planning, &mut writer, at).await?;
-                let counts = planning.finish();
-                writer.applied(counts, *totals, at).await?;
-                (RunStatus::Succeeded, None, counts)
-            };
+            write_slices(&slices, &mut planning, &mut writer, at).await?;
+            let counts = planning.finish();
+            match status {
+                RunStatus::Succeeded => writer.applied(counts, *totals, at).await?,
+                _ => writer.listed(status, counts, *totals, error.as_ref(), at).await?,
+            }
             info!(%run_id, status = status.as_str(), read = ?totals.read_mode, counts = ?counts, "sync finished");
             progress.send_modify(|p| p.phase = Phase::Finished);
             return Ok(SyncOutcome { run_id, status, counts, error, hold, plan: None, read_mode: totals.read_mode });
@@ -202,4 +212,41 @@ async fn write_slices(
         writer.write(&planning.slice(&linked, slice.users), at).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use safegpt_core::UserType;
+
+    use super::*;
+
+    fn user(id: &str) -> RemoteUser {
+        RemoteUser {
+            id: id.into(),
+            user_principal_name: format!("{id}@contoso.com"),
+            mail: None,
+            display_name: None,
+            given_name: None,
+            surname: None,
+            job_title: None,
+            department: None,
+            account_enabled: true,
+            user_type: UserType::Member,
+            other_mail: None,
+        }
+    }
+
+    #[test]
+    fn slices_cover_every_id_once_and_refuse_users_out_of_order() {
+        let users: Vec<RemoteUser> = ["a", "b", "c", "d", "e"].map(user).into();
+        let cut = slices(&users, 2).unwrap();
+        let bounds: Vec<_> = cut.iter().map(|s| (s.from, s.to, s.users.len())).collect();
+        assert_eq!(bounds, [(None, Some("c"), 2), (Some("c"), Some("e"), 2), (Some("e"), None, 1)]);
+        let empty = slices(&[], 2).unwrap();
+        assert_eq!(empty.iter().map(|s| (s.from, s.to)).collect::<Vec<_>>(), [(None, None)], "one slice, every id");
+        for wrong in [["a", "c", "b"], ["a", "b", "b"]] {
+            let users: Vec<RemoteUser> = wrong.map(user).into();
+            assert!(slices(&users, 2).is_err(), "{wrong:?}");
+        }
+    }
 }

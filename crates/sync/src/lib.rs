@@ -534,12 +534,16 @@ impl Ending<'_> {
             None => plan.hold,
         };
         let (status, error) = if request.dry_run {
-            store.record_unapplied_plan(run_id, RunStatus::DryRun, &plan, totals, None, finished_at).await?;
+            store
+                .record_unapplied_plan(run_id, RunStatus::DryRun, &plan, planned_from, totals, None, finished_at)
+                .await?;
             (RunStatus::DryRun, None)
         } else if let Some(hold) = hold {
             let error = held_error(&hold, request.approval.as_ref());
             warn!(%run_id, would_disable = hold.would_disable, "sync held by the deletion threshold");
-            store.record_unapplied_plan(run_id, RunStatus::Held, &plan, totals, Some(&error), finished_at).await?;
+            store
+                .record_unapplied_plan(run_id, RunStatus::Held, &plan, planned_from, totals, Some(&error), finished_at)
+                .await?;
             (RunStatus::Held, Some(error))
         } else {
             store.apply_plan(run_id, &plan, planned_from, Some(advance), totals, finished_at).await?;
