@@ -56,6 +56,14 @@ async fn synced(store: &Store, users: Vec<RemoteUser>, at: OffsetDateTime) -> Uu
     run
 }
 
+/// A dry or held run started at `at` that lists `plan` without applying it.
+async fn listed(store: &Store, status: RunStatus, plan: &Plan, at: OffsetDateTime) -> Uuid {
+    let run = store.start_run("cli", false, at).await.unwrap();
+    let version = store.directory_version().await.unwrap();
+    store.record_unapplied_plan(run, status, plan, version, RunTotals::default(), None, at).await.unwrap();
+    run
+}
+
 /// Every change of a run, page after page.
 async fn all_changes(store: &Store, run: Uuid) -> Vec<safegpt_store::RunChange> {
     let (mut all, mut after) = (Vec::new(), -1);
@@ -417,20 +425,7 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
     let local = store.users(UserFilter::default()).await.unwrap();
     let recent = synced(&store, (1..=7).map(remote).collect(), NOW).await;
     // Held after the recent run applied (an applied run supersedes older held runs).
-    let held = store.start_run("cli", false, long_ago).await.unwrap();
-    let held_plan = plan_for(&local, vec![remote(1)], long_ago);
-    store
-        .record_unapplied_plan(
-            held,
-            RunStatus::Held,
-            &held_plan,
-            store.directory_version().await.unwrap(),
-            RunTotals::default(),
-            None,
-            long_ago,
-        )
-        .await
-        .unwrap();
+    let held = listed(&store, RunStatus::Held, &plan_for(&local, vec![remote(1)], long_ago), long_ago).await;
 
     let cut = NOW - Duration::days(180);
     let mut batches = Vec::new();
@@ -487,37 +482,12 @@ async fn retention_keeps_the_list_of_an_old_held_run_confirmed_within_the_period
     let first = synced(&store, (1..=3).map(remote).collect(), long_ago).await;
     let local = store.users(UserFilter::default()).await.unwrap();
     // A run that changed nothing.
-    let quiet = store.start_run("cli", false, long_ago).await.unwrap();
     let nothing = plan_for(&local, (1..=3).map(remote).collect(), long_ago);
     assert!(nothing.changes.is_empty());
-    store
-        .record_unapplied_plan(
-            quiet,
-            RunStatus::DryRun,
-            &nothing,
-            store.directory_version().await.unwrap(),
-            RunTotals::default(),
-            None,
-            long_ago,
-        )
-        .await
-        .unwrap();
+    let quiet = listed(&store, RunStatus::DryRun, &nothing, long_ago).await;
     // Held for over a year, then confirmed today: the confirmation read the list as what it
     // approves, and the list stays for the period after that decision.
-    let held = store.start_run("cli", false, long_ago).await.unwrap();
-    let held_plan = plan_for(&local, vec![remote(1)], long_ago);
-    store
-        .record_unapplied_plan(
-            held,
-            RunStatus::Held,
-            &held_plan,
-            store.directory_version().await.unwrap(),
-            RunTotals::default(),
-            None,
-            long_ago,
-        )
-        .await
-        .unwrap();
+    let held = listed(&store, RunStatus::Held, &plan_for(&local, vec![remote(1)], long_ago), long_ago).await;
     store.decide_held(held, RunStatus::Confirmed, "admin:a@contoso.com", NOW).await.unwrap();
 
     while store.prune_batch(Kept::RunChanges, NOW - Duration::days(180), 1000, NOW).await.unwrap().more {}
