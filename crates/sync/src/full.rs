@@ -21,7 +21,18 @@ use crate::{Ending, Phase, RunFailure, SyncError, SyncOutcome, held_error};
 
 /// How often a run reads the directory and plans again when administrators keep changing
 /// users between its read and its write.
-pub(crate) const PLAN_ATTEMPTS: u32 = 3;
+const PLAN_ATTEMPTS: u32 = 3;
+
+/// The store refused a plan because users changed after the run read them: `Ok` to read
+/// the directory and plan again, or the failure once `attempt` plans were refused.
+pub(crate) fn plan_again(attempt: &mut u32, run_id: Uuid) -> Result<(), RunFailure> {
+    if *attempt >= PLAN_ATTEMPTS {
+        return Err(RunFailure::DirectoryKeptMoving { attempts: *attempt });
+    }
+    warn!(%run_id, attempt = *attempt, "users changed after the run read them; planning again");
+    *attempt += 1;
+    Ok(())
+}
 
 /// The Entra users of an id range `[from, to)` (open where `None`).
 struct Slice<'a> {
@@ -157,13 +168,9 @@ impl FullPlan<'_> {
             };
             let mut writer = match begun {
                 Ok(writer) => writer,
-                Err(StoreError::DirectoryMoved) if attempt < PLAN_ATTEMPTS => {
-                    warn!(%run_id, attempt, "users changed after the run read them; planning again");
-                    attempt += 1;
-                    continue;
-                }
                 Err(StoreError::DirectoryMoved) => {
-                    return Err(SyncError::Failed(RunFailure::DirectoryKeptMoving { attempts: attempt }));
+                    plan_again(&mut attempt, run_id).map_err(SyncError::Failed)?;
+                    continue;
                 }
                 Err(e) => return Err(e.into()),
             };

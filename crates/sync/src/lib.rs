@@ -468,12 +468,10 @@ impl PreparedRun {
                         scope: &scope_key,
                     };
                     match ending.conclude(plan, planned_from, &advance, totals, finished_at()).await {
-                        Err(SyncError::Store(StoreError::DirectoryMoved)) if attempt < full::PLAN_ATTEMPTS => {
-                            warn!(%run_id, attempt, "users changed after the run read them; planning again");
-                            attempt += 1;
-                        }
                         Err(SyncError::Store(StoreError::DirectoryMoved)) => {
-                            return fail(RunFailure::DirectoryKeptMoving { attempts: attempt }, totals).await;
+                            if let Err(failure) = full::plan_again(&mut attempt, run_id) {
+                                return fail(failure, totals).await;
+                            }
                         }
                         other => return other,
                     }

@@ -156,17 +156,30 @@ async fn complete(
             users.extend(patch.apply(base));
         }
     }
+    let missing = read_directly(client, &unknown, &mut users, run_id).await?;
+    Ok((users, missing))
+}
+
+/// Reads the users `unknown` names directly (delta sent them only in part, with nothing
+/// known to lay them over) into `users`; returns the ids Graph then does not have.
+async fn read_directly(
+    client: &GraphClient,
+    unknown: &[String],
+    users: &mut Vec<RemoteUser>,
+    run_id: Uuid,
+) -> Result<Vec<String>, GraphError> {
     let mut missing = Vec::new();
-    if !unknown.is_empty() {
-        info!(%run_id, users = unknown.len(), "reading users that delta sent only in part");
-        for confirmed in client.confirm_users(&unknown, &[]).await? {
-            match confirmed.user {
-                Some(user) => users.push(user),
-                None => missing.push(confirmed.id),
-            }
+    if unknown.is_empty() {
+        return Ok(missing);
+    }
+    info!(%run_id, users = unknown.len(), "reading users that delta sent only in part");
+    for confirmed in client.confirm_users(unknown, &[]).await? {
+        match confirmed.user {
+            Some(user) => users.push(user),
+            None => missing.push(confirmed.id),
         }
     }
-    Ok((users, missing))
+    Ok(missing)
 }
 
 /// Reads every user, group and direct membership of the tenant.
@@ -203,15 +216,8 @@ pub(crate) async fn read_full(
             .collect();
         // A user Graph did not have when read directly is not read this time; the next run
         // reads everything again.
-        let mut missing = Vec::new();
+        let missing = read_directly(client, &unknown, &mut users, run_id).await?;
         if !unknown.is_empty() {
-            info!(%run_id, users = unknown.len(), "reading users that delta sent only in part");
-            for confirmed in client.confirm_users(&unknown, &[]).await? {
-                match confirmed.user {
-                    Some(user) => users.push(user),
-                    None => missing.push(confirmed.id),
-                }
-            }
             users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         }
         // What may still be read is groups.
