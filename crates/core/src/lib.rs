@@ -3,6 +3,7 @@
 
 pub mod ids;
 pub mod membership;
+pub mod packed;
 pub mod patch;
 pub mod planner;
 pub mod scope;
@@ -12,6 +13,7 @@ pub mod walk;
 
 pub use ids::{ClientId, Email, GroupId, TenantId};
 pub use membership::{EntraChanges, MemberKind, Membership};
+pub use packed::{PackedPatch, PackedUser};
 pub use patch::{Sent, UserPatch};
 pub use planner::{
     Action, Change, ChangeReason, Counts, Hold, Plan, Policy, Rows, Seats, Snapshot, Untouched, plan, plan_subset,

@@ -13,6 +13,17 @@ use crate::{Backend, Result};
 /// Below SQLite's (32766) and PostgreSQL's (65535) limits on bound parameters.
 const MAX_BINDS: usize = 30_000;
 
+/// How many values one multi-row statement binds. SQLite compiles a statement into a
+/// program that grows with its parameters and sqlx keeps each distinct statement compiled
+/// per connection: at 30,000 parameters those programs held 22 MB of a 100,000-user full
+/// read's 95 MB heap. 8,000 took 2 MB and was as fast (2,000 was slower).
+fn binds_per_statement(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 8_000,
+        Backend::Postgres => MAX_BINDS,
+    }
+}
+
 fn placeholder(backend: Backend, sql: &mut String, n: usize) {
     match backend {
         Backend::Sqlite => sql.push('?'),
@@ -70,7 +81,7 @@ pub(crate) async fn insert_rows(
     columns: usize,
     rows: Vec<Vec<Arg>>,
 ) -> Result<()> {
-    let per_statement = (MAX_BINDS / columns).max(1);
+    let per_statement = (binds_per_statement(backend) / columns).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_statement).collect();
@@ -91,7 +102,9 @@ pub(crate) async fn insert_rows(
         }
         sql.push(' ');
         sql.push_str(tail);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        // A full chunk's statement comes back for the next chunk; the last, shorter one
+        // is not worth keeping compiled.
+        let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == per_statement);
         for arg in chunk.into_iter().flatten() {
             query = match arg {
                 Arg::Text(v) => query.bind(v),
@@ -106,7 +119,8 @@ pub(crate) async fn insert_rows(
 /// How many ids one `… IN (…)` statement takes (the organisation is the first parameter).
 pub(crate) const IN_CHUNK: usize = MAX_BINDS - 1;
 
-/// `{head} org_id = $1 AND {column} IN ($2, …) {tail}` for `n` ids.
+/// `{head} org_id = $1 AND {column} IN ($2, …) {tail}` for `n` ids. Its text changes with
+/// `n`, so callers do not keep it compiled (`persistent(false)`).
 pub(crate) fn org_and_in(backend: Backend, head: &str, column: &str, n: usize, tail: &str) -> String {
     let mut sql = format!("{head} org_id = ");
     placeholder(backend, &mut sql, 1);
@@ -133,7 +147,7 @@ pub(crate) async fn delete_where_in(
 ) -> Result<()> {
     for chunk in ids.chunks(IN_CHUNK) {
         let sql = org_and_in(backend, &format!("DELETE FROM {table} WHERE"), column, chunk.len(), "");
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(org.to_owned());
+        let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(org.to_owned());
         for id in chunk {
             query = query.bind(id.clone());
         }

@@ -2,7 +2,7 @@
 //! `checkMemberGroups`, in JSON batches) whether the user is still gone or out of scope.
 
 use safegpt_core::planner::scope_of;
-use safegpt_core::{Action, LocalUser, Plan, Policy, RemoteUser, Scope, Snapshot, Untouched, plan_subset};
+use safegpt_core::{Action, Covered, LocalUser, Plan, Policy, RemoteUser, Scope, Snapshot, Untouched, plan_subset};
 use safegpt_graph::{GraphClient, GraphError};
 use safegpt_store::RunTotals;
 use tracing::{info, warn};
@@ -49,7 +49,7 @@ impl Confirm<'_> {
         if back.is_empty() {
             return Ok((first, back));
         }
-        take_back(snapshot, &back);
+        take_back(&mut snapshot.users, &mut snapshot.covered, &back, |u| &u.id, RemoteUser::clone);
         Ok((make(snapshot), back))
     }
 
@@ -79,13 +79,20 @@ impl Confirm<'_> {
     }
 }
 
-/// Puts what Graph said directly about users found back into the snapshot (in id order).
-pub(crate) fn take_back(snapshot: &mut Snapshot, back: &[RemoteUser]) {
+/// Puts what Graph said directly about users found back into a snapshot's users (in id
+/// order, each kept as `keep` makes it) and counts them covered.
+pub(crate) fn take_back<U>(
+    users: &mut Vec<U>,
+    covered: &mut Covered,
+    back: &[RemoteUser],
+    id: impl Fn(&U) -> &str,
+    keep: impl Fn(&RemoteUser) -> U,
+) {
     for user in back {
-        snapshot.covered.insert(&user.id);
-        match snapshot.users.binary_search_by(|u| u.id.cmp(&user.id)) {
-            Ok(i) => snapshot.users[i] = user.clone(),
-            Err(i) => snapshot.users.insert(i, user.clone()),
+        covered.insert(&user.id);
+        match users.binary_search_by(|u| id(u).cmp(&user.id)) {
+            Ok(i) => users[i] = keep(user),
+            Err(i) => users.insert(i, keep(user)),
         }
     }
 }

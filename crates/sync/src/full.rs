@@ -9,7 +9,8 @@
 //! held run, only the run's list of changes).
 
 use safegpt_core::{
-    Decisions, LocalUser, MemberKind, Membership, Planning, Policy, RemoteUser, Seen, Snapshot, Untouched, Walk,
+    Covered, Decisions, LocalUser, MemberKind, Membership, PackedUser, Planning, Policy, RemoteUser, Seen, Untouched,
+    Walk,
 };
 use safegpt_store::{Advance, MirrorWrite, PlanWriter, RunStatus, RunTotals, Store, StoreError};
 use time::OffsetDateTime;
@@ -34,11 +35,19 @@ pub(crate) fn plan_again(attempt: &mut u32, run_id: Uuid) -> Result<(), RunFailu
     Ok(())
 }
 
+/// What a full read planned with: every user of the tenant, packed.
+pub(crate) struct FullSnapshot {
+    /// In id order, each once.
+    pub users: Vec<PackedUser>,
+    pub covered: Covered,
+    pub complete: bool,
+}
+
 /// The Entra users of an id range `[from, to)` (open where `None`).
 struct Slice<'a> {
     from: Option<&'a str>,
     to: Option<&'a str>,
-    users: &'a [RemoteUser],
+    users: &'a [PackedUser],
     /// What the first pass saw in it.
     seen: Option<Seen>,
 }
@@ -46,21 +55,21 @@ struct Slice<'a> {
 /// Entra's users (in id order) cut every `size` users; together the ranges cover every id.
 /// Users out of order, or twice, would put a user in a slice its Entra user is not in (it
 /// would look deleted): the run fails instead.
-fn slices(users: &[RemoteUser], size: usize) -> Result<Vec<Slice<'_>>, SyncError> {
-    if let Some(pair) = users.windows(2).find(|pair| pair[0].id >= pair[1].id) {
+fn slices(users: &[PackedUser], size: usize) -> Result<Vec<Slice<'_>>, SyncError> {
+    if let Some(pair) = users.windows(2).find(|pair| pair[0].id() >= pair[1].id()) {
         return Err(SyncError::Store(StoreError::Corrupt {
             what: "the users a full read gathered".into(),
-            cause: format!("Entra ids out of order or repeated: {} then {}", pair[0].id, pair[1].id),
+            cause: format!("Entra ids out of order or repeated: {} then {}", pair[0].id(), pair[1].id()),
         }));
     }
-    let chunks: Vec<&[RemoteUser]> = users.chunks(size).collect();
+    let chunks: Vec<&[PackedUser]> = users.chunks(size).collect();
     if chunks.is_empty() {
         return Ok(vec![Slice { from: None, to: None, users, seen: None }]);
     }
     Ok((0..chunks.len())
         .map(|i| Slice {
-            from: (i > 0).then(|| chunks[i][0].id.as_str()),
-            to: chunks.get(i + 1).map(|next| next[0].id.as_str()),
+            from: (i > 0).then(|| chunks[i][0].id()),
+            to: chunks.get(i + 1).map(|next| next[0].id()),
             users: chunks[i],
             seen: None,
         })
@@ -68,6 +77,11 @@ fn slices(users: &[RemoteUser], size: usize) -> Result<Vec<Slice<'_>>, SyncError
 }
 
 impl Slice<'_> {
+    /// The slice's Entra users, unpacked while it is planned.
+    fn users(&self) -> Vec<RemoteUser> {
+        self.users.iter().map(PackedUser::unpack).collect()
+    }
+
     /// The directory users the store gave for this range, checked against it as Rust
     /// compares ids: a user put in the wrong slice would look deleted in Entra.
     fn check(&self, linked: Vec<LocalUser>) -> Result<Vec<LocalUser>, SyncError> {
@@ -110,7 +124,7 @@ impl FullPlan<'_> {
     /// come back as errors the run records.
     pub(crate) async fn run(
         &self,
-        snapshot: &mut Snapshot,
+        snapshot: &mut FullSnapshot,
         copy: &EntraCopy<'_>,
         totals: &mut RunTotals,
         finished_at: impl Fn() -> OffsetDateTime,
@@ -130,7 +144,7 @@ impl FullPlan<'_> {
                 let back = self.confirm.found_back(decisions.removing(), totals).await.map_err(SyncError::Client)?;
                 if !back.is_empty() {
                     found_back = true;
-                    take_back(snapshot, &back);
+                    take_back(&mut snapshot.users, &mut snapshot.covered, &back, PackedUser::id, PackedUser::pack);
                     continue;
                 }
             }
@@ -195,7 +209,7 @@ async fn count(store: &Store, walk: &Walk<'_>, slices: &mut [Slice<'_>]) -> Resu
     let mut counting = walk.counting();
     for slice in slices {
         let linked = slice.check(store.linked_users(slice.from, slice.to).await?)?;
-        slice.seen = Some(counting.slice(&linked, slice.users));
+        slice.seen = Some(counting.slice(&linked, &slice.users()));
     }
     Ok(counting.finish())
 }
@@ -216,7 +230,7 @@ async fn write_slices(
             continue;
         }
         let linked = slice.check(writer.linked_users(slice.from, slice.to).await?)?;
-        writer.write(&planning.slice(&linked, slice.users), at).await?;
+        writer.write(&planning.slice(&linked, &slice.users()), at).await?;
     }
     Ok(())
 }
@@ -245,14 +259,14 @@ mod tests {
 
     #[test]
     fn slices_cover_every_id_once_and_refuse_users_out_of_order() {
-        let users: Vec<RemoteUser> = ["a", "b", "c", "d", "e"].map(user).into();
+        let users: Vec<PackedUser> = ["a", "b", "c", "d", "e"].map(|id| PackedUser::pack(&user(id))).into();
         let cut = slices(&users, 2).unwrap();
         let bounds: Vec<_> = cut.iter().map(|s| (s.from, s.to, s.users.len())).collect();
         assert_eq!(bounds, [(None, Some("c"), 2), (Some("c"), Some("e"), 2), (Some("e"), None, 1)]);
         let empty = slices(&[], 2).unwrap();
         assert_eq!(empty.iter().map(|s| (s.from, s.to)).collect::<Vec<_>>(), [(None, None)], "one slice, every id");
         for wrong in [["a", "c", "b"], ["a", "b", "b"]] {
-            let users: Vec<RemoteUser> = wrong.map(user).into();
+            let users: Vec<PackedUser> = wrong.map(|id| PackedUser::pack(&user(id))).into();
             assert!(slices(&users, 2).is_err(), "{wrong:?}");
         }
     }

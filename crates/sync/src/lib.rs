@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Scope, Settings, Snapshot};
+use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Scope, Settings};
 use safegpt_graph::{Credentials, Endpoints, ErrorKind, GraphClient, GraphError, RetryPolicy};
 use safegpt_store::{
     Advance, DirectoryVersion, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor,
@@ -409,7 +409,7 @@ impl PreparedRun {
         match read {
             Read::Full(full) => {
                 let mut totals = totals(full.users.len(), Some(ReadMode::Full));
-                totals.invalid_emails = count_invalid_emails(run_id, full.users.iter());
+                totals.invalid_emails = warn_invalid_emails(run_id, full.invalid_emails);
                 // Like a 404 on the group: a missing group never takes its members out of scope.
                 if let Some(missing) = scope.groups().iter().find(|g| full.groups.binary_search(g).is_err()) {
                     let failure =
@@ -417,7 +417,7 @@ impl PreparedRun {
                     return fail(failure, totals).await;
                 }
                 let covered = scope.users_covered(&full.memberships);
-                let mut snapshot = Snapshot { users: full.users, covered, complete: true };
+                let mut snapshot = full::FullSnapshot { users: full.users, covered, complete: true };
                 let copy = full::EntraCopy {
                     groups: &full.groups,
                     memberships: &full.memberships,
@@ -436,7 +436,8 @@ impl PreparedRun {
             Read::Incremental(mut delta) => {
                 let mut found_back = Vec::new();
                 let mut totals = totals(delta.users_read as usize, Some(ReadMode::Incremental));
-                totals.invalid_emails = count_invalid_emails(run_id, delta.changes.users.values().flatten());
+                let invalid = delta.changes.users.values().flatten().filter(|u| u.has_invalid_address()).count();
+                totals.invalid_emails = warn_invalid_emails(run_id, invalid as u64);
                 let mut attempt = 1;
                 loop {
                     let planned_from = store.directory_version().await?;
@@ -483,8 +484,7 @@ impl PreparedRun {
 
 /// Users whose address in Entra is not an e-mail address: they are kept without one (the
 /// core refuses such addresses), and the run records how many.
-fn count_invalid_emails<'a>(run_id: Uuid, users: impl Iterator<Item = &'a safegpt_core::RemoteUser>) -> u64 {
-    let invalid = users.filter(|u| u.has_invalid_address()).count() as u64;
+fn warn_invalid_emails(run_id: Uuid, invalid: u64) -> u64 {
     if invalid > 0 {
         warn!(%run_id, invalid, "users whose address in Entra is not an e-mail address are kept without one");
     }

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use safegpt_core::{EntraChanges, MemberKind, Membership, RemoteUser, UserPatch};
+use safegpt_core::{EntraChanges, MemberKind, Membership, PackedPatch, PackedUser, RemoteUser, UserPatch};
 use safegpt_graph::{DeltaStart, ErrorKind, GraphClient, GraphError, GroupDelta, UserDelta};
 use safegpt_store::Store;
 use tracing::info;
@@ -22,7 +22,9 @@ use crate::{Phase, ProgressSender, SyncError};
 /// Everything a full read saw, and the links the next rounds start from.
 pub(crate) struct FullRead {
     /// Every user of the tenant, by id, each once.
-    pub users: Vec<RemoteUser>,
+    pub users: Vec<PackedUser>,
+    /// How many of them have an address in Entra that is not an e-mail address.
+    pub invalid_emails: u64,
     pub groups: Vec<String>,
     pub memberships: Vec<Membership>,
     pub users_link: String,
@@ -51,32 +53,86 @@ pub(crate) enum Incremental {
     SomethingRestored(Vec<String>),
 }
 
-/// The id a `users/delta` entry is about.
-fn user_id(delta: &UserDelta) -> &str {
-    match delta {
-        UserDelta::Present(patch) => &patch.id,
-        UserDelta::Removed { id, .. } => id,
+/// A `users/delta` entry as a round keeps it until the round ends, when its entries are
+/// folded to one per user.
+trait Entry {
+    /// The user the entry is about.
+    fn id(&self) -> &str;
+    /// `later`, a later entry about the same user, laid over this one.
+    fn lay_over(&mut self, later: Self);
+}
+
+impl Entry for UserDelta {
+    fn id(&self) -> &str {
+        match self {
+            UserDelta::Present(patch) => &patch.id,
+            UserDelta::Removed { id, .. } => id,
+        }
+    }
+
+    fn lay_over(&mut self, later: Self) {
+        match (self, later) {
+            (UserDelta::Present(known), UserDelta::Present(later)) => known.merge(later),
+            (known, later) => *known = later,
+        }
+    }
+}
+
+/// A first round's entry: packed, for a first round holds every user of the tenant.
+enum Packed {
+    Present(PackedPatch),
+    Removed { id: String, permanent: bool },
+}
+
+impl From<UserDelta> for Packed {
+    fn from(entry: UserDelta) -> Self {
+        match entry {
+            UserDelta::Present(patch) => Packed::Present(PackedPatch::pack(&patch)),
+            UserDelta::Removed { id, permanent } => Packed::Removed { id, permanent },
+        }
+    }
+}
+
+impl Entry for Packed {
+    fn id(&self) -> &str {
+        match self {
+            Packed::Present(patch) => patch.id(),
+            Packed::Removed { id, .. } => id,
+        }
+    }
+
+    fn lay_over(&mut self, later: Self) {
+        match (self, later) {
+            (Packed::Present(known), Packed::Present(later)) => {
+                let mut merged = known.unpack();
+                merged.merge(later.unpack());
+                *known = PackedPatch::pack(&merged);
+            }
+            (known, later) => *known = later,
+        }
     }
 }
 
 /// A round's entries folded to one per user, by id: a later report of a user wins, and
 /// later partial entries are laid over earlier ones (Graph may send a user several times).
 /// In place: a full read's round holds every user of the tenant, and is not copied.
-fn fold(entries: Vec<UserDelta>) -> Vec<UserDelta> {
+fn fold<E: Entry>(entries: Vec<E>) -> Vec<E> {
     // The arrival order breaks ties, so an unstable (allocation-free) sort keeps it.
-    let mut entries: Vec<(usize, UserDelta)> = entries.into_iter().enumerate().collect();
-    entries.sort_unstable_by(|(a_seq, a), (b_seq, b)| user_id(a).cmp(user_id(b)).then(a_seq.cmp(b_seq)));
+    // `None` is an entry already laid over the one before it.
+    let mut entries: Vec<(usize, Option<E>)> = entries.into_iter().map(Some).enumerate().collect();
+    entries
+        .sort_unstable_by(|(a_seq, a), (b_seq, b)| (a.as_ref().map(E::id), a_seq).cmp(&(b.as_ref().map(E::id), b_seq)));
     entries.dedup_by(|(_, later), (_, known)| {
-        if user_id(later) != user_id(known) {
+        let (Some(known), Some(later_id)) = (known.as_mut(), later.as_ref().map(E::id)) else {
+            return false;
+        };
+        if later_id != known.id() {
             return false;
         }
-        match (known, std::mem::replace(later, UserDelta::Removed { id: String::new(), permanent: true })) {
-            (UserDelta::Present(known), UserDelta::Present(later)) => known.merge(later),
-            (known, later) => *known = later,
-        }
+        known.lay_over(later.take().expect("checked above"));
         true
     });
-    entries.into_iter().map(|(_, entry)| entry).collect()
+    entries.into_iter().filter_map(|(_, entry)| entry).collect()
 }
 
 fn missing_delta_link(resource: &str) -> GraphError {
@@ -87,13 +143,14 @@ fn missing_delta_link(resource: &str) -> GraphError {
     )
 }
 
-/// Runs one `users/delta` round to its end; each user's reports merged in order.
-async fn users_round(
+/// Runs one `users/delta` round to its end, keeping each entry as an `E` as it arrives;
+/// each user's reports merged in order.
+async fn users_round<E: Entry + From<UserDelta>>(
     client: &GraphClient,
     start: DeltaStart<'_>,
     run_id: Uuid,
     progress: &ProgressSender,
-) -> Result<(Vec<UserDelta>, u64, String), GraphError> {
+) -> Result<(Vec<E>, u64, String), GraphError> {
     let mut pager = client.users_delta(start);
     let mut entries = Vec::new();
     let mut read = 0;
@@ -103,7 +160,7 @@ async fn users_round(
             p.pages_read += 1;
             p.users_read += page.len() as u64;
         });
-        entries.extend(page);
+        entries.extend(page.into_iter().map(E::from));
         info!(%run_id, pages = pager.pages, users = read, "read users delta page");
     }
     let link = pager.delta_link.ok_or_else(|| missing_delta_link("users"))?;
@@ -192,37 +249,47 @@ pub(crate) async fn read_full(
     // their sum. Each keeps its own tombstones (user and group ids never collide).
     progress.send_modify(|p| p.phase = Phase::ReadingUsers);
     let users_read = async {
-        let (events, _, users_link) = users_round(client, DeltaStart::Initial, run_id, progress).await?;
+        let (events, _, users_link) = users_round::<Packed>(client, DeltaStart::Initial, run_id, progress).await?;
         // By id: Graph may report the same deleted object more than once.
         let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
         // Entries that lack what every user has, with nothing known to lay them over.
         let mut unknown = Vec::new();
-        // Turned into users in place (a first round holds the whole tenant), in id order.
-        let mut users: Vec<RemoteUser> = events
+        let mut invalid_emails = 0;
+        // Turned into users one at a time (a first round holds the whole tenant), in id order.
+        let mut users: Vec<PackedUser> = events
             .into_iter()
             .filter_map(|event| match event {
-                UserDelta::Present(patch) if patch.is_whole() => patch.apply(None),
-                UserDelta::Present(patch) => {
-                    unknown.push(patch.id);
-                    None
+                Packed::Present(patch) => {
+                    let patch = patch.unpack();
+                    if patch.is_whole() {
+                        let user = patch.apply(None)?;
+                        invalid_emails += u64::from(user.has_invalid_address());
+                        Some(PackedUser::pack(&user))
+                    } else {
+                        unknown.push(patch.id);
+                        None
+                    }
                 }
                 // A first round may already report deletions: a deleted user is simply not read.
-                UserDelta::Removed { id, permanent: false } => {
+                Packed::Removed { id, permanent: false } => {
                     tombstones.insert(id, MemberKind::User);
                     None
                 }
-                UserDelta::Removed { permanent: true, .. } => None,
+                Packed::Removed { permanent: true, .. } => None,
             })
             .collect();
         // A user Graph did not have when read directly is not read this time; the next run
         // reads everything again.
-        let missing = read_directly(client, &unknown, &mut users, run_id).await?;
-        if !unknown.is_empty() {
-            users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let mut read = Vec::new();
+        let missing = read_directly(client, &unknown, &mut read, run_id).await?;
+        if !read.is_empty() {
+            invalid_emails += read.iter().filter(|u| u.has_invalid_address()).count() as u64;
+            users.extend(read.iter().map(PackedUser::pack));
+            users.sort_unstable_by(|a, b| a.id().cmp(b.id()));
         }
         // What may still be read is groups.
         progress.send_modify(|p| p.phase = Phase::ReadingGroups);
-        Ok::<_, GraphError>((users, missing, users_link, tombstones))
+        Ok::<_, GraphError>((users, invalid_emails, missing, users_link, tombstones))
     };
     let groups_read = async {
         let mut groups = BTreeSet::new();
@@ -249,8 +316,10 @@ pub(crate) async fn read_full(
         .await?;
         Ok::<_, GraphError>((groups, members, groups_link, tombstones))
     };
-    let ((users, missing, users_link, mut tombstones), (groups, members, groups_link, group_tombstones)) =
-        tokio::try_join!(users_read, groups_read)?;
+    let (
+        (users, invalid_emails, missing, users_link, mut tombstones),
+        (groups, members, groups_link, group_tombstones),
+    ) = tokio::try_join!(users_read, groups_read)?;
     tombstones.extend(group_tombstones);
     let memberships = members
         .into_iter()
@@ -258,13 +327,14 @@ pub(crate) async fn read_full(
         .map(|((group_id, member_id), kind)| Membership { group_id, member_id, kind })
         .collect();
     // The deleted items may lag behind a restore the round already saw: present wins.
-    let present: BTreeSet<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let present = |id: &str| users.binary_search_by(|u| u.id().cmp(id)).is_ok();
     let deleted = deleted_users(client).await?;
-    tombstones.extend(deleted.into_iter().filter(|id| !present.contains(id.as_str())).map(|id| (id, MemberKind::User)));
+    tombstones.extend(deleted.into_iter().filter(|id| !present(id)).map(|id| (id, MemberKind::User)));
     let tombstones = tombstones.into_iter().collect();
     info!(%run_id, users = users.len(), groups = groups.len(), "full read done");
     Ok(FullRead {
         users,
+        invalid_emails,
         groups: groups.into_iter().collect(),
         memberships,
         users_link,
@@ -287,9 +357,9 @@ pub(crate) async fn read_incremental(
     let stored_tombstones: HashMap<String, MemberKind> = store.tombstones().await?.into_iter().collect();
     progress.send_modify(|p| p.phase = Phase::ReadingUsers);
     let (events, users_read, users_link) =
-        users_round(client, DeltaStart::Link(users_link), run_id, progress).await.map_err(graph)?;
+        users_round::<UserDelta>(client, DeltaStart::Link(users_link), run_id, progress).await.map_err(graph)?;
     // `fold` left one entry per user, in id order.
-    let event_of = |id: &str| events.binary_search_by(|e| user_id(e).cmp(id)).ok().map(|i| &events[i]);
+    let event_of = |id: &str| events.binary_search_by(|e| e.id().cmp(id)).ok().map(|i| &events[i]);
 
     let mut changes = EntraChanges::default();
     let mut restored: Vec<String> = Vec::new();
@@ -409,14 +479,23 @@ mod tests {
     #[test]
     fn a_rounds_entries_fold_to_one_per_user_the_later_winning() {
         let mut titled = UserPatch { id: "u1".into(), job_title: Some(Some("Clerk".into())), ..UserPatch::default() };
-        let folded = fold(vec![
+        let entries = vec![
             named("u2", "B"),
             named("u1", "A"),
             UserDelta::Removed { id: "u3".into(), permanent: false },
             UserDelta::Present(titled.clone()),
             UserDelta::Removed { id: "u2".into(), permanent: true },
             named("u3", "C"),
-        ]);
+        ];
+        let packed: Vec<UserDelta> = fold(entries.iter().cloned().map(Packed::from).collect())
+            .into_iter()
+            .map(|entry| match entry {
+                Packed::Present(patch) => UserDelta::Present(patch.unpack()),
+                Packed::Removed { id, permanent } => UserDelta::Removed { id, permanent },
+            })
+            .collect();
+        let folded = fold(entries);
+        assert_eq!(packed, folded, "a first round's packed entries fold as the entries themselves");
         titled.display_name = Some(Some("A".into()));
         assert_eq!(
             folded,

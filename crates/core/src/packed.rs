@@ -1,0 +1,252 @@
+//! Entra's users as a full read holds them: each in one allocation of its bytes.
+//!
+//! A full read keeps every user of the tenant until it has planned and written the slices
+//! (a million at most tenants' worst). As `UserPatch` or `RemoteUser` a user is a struct of
+//! nine strings, each its own allocation: ~420 bytes for a user whose text is ~170. Packed
+//! it is its text, a length byte per property and a box.
+//!
+//! Layout: one byte of flags (bits 0–1 `accountEnabled`, bits 2–3 `userType`: 0 absent,
+//! 1 null, 2 false / member, 3 true / guest), then the nine text properties in the order of
+//! [`Texts`], each a LEB128 tag (0 absent, 1 null, n + 2 a value of n bytes) and its bytes.
+
+use crate::{RemoteUser, Sent, UserPatch, UserType};
+
+/// The text properties, in their packed order: id, UPN, mail, display name, given name,
+/// surname, job title, department, other mail.
+type Texts<'a> = [Sent<&'a str>; 9];
+
+/// A `users/delta` entry's properties (absent, null or a value), packed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PackedPatch(Box<[u8]>);
+
+/// A whole user ([`RemoteUser`]), packed, with its fingerprint (which the copy of Entra is
+/// compared by).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PackedUser {
+    packed: PackedPatch,
+    fingerprint: u64,
+}
+
+impl std::fmt::Debug for PackedPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.unpack().fmt(f)
+    }
+}
+
+impl std::fmt::Debug for PackedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.unpack().fmt(f)
+    }
+}
+
+fn flag<T>(sent: Sent<T>, is_set: impl Fn(T) -> bool) -> u8 {
+    match sent {
+        None => 0,
+        Some(None) => 1,
+        Some(Some(v)) => 2 + u8::from(is_set(v)),
+    }
+}
+
+fn unflag<T>(bits: u8, set: T, unset: T) -> Sent<T> {
+    match bits & 3 {
+        0 => None,
+        1 => Some(None),
+        2 => Some(Some(unset)),
+        _ => Some(Some(set)),
+    }
+}
+
+fn push_tag(bytes: &mut Vec<u8>, mut tag: usize) {
+    loop {
+        let low = (tag & 0x7f) as u8;
+        tag >>= 7;
+        if tag == 0 {
+            bytes.push(low);
+            return;
+        }
+        bytes.push(low | 0x80);
+    }
+}
+
+fn pack(texts: &Texts<'_>, enabled: Sent<bool>, user_type: Sent<UserType>) -> PackedPatch {
+    let text_len: usize = texts.iter().map(|t| t.flatten().map_or(0, str::len)).sum();
+    let mut bytes = Vec::with_capacity(1 + texts.len() * 2 + text_len);
+    bytes.push(flag(enabled, |v| v) | flag(user_type, |t| t == UserType::Guest) << 2);
+    for text in texts {
+        match text {
+            None => push_tag(&mut bytes, 0),
+            Some(None) => push_tag(&mut bytes, 1),
+            Some(Some(value)) => {
+                push_tag(&mut bytes, value.len() + 2);
+                bytes.extend_from_slice(value.as_bytes());
+            }
+        }
+    }
+    PackedPatch(bytes.into_boxed_slice())
+}
+
+impl PackedPatch {
+    pub fn pack(patch: &UserPatch) -> Self {
+        fn text(t: &Sent<String>) -> Sent<&str> {
+            t.as_ref().map(Option::as_deref)
+        }
+        let texts = [
+            Some(Some(patch.id.as_str())),
+            text(&patch.user_principal_name),
+            text(&patch.mail),
+            text(&patch.display_name),
+            text(&patch.given_name),
+            text(&patch.surname),
+            text(&patch.job_title),
+            text(&patch.department),
+            text(&patch.other_mail),
+        ];
+        pack(&texts, patch.account_enabled, patch.user_type)
+    }
+
+    /// The flags and the text properties, borrowed from the bytes.
+    fn texts(&self) -> (u8, Texts<'_>) {
+        let bytes = &self.0;
+        let mut at = 1;
+        let mut texts: Texts<'_> = [None; 9];
+        for text in &mut texts {
+            let (mut tag, mut shift) = (0usize, 0);
+            loop {
+                let byte = bytes[at];
+                at += 1;
+                tag |= usize::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+            *text = match tag {
+                0 => None,
+                1 => Some(None),
+                n => {
+                    let value = &bytes[at..at + n - 2];
+                    at += n - 2;
+                    Some(Some(std::str::from_utf8(value).expect("packed from a str")))
+                }
+            };
+        }
+        (bytes[0], texts)
+    }
+
+    pub fn id(&self) -> &str {
+        self.texts().1[0].flatten().unwrap_or_default()
+    }
+
+    pub fn unpack(&self) -> UserPatch {
+        let (flags, texts) = self.texts();
+        let owned = |i: usize| texts[i].map(|t| t.map(str::to_owned));
+        UserPatch {
+            id: self.id().to_owned(),
+            user_principal_name: owned(1),
+            mail: owned(2),
+            display_name: owned(3),
+            given_name: owned(4),
+            surname: owned(5),
+            job_title: owned(6),
+            department: owned(7),
+            other_mail: owned(8),
+            account_enabled: unflag(flags, true, false),
+            user_type: unflag(flags >> 2, UserType::Guest, UserType::Member),
+        }
+    }
+}
+
+impl PackedUser {
+    pub fn pack(user: &RemoteUser) -> Self {
+        let texts = [
+            Some(Some(user.id.as_str())),
+            Some(Some(user.user_principal_name.as_str())),
+            Some(user.mail.as_deref()),
+            Some(user.display_name.as_deref()),
+            Some(user.given_name.as_deref()),
+            Some(user.surname.as_deref()),
+            Some(user.job_title.as_deref()),
+            Some(user.department.as_deref()),
+            Some(user.other_mail.as_deref()),
+        ];
+        PackedUser {
+            packed: pack(&texts, Some(Some(user.account_enabled)), Some(Some(user.user_type))),
+            fingerprint: user.fingerprint(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.packed.id()
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    pub fn unpack(&self) -> RemoteUser {
+        self.packed.unpack().apply(None).expect("packed from a whole user")
+    }
+}
+
+impl From<&RemoteUser> for PackedUser {
+    fn from(user: &RemoteUser) -> Self {
+        PackedUser::pack(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Long enough for a two-byte tag; any Unicode.
+        prop_oneof![".{0,12}", ".{120,140}"]
+    }
+
+    fn sent<T: std::fmt::Debug + Clone>(value: impl Strategy<Value = T>) -> impl Strategy<Value = Sent<T>> {
+        prop_oneof![Just(None), Just(Some(None)), value.prop_map(|v| Some(Some(v)))]
+    }
+
+    fn user_type() -> impl Strategy<Value = UserType> {
+        prop_oneof![Just(UserType::Member), Just(UserType::Guest)]
+    }
+
+    prop_compose! {
+        fn patch()(
+            id in text(), texts in proptest::collection::vec(sent(text()), 8),
+            enabled in sent(any::<bool>()), user_type in sent(user_type()),
+        ) -> UserPatch {
+            let mut texts = texts.into_iter();
+            let mut next = || texts.next().unwrap();
+            UserPatch {
+                id, user_principal_name: next(), mail: next(), display_name: next(), given_name: next(),
+                surname: next(), job_title: next(), department: next(), other_mail: next(),
+                account_enabled: enabled, user_type,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_patch_unpacks_to_itself_absent_null_and_values_kept_apart(patch in patch()) {
+            let packed = PackedPatch::pack(&patch);
+            prop_assert_eq!(packed.id(), patch.id.as_str());
+            prop_assert_eq!(packed.unpack(), patch);
+        }
+
+        #[test]
+        fn a_user_unpacks_to_itself_with_its_fingerprint(patch in patch()) {
+            let mut whole = patch;
+            whole.user_principal_name = Some(Some(whole.user_principal_name.flatten().unwrap_or_default()));
+            whole.account_enabled = Some(Some(whole.account_enabled.flatten().unwrap_or(true)));
+            whole.user_type = Some(Some(whole.user_type.flatten().unwrap_or(UserType::Member)));
+            let user = whole.apply(None).unwrap();
+            let packed = PackedUser::pack(&user);
+            prop_assert_eq!(packed.id(), user.id.as_str());
+            prop_assert_eq!(packed.fingerprint(), user.fingerprint());
+            prop_assert_eq!(packed.unpack(), user);
+        }
+    }
+}
