@@ -6,7 +6,7 @@
 //! it is its text, a length byte per property and a box.
 //!
 //! Layout: one byte of flags (bits 0–1 `accountEnabled`, bits 2–3 `userType`: 0 absent,
-//! 1 null, 2 false / member, 3 true / guest), then the nine text properties in the order of
+//! 1 null, 2 false / member, 3 true / guest; bit 4 a whole user's coverage), then the nine text properties in the order of
 //! [`Texts`], each a LEB128 tag (0 absent, 1 null, n + 2 a value of n bytes) and its bytes.
 
 use crate::{RemoteUser, Sent, UserPatch, UserType};
@@ -14,6 +14,9 @@ use crate::{RemoteUser, Sent, UserPatch, UserType};
 /// The text properties, in their packed order: id, UPN, mail, display name, given name,
 /// surname, job title, department, other mail.
 type Texts<'a> = [Sent<&'a str>; 9];
+
+/// The flag of a covered user, above the bits of `accountEnabled` and `userType`.
+const COVERED: u8 = 1 << 4;
 
 /// A `users/delta` entry's properties (absent, null or a value), packed.
 #[derive(Clone, PartialEq, Eq)]
@@ -106,35 +109,41 @@ impl PackedPatch {
 
     /// The flags and the text properties, borrowed from the bytes.
     fn texts(&self) -> (u8, Texts<'_>) {
-        let bytes = &self.0;
         let mut at = 1;
         let mut texts: Texts<'_> = [None; 9];
         for text in &mut texts {
-            let (mut tag, mut shift) = (0usize, 0);
-            loop {
-                let byte = bytes[at];
-                at += 1;
-                tag |= usize::from(byte & 0x7f) << shift;
-                shift += 7;
-                if byte & 0x80 == 0 {
-                    break;
-                }
-            }
-            *text = match tag {
-                0 => None,
-                1 => Some(None),
-                n => {
-                    let value = &bytes[at..at + n - 2];
-                    at += n - 2;
-                    Some(Some(std::str::from_utf8(value).expect("packed from a str")))
-                }
-            };
+            *text = self.text_at(&mut at);
         }
-        (bytes[0], texts)
+        (self.0[0], texts)
     }
 
+    /// The text property that starts at `at`, moving `at` past it.
+    fn text_at(&self, at: &mut usize) -> Sent<&str> {
+        let bytes = &self.0;
+        let (mut tag, mut shift) = (0usize, 0);
+        loop {
+            let byte = bytes[*at];
+            *at += 1;
+            tag |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        match tag {
+            0 => None,
+            1 => Some(None),
+            n => {
+                let value = &bytes[*at..*at + n - 2];
+                *at += n - 2;
+                Some(Some(std::str::from_utf8(value).expect("packed from a str")))
+            }
+        }
+    }
+
+    /// The id, read alone: searches and sorts by id read nothing else.
     pub fn id(&self) -> &str {
-        self.texts().1[0].flatten().unwrap_or_default()
+        self.text_at(&mut 1).flatten().unwrap_or_default()
     }
 
     pub fn unpack(&self) -> UserPatch {
@@ -181,6 +190,17 @@ impl PackedUser {
 
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
+    }
+
+    /// Whether the scope covers the user (a member of a configured group, directly or by
+    /// nesting), as the full read marked it: a set of a million ids took more memory than
+    /// the users' text.
+    pub fn covered(&self) -> bool {
+        self.packed.0[0] & COVERED != 0
+    }
+
+    pub fn cover(&mut self) {
+        self.packed.0[0] |= COVERED;
     }
 
     pub fn unpack(&self) -> RemoteUser {
@@ -246,7 +266,11 @@ mod tests {
             let packed = PackedUser::pack(&user);
             prop_assert_eq!(packed.id(), user.id.as_str());
             prop_assert_eq!(packed.fingerprint(), user.fingerprint());
-            prop_assert_eq!(packed.unpack(), user);
+            prop_assert_eq!(packed.unpack(), user.clone());
+            let mut covered = packed.clone();
+            covered.cover();
+            prop_assert!(covered.covered() && !packed.covered());
+            prop_assert_eq!(covered.unpack(), user, "coverage is not a property of the user");
         }
     }
 }

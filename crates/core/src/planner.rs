@@ -333,12 +333,12 @@ pub fn plan_subset(
 ) -> Plan {
     // One slice holding everything: its changes come in the order of `local`, then of the
     // snapshot's users.
-    let walk = Walk::new(policy, now, &snapshot.covered, snapshot.complete, untouched, local);
+    let walk = Walk::new(policy, now, snapshot.complete, untouched, local);
     let mut counting = walk.counting();
-    counting.slice(local, &snapshot.users);
+    counting.slice(local, &snapshot.users, &snapshot.covered);
     let decisions = counting.finish();
     let mut planning = walk.planning(&decisions, new_id);
-    let changes = planning.slice(local, &snapshot.users);
+    let changes = planning.slice(local, &snapshot.users, &snapshot.covered);
     Plan { changes, counts: planning.finish(), hold: decisions.hold, seats: decisions.seats }
 }
 

@@ -132,21 +132,24 @@ impl Scope {
 
     /// The users covered, given every direct membership of the tenant.
     pub fn users_covered(&self, memberships: &[Membership]) -> Covered {
+        match self.covering(memberships) {
+            None => Covered::EveryUser,
+            Some(covering) => Covered::Members(covering.map(|m| m.member_id.clone()).collect()),
+        }
+    }
+
+    /// The direct memberships of users that put them in scope, given every direct
+    /// membership of the tenant; `None` when every user is.
+    pub fn covering<'m>(&self, memberships: &'m [Membership]) -> Option<impl Iterator<Item = &'m Membership>> {
         if self.is_whole_tenant() {
-            return Covered::EveryUser;
+            return None;
         }
         let edges = memberships
             .iter()
             .filter(|m| m.kind == MemberKind::Group)
             .map(|m| (m.group_id.as_str(), m.member_id.as_str()));
         let groups = self.groups_covered(edges);
-        Covered::Members(
-            memberships
-                .iter()
-                .filter(|m| m.kind == MemberKind::User && groups.contains(&m.group_id))
-                .map(|m| m.member_id.clone())
-                .collect(),
-        )
+        Some(memberships.iter().filter(move |m| m.kind == MemberKind::User && groups.contains(&m.group_id)))
     }
 
     /// What `changes` can affect, given the group tree's edges before them.

@@ -28,7 +28,6 @@ use crate::user::{LocalUser, RemoteUser, Source, Status};
 pub struct Walk<'a> {
     policy: &'a Policy,
     now: OffsetDateTime,
-    covered: &'a Covered,
     /// False when a source was not read to its end: nobody is then taken out of scope.
     complete: bool,
     untouched: Untouched,
@@ -59,7 +58,6 @@ impl<'a> Walk<'a> {
     pub fn new(
         policy: &'a Policy,
         now: OffsetDateTime,
-        covered: &'a Covered,
         complete: bool,
         untouched: Untouched,
         unlinked: &'a [LocalUser],
@@ -68,7 +66,7 @@ impl<'a> Walk<'a> {
         for user in unlinked.iter().filter(|u| u.azure_object_id.is_none()) {
             unlinked_by_email.entry(user.profile.email.to_lowercase()).or_insert(user);
         }
-        Walk { policy, now, covered, complete, untouched, unlinked, unlinked_by_email }
+        Walk { policy, now, complete, untouched, unlinked, unlinked_by_email }
     }
 
     /// The first pass.
@@ -77,17 +75,19 @@ impl<'a> Walk<'a> {
     }
 
     /// Plans one slice: `local` are the directory users linked to the slice's Entra ids,
-    /// `remote` the Entra users of the slice. `linked_now` carries the local accounts
+    /// `remote` the Entra users of the slice, `covered` which of those the scope covers
+    /// (a full read knows it per user, so a slice brings its own). `linked_now` carries the local accounts
     /// earlier slices linked. Without `new_id` (the first pass) creations are only counted:
     /// a first sync creates the whole tenant, and its rows are built once, to be written.
     fn slice<'s>(
         &'s self,
         local: &'s [LocalUser],
         remote: &'s [RemoteUser],
+        covered: &Covered,
         linked_now: &mut HashSet<Uuid>,
         mut new_id: Option<impl FnMut() -> Uuid>,
     ) -> Slice<'s> {
-        let Walk { policy, now, covered, complete, .. } = *self;
+        let Walk { policy, now, complete, .. } = *self;
         let remote_by_id: HashMap<&str, &RemoteUser> = remote.iter().map(|u| (u.id.as_str(), u)).collect();
         let mut slice = Slice {
             outcomes: Vec::new(),
@@ -213,8 +213,8 @@ pub struct Counting<'w, 'a> {
 
 impl<'w, 'a> Counting<'w, 'a> {
     /// Counts one slice, and says whether the second pass has anything to plan in it.
-    pub fn slice(&mut self, local: &[LocalUser], remote: &[RemoteUser]) -> Seen {
-        let slice = self.walk.slice(local, remote, &mut self.linked_now, None::<fn() -> Uuid>);
+    pub fn slice(&mut self, local: &[LocalUser], remote: &[RemoteUser], covered: &Covered) -> Seen {
+        let slice = self.walk.slice(local, remote, covered, &mut self.linked_now, None::<fn() -> Uuid>);
         let seen = Seen {
             anything: !slice.outcomes.is_empty() || slice.counted_creations > 0,
             unchanged: slice.unchanged_in_scope,
@@ -343,8 +343,8 @@ pub struct Planning<'w, 'a, F> {
 }
 
 impl<F: FnMut() -> Uuid> Planning<'_, '_, F> {
-    pub fn slice(&mut self, local: &[LocalUser], remote: &[RemoteUser]) -> Vec<Change> {
-        let mut slice = self.walk.slice(local, remote, &mut self.linked_now, Some(&mut self.new_id));
+    pub fn slice(&mut self, local: &[LocalUser], remote: &[RemoteUser], covered: &Covered) -> Vec<Change> {
+        let mut slice = self.walk.slice(local, remote, covered, &mut self.linked_now, Some(&mut self.new_id));
         let counts = &mut self.counts;
         counts.unchanged += slice.unchanged_in_scope;
         for outcome in &mut slice.outcomes {

@@ -572,7 +572,7 @@ fn walk_in_slices(
     let highs = bounds.iter().map(|b| Some(b.as_str())).chain(std::iter::once(None));
     let within =
         |id: &str, lo: Option<&str>, hi: Option<&str>| lo.is_none_or(|lo| id >= lo) && hi.is_none_or(|hi| id < hi);
-    let slices: Vec<(Vec<LocalUser>, Vec<RemoteUser>)> = lows
+    let slices: Vec<(Vec<LocalUser>, Vec<RemoteUser>, Covered)> = lows
         .zip(highs)
         .map(|(lo, hi)| {
             let mut linked: Vec<LocalUser> = local
@@ -583,20 +583,27 @@ fn walk_in_slices(
             linked.sort_by(|a, b| a.azure_object_id.cmp(&b.azure_object_id));
             let mut remote: Vec<RemoteUser> = snap.users.iter().filter(|u| within(&u.id, lo, hi)).cloned().collect();
             remote.sort_by(|a, b| a.id.cmp(&b.id));
-            (linked, remote)
+            // As the engine does: a slice knows the coverage of its own Entra users only.
+            let covered = match &snap.covered {
+                Covered::EveryUser => Covered::EveryUser,
+                Covered::Members(_) => Covered::Members(
+                    remote.iter().filter(|u| snap.covered.contains(&u.id)).map(|u| u.id.clone()).collect(),
+                ),
+            };
+            (linked, remote, covered)
         })
         .collect();
     let unlinked: Vec<LocalUser> = local.iter().filter(|u| u.azure_object_id.is_none()).cloned().collect();
-    let walk = Walk::new(policy, now, &snap.covered, snap.complete, Untouched::default(), &unlinked);
+    let walk = Walk::new(policy, now, snap.complete, Untouched::default(), &unlinked);
     let mut counting = walk.counting();
-    let seen: Vec<_> = slices.iter().map(|(linked, remote)| counting.slice(linked, remote)).collect();
+    let seen: Vec<_> = slices.iter().map(|(linked, remote, covered)| counting.slice(linked, remote, covered)).collect();
     let decisions = counting.finish();
     let mut planning = walk.planning(&decisions, counter());
     let mut changes = Vec::new();
-    for ((linked, remote), seen) in slices.iter().zip(seen) {
+    for ((linked, remote, covered), seen) in slices.iter().zip(seen) {
         // As the engine does: a slice with nothing to plan is not read again.
         if seen.anything_to_plan() {
-            changes.extend(planning.slice(linked, remote));
+            changes.extend(planning.slice(linked, remote, covered));
         } else {
             planning.skip(seen);
         }

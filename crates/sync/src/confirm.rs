@@ -2,7 +2,7 @@
 //! `checkMemberGroups`, in JSON batches) whether the user is still gone or out of scope.
 
 use safegpt_core::planner::scope_of;
-use safegpt_core::{Action, Covered, LocalUser, Plan, Policy, RemoteUser, Scope, Snapshot, Untouched, plan_subset};
+use safegpt_core::{Action, LocalUser, Plan, Policy, RemoteUser, Scope, Snapshot, Untouched, plan_subset};
 use safegpt_graph::{GraphClient, GraphError};
 use safegpt_store::RunTotals;
 use tracing::{info, warn};
@@ -49,7 +49,8 @@ impl Confirm<'_> {
         if back.is_empty() {
             return Ok((first, back));
         }
-        take_back(&mut snapshot.users, &mut snapshot.covered, &back, |u| &u.id, RemoteUser::clone);
+        back.iter().for_each(|user| snapshot.covered.insert(&user.id));
+        take_back(&mut snapshot.users, &back, |u| &u.id, RemoteUser::clone);
         Ok((make(snapshot), back))
     }
 
@@ -79,17 +80,15 @@ impl Confirm<'_> {
     }
 }
 
-/// Puts what Graph said directly about users found back into a snapshot's users (in id
-/// order, each kept as `keep` makes it) and counts them covered.
+/// Puts what Graph said directly about users found back (members of the scope, as Graph
+/// said) into a snapshot's users, in id order, each kept as `keep` makes it.
 pub(crate) fn take_back<U>(
     users: &mut Vec<U>,
-    covered: &mut Covered,
     back: &[RemoteUser],
     id: impl Fn(&U) -> &str,
     keep: impl Fn(&RemoteUser) -> U,
 ) {
     for user in back {
-        covered.insert(&user.id);
         match users.binary_search_by(|u| id(u).cmp(&user.id)) {
             Ok(i) => users[i] = keep(user),
             Err(i) => users.insert(i, keep(user)),

@@ -9,8 +9,8 @@
 //! held run, only the run's list of changes).
 
 use safegpt_core::{
-    Covered, Decisions, LocalUser, MemberKind, Membership, PackedUser, Planning, Policy, RemoteUser, Seen, Untouched,
-    Walk,
+    Covered, Decisions, LocalUser, MemberKind, Membership, PackedUser, Planning, Policy, RemoteUser, Scope, Seen,
+    Untouched, Walk,
 };
 use safegpt_store::{Advance, MirrorWrite, PlanWriter, RunStatus, RunTotals, Store, StoreError};
 use time::OffsetDateTime;
@@ -35,12 +35,39 @@ pub(crate) fn plan_again(attempt: &mut u32, run_id: Uuid) -> Result<(), RunFailu
     Ok(())
 }
 
-/// What a full read planned with: every user of the tenant, packed.
+/// What a full read planned with: every user of the tenant, packed, each marked covered
+/// or not.
 pub(crate) struct FullSnapshot {
     /// In id order, each once.
-    pub users: Vec<PackedUser>,
-    pub covered: Covered,
-    pub complete: bool,
+    users: Vec<PackedUser>,
+    /// No group is configured: every user is covered.
+    every_user: bool,
+}
+
+impl FullSnapshot {
+    /// `users` in id order, each once, marked covered as `memberships` (every direct
+    /// membership of the tenant) put them in `scope`.
+    pub(crate) fn new(mut users: Vec<PackedUser>, scope: &Scope, memberships: &[Membership]) -> Self {
+        let Some(covering) = scope.covering(memberships) else {
+            return FullSnapshot { users, every_user: true };
+        };
+        for membership in covering {
+            if let Ok(i) = users.binary_search_by(|u| u.id().cmp(&membership.member_id)) {
+                users[i].cover();
+            }
+        }
+        FullSnapshot { users, every_user: false }
+    }
+
+    /// Puts what Graph said directly about users found back: members of the scope.
+    fn take_back(&mut self, back: &[RemoteUser]) {
+        let covered = |user: &RemoteUser| {
+            let mut packed = PackedUser::pack(user);
+            packed.cover();
+            packed
+        };
+        take_back(&mut self.users, back, PackedUser::id, covered);
+    }
 }
 
 /// The Entra users of an id range `[from, to)` (open where `None`).
@@ -77,9 +104,13 @@ fn slices(users: &[PackedUser], size: usize) -> Result<Vec<Slice<'_>>, SyncError
 }
 
 impl Slice<'_> {
-    /// The slice's Entra users, unpacked while it is planned.
-    fn users(&self) -> Vec<RemoteUser> {
-        self.users.iter().map(PackedUser::unpack).collect()
+    /// The slice's Entra users, unpacked while it is planned, and which of them are covered.
+    fn users(&self, every_user: bool) -> (Vec<RemoteUser>, Covered) {
+        let covered = match every_user {
+            true => Covered::EveryUser,
+            false => Covered::Members(self.users.iter().filter(|u| u.covered()).map(|u| u.id().to_owned()).collect()),
+        };
+        (self.users.iter().map(PackedUser::unpack).collect(), covered)
     }
 
     /// The directory users the store gave for this range, checked against it as Rust
@@ -135,16 +166,16 @@ impl FullPlan<'_> {
         loop {
             let planned_from = store.directory_version().await?;
             let unlinked = store.unlinked_users().await?;
-            let walk =
-                Walk::new(self.policy, now, &snapshot.covered, snapshot.complete, Untouched::default(), &unlinked);
+            // Every page of every source was read: a full read that was not fails instead.
+            let walk = Walk::new(self.policy, now, true, Untouched::default(), &unlinked);
             let mut slices = slices(&snapshot.users, request.slice.0.get())?;
-            let decisions = count(store, &walk, &mut slices).await?;
+            let decisions = count(store, &walk, &mut slices, snapshot.every_user).await?;
             if !confirmed && !decisions.removing().is_empty() {
                 confirmed = true;
                 let back = self.confirm.found_back(decisions.removing(), totals).await.map_err(SyncError::Client)?;
                 if !back.is_empty() {
                     found_back = true;
-                    take_back(&mut snapshot.users, &mut snapshot.covered, &back, PackedUser::id, PackedUser::pack);
+                    snapshot.take_back(&back);
                     continue;
                 }
             }
@@ -190,7 +221,7 @@ impl FullPlan<'_> {
             };
             let at = finished_at();
             let mut planning = walk.planning(&decisions, Uuid::now_v7);
-            write_slices(&slices, &mut planning, &mut writer, at).await?;
+            write_slices(&slices, snapshot.every_user, &mut planning, &mut writer, at).await?;
             let counts = planning.finish();
             match status {
                 RunStatus::Succeeded => writer.applied(counts, *totals, at).await?,
@@ -205,11 +236,17 @@ impl FullPlan<'_> {
 
 /// The first pass: reads each slice of the directory, keeps totals only, and notes which
 /// slices the second pass must read again.
-async fn count(store: &Store, walk: &Walk<'_>, slices: &mut [Slice<'_>]) -> Result<Decisions, SyncError> {
+async fn count(
+    store: &Store,
+    walk: &Walk<'_>,
+    slices: &mut [Slice<'_>],
+    every_user: bool,
+) -> Result<Decisions, SyncError> {
     let mut counting = walk.counting();
     for slice in slices {
         let linked = slice.check(store.linked_users(slice.from, slice.to).await?)?;
-        slice.seen = Some(counting.slice(&linked, &slice.users()));
+        let (users, covered) = slice.users(every_user);
+        slice.seen = Some(counting.slice(&linked, &users, &covered));
     }
     Ok(counting.finish())
 }
@@ -220,6 +257,7 @@ async fn count(store: &Store, walk: &Walk<'_>, slices: &mut [Slice<'_>]) -> Resu
 /// writes its changes before the next slice is read.
 async fn write_slices(
     slices: &[Slice<'_>],
+    every_user: bool,
     planning: &mut Planning<'_, '_, impl FnMut() -> Uuid>,
     writer: &mut PlanWriter<'_>,
     at: OffsetDateTime,
@@ -230,7 +268,8 @@ async fn write_slices(
             continue;
         }
         let linked = slice.check(writer.linked_users(slice.from, slice.to).await?)?;
-        writer.write(&planning.slice(&linked, &slice.users()), at).await?;
+        let (users, covered) = slice.users(every_user);
+        writer.write(&planning.slice(&linked, &users, &covered), at).await?;
     }
     Ok(())
 }

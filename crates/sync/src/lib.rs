@@ -416,8 +416,7 @@ impl PreparedRun {
                         RunFailure::GroupMissing { group: missing.clone(), detail: "not among the tenant's groups" };
                     return fail(failure, totals).await;
                 }
-                let covered = scope.users_covered(&full.memberships);
-                let mut snapshot = full::FullSnapshot { users: full.users, covered, complete: true };
+                let mut snapshot = full::FullSnapshot::new(full.users, &scope, &full.memberships);
                 let copy = full::EntraCopy {
                     groups: &full.groups,
                     memberships: &full.memberships,
