@@ -9,6 +9,7 @@
 //! 1 null, 2 false / member, 3 true / guest; bit 4 a whole user's coverage), then the nine text properties in the order of
 //! [`Texts`], each a LEB128 tag (0 absent, 1 null, n + 2 a value of n bytes) and its bytes.
 
+use crate::user::UserView;
 use crate::{RemoteUser, Sent, UserPatch, UserType};
 
 /// The text properties, in their packed order: id, UPN, mail, display name, given name,
@@ -88,6 +89,20 @@ fn pack(texts: &Texts<'_>, enabled: Sent<bool>, user_type: Sent<UserType>) -> Pa
     PackedPatch(bytes.into_boxed_slice())
 }
 
+/// The LEB128 tag that starts at `at`, moving `at` past it.
+fn tag_at(bytes: &[u8], at: &mut usize) -> usize {
+    let (mut tag, mut shift) = (0usize, 0);
+    loop {
+        let byte = bytes[*at];
+        *at += 1;
+        tag |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return tag;
+        }
+    }
+}
+
 impl PackedPatch {
     pub fn pack(patch: &UserPatch) -> Self {
         fn text(t: &Sent<String>) -> Sent<&str> {
@@ -119,22 +134,11 @@ impl PackedPatch {
 
     /// The text property that starts at `at`, moving `at` past it.
     fn text_at(&self, at: &mut usize) -> Sent<&str> {
-        let bytes = &self.0;
-        let (mut tag, mut shift) = (0usize, 0);
-        loop {
-            let byte = bytes[*at];
-            *at += 1;
-            tag |= usize::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                break;
-            }
-        }
-        match tag {
+        match tag_at(&self.0, at) {
             0 => None,
             1 => Some(None),
             n => {
-                let value = &bytes[*at..*at + n - 2];
+                let value = &self.0[*at..*at + n - 2];
                 *at += n - 2;
                 Some(Some(std::str::from_utf8(value).expect("packed from a str")))
             }
@@ -182,6 +186,47 @@ impl PackedUser {
             packed: pack(&texts, Some(Some(user.account_enabled)), Some(Some(user.user_type))),
             fingerprint: user.fingerprint(),
         }
+    }
+
+    /// A round's entry that carries a whole user (UPN, `accountEnabled` and `userType`
+    /// set), made the user in place: what the entry left out the user does not have. An
+    /// entry that lacks any of the three is given back.
+    pub fn from_whole(mut patch: PackedPatch) -> Result<Self, PackedPatch> {
+        let flags = patch.0[0];
+        let mut at = 1;
+        patch.text_at(&mut at);
+        let upn_set = matches!(patch.text_at(&mut at), Some(Some(_)));
+        if flags & 3 < 2 || (flags >> 2) & 3 < 2 || !upn_set {
+            return Err(patch);
+        }
+        // Absent (tag 0) becomes null (tag 1): one byte either way.
+        let mut at = 1;
+        for _ in 0..9 {
+            let start = at;
+            match tag_at(&patch.0, &mut at) {
+                0 => patch.0[start] = 1,
+                1 => {}
+                n => at += n - 2,
+            }
+        }
+        let mut user = PackedUser { packed: patch, fingerprint: 0 };
+        user.fingerprint = user.view().fingerprint();
+        Ok(user)
+    }
+
+    fn view(&self) -> UserView<'_> {
+        let (flags, texts) = self.packed.texts();
+        UserView {
+            texts: texts.map(Option::flatten),
+            account_enabled: flags & 3 == 3,
+            user_type: if (flags >> 2) & 3 == 3 { UserType::Guest } else { UserType::Member },
+        }
+    }
+
+    /// Whether Entra holds an address for this user that is not one (see
+    /// [`RemoteUser::has_invalid_address`]).
+    pub fn has_invalid_address(&self) -> bool {
+        self.view().has_invalid_address()
     }
 
     pub fn id(&self) -> &str {
@@ -271,6 +316,26 @@ mod tests {
             covered.cover();
             prop_assert!(covered.covered() && !packed.covered());
             prop_assert_eq!(covered.unpack(), user, "coverage is not a property of the user");
+        }
+
+        #[test]
+        fn an_entry_becomes_a_user_in_place_only_when_whole(mut patch in patch(), whole in any::<bool>()) {
+            if whole {
+                patch.user_principal_name = Some(patch.user_principal_name.flatten().or(Some(String::new())));
+                patch.account_enabled = Some(patch.account_enabled.flatten().or(Some(false)));
+                patch.user_type = Some(patch.user_type.flatten().or(Some(UserType::Guest)));
+            }
+            let packed = PackedPatch::pack(&patch);
+            match (PackedUser::from_whole(packed.clone()), patch.clone().apply(None)) {
+                (Ok(made), Some(user)) => {
+                    prop_assert_eq!(made.fingerprint(), user.fingerprint());
+                    prop_assert_eq!(made.has_invalid_address(), user.has_invalid_address());
+                    prop_assert_eq!(made.clone(), PackedUser::pack(&user), "the same bytes as the user packed");
+                    prop_assert_eq!(made.unpack(), user);
+                }
+                (Err(back), None) => prop_assert_eq!(back, packed, "given back untouched"),
+                (made, user) => prop_assert!(false, "in place: {made:?}, applied: {user:?}"),
+            }
         }
     }
 }

@@ -134,7 +134,7 @@ impl Scope {
     pub fn users_covered(&self, memberships: &[Membership]) -> Covered {
         match self.covering(memberships) {
             None => Covered::EveryUser,
-            Some(covering) => Covered::Members(covering.map(|m| m.member_id.clone()).collect()),
+            Some(covering) => Covered::Members(covering.map(|m| m.member_id.to_string()).collect()),
         }
     }
 
@@ -144,12 +144,9 @@ impl Scope {
         if self.is_whole_tenant() {
             return None;
         }
-        let edges = memberships
-            .iter()
-            .filter(|m| m.kind == MemberKind::Group)
-            .map(|m| (m.group_id.as_str(), m.member_id.as_str()));
+        let edges = memberships.iter().filter(|m| m.kind == MemberKind::Group).map(|m| (&*m.group_id, &*m.member_id));
         let groups = self.groups_covered(edges);
-        Some(memberships.iter().filter(move |m| m.kind == MemberKind::User && groups.contains(&m.group_id)))
+        Some(memberships.iter().filter(move |m| m.kind == MemberKind::User && groups.contains(&*m.group_id)))
     }
 
     /// What `changes` can affect, given the group tree's edges before them.
@@ -221,9 +218,8 @@ mod tests {
         let users = scope.users_covered(&m);
         assert_eq!(users, Covered::Members(["u1", "u2"].into_iter().map(String::from).collect()));
         assert!(!users.contains("u3"), "a user only in an unconfigured group is not covered");
-        let groups = scope.groups_covered(
-            m.iter().filter(|e| e.kind == MemberKind::Group).map(|e| (e.group_id.as_str(), e.member_id.as_str())),
-        );
+        let groups = scope
+            .groups_covered(m.iter().filter(|e| e.kind == MemberKind::Group).map(|e| (&*e.group_id, &*e.member_id)));
         assert_eq!(groups, ["a", "b", "root"].into_iter().map(String::from).collect());
     }
 

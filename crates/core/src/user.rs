@@ -221,12 +221,7 @@ impl RemoteUser {
     /// Whether Entra holds an address for this user that is not one (`mail`, or a member's
     /// UPN, or `otherMails`, set but not an e-mail address): the run counts these.
     pub fn has_invalid_address(&self) -> bool {
-        let upn = Some(self.user_principal_name.as_str()).filter(|u| !u.to_ascii_uppercase().contains(GUEST_UPN_MARK));
-        [self.mail.as_deref(), upn, self.other_mail.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .any(|a| !a.is_empty() && crate::Email::parse(a).is_err())
+        self.view().has_invalid_address()
     }
 
     /// The address that may link an unlinked local account: `mail` or a member's UPN, the
@@ -240,22 +235,68 @@ impl RemoteUser {
     /// A stable 64-bit digest of every field (FNV-1a), to tell cheaply whether a stored
     /// copy of this user differs. The same on every platform and release.
     pub fn fingerprint(&self) -> u64 {
+        self.view().fingerprint()
+    }
+
+    fn view(&self) -> UserView<'_> {
+        UserView {
+            texts: [
+                Some(&self.id),
+                Some(&self.user_principal_name),
+                self.mail.as_deref(),
+                self.display_name.as_deref(),
+                self.given_name.as_deref(),
+                self.surname.as_deref(),
+                self.job_title.as_deref(),
+                self.department.as_deref(),
+                self.other_mail.as_deref(),
+            ],
+            account_enabled: self.account_enabled,
+            user_type: self.user_type,
+        }
+    }
+
+    pub fn profile(&self) -> Profile {
+        Profile {
+            email: self.email().to_owned(),
+            user_principal_name: Some(self.user_principal_name.clone()),
+            display_name: self.display_name.clone(),
+            given_name: self.given_name.clone(),
+            surname: self.surname.clone(),
+            job_title: self.job_title.clone(),
+            department: self.department.clone(),
+        }
+    }
+}
+
+/// A whole user's properties borrowed, wherever they are kept (a [`RemoteUser`], or the
+/// bytes of a packed one): what is computed from them is computed once, here.
+pub(crate) struct UserView<'a> {
+    /// id, UPN, mail, display name, given name, surname, job title, department, other mail.
+    pub texts: [Option<&'a str>; 9],
+    pub account_enabled: bool,
+    pub user_type: UserType,
+}
+
+impl UserView<'_> {
+    pub fn has_invalid_address(&self) -> bool {
+        let [_, upn, mail, .., other_mail] = self.texts;
+        let upn = upn.filter(|u| !u.to_ascii_uppercase().contains(GUEST_UPN_MARK));
+        [mail, upn, other_mail]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .any(|a| !a.is_empty() && crate::Email::parse(a).is_err())
+    }
+
+    pub fn fingerprint(&self) -> u64 {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |bytes: &[u8]| {
             for &b in bytes {
                 hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }
         };
-        let fields: [Option<&str>; 8] = [
-            Some(&self.id),
-            Some(&self.user_principal_name),
-            self.mail.as_deref(),
-            self.display_name.as_deref(),
-            self.given_name.as_deref(),
-            self.surname.as_deref(),
-            self.job_title.as_deref(),
-            self.department.as_deref(),
-        ];
+        let [fields @ .., other_mail] = self.texts;
         for field in fields {
             // A marker before each field keeps None, "" and shifted text apart.
             match field {
@@ -270,23 +311,11 @@ impl RemoteUser {
         eat(&[u8::from(self.account_enabled), u8::from(self.user_type == UserType::Guest)]);
         // Added after the first release: only a set value counts, so the fingerprints of
         // users without one stay what stored copies hold.
-        if let Some(other) = &self.other_mail {
+        if let Some(other) = other_mail {
             eat(&[2]);
             eat(other.as_bytes());
         }
         hash
-    }
-
-    pub fn profile(&self) -> Profile {
-        Profile {
-            email: self.email().to_owned(),
-            user_principal_name: Some(self.user_principal_name.clone()),
-            display_name: self.display_name.clone(),
-            given_name: self.given_name.clone(),
-            surname: self.surname.clone(),
-            job_title: self.job_title.clone(),
-            department: self.department.clone(),
-        }
     }
 }
 

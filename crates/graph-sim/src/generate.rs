@@ -17,18 +17,30 @@ pub struct GenerateSpec {
     pub guests_percent: u32,
     pub disabled_percent: u32,
     pub seed: u64,
+    /// Direct user memberships in all (on average `memberships / users` groups per user);
+    /// `None`: 92 % of users in one group and 15 % in a second, as most tenants.
+    pub memberships: Option<usize>,
 }
 
 impl Default for GenerateSpec {
     fn default() -> Self {
-        GenerateSpec { users: 300, groups: 12, nesting: 3, guests_percent: 5, disabled_percent: 5, seed: 1 }
+        GenerateSpec {
+            users: 300,
+            groups: 12,
+            nesting: 3,
+            guests_percent: 5,
+            disabled_percent: 5,
+            seed: 1,
+            memberships: None,
+        }
     }
 }
 
 impl std::str::FromStr for GenerateSpec {
     type Err = String;
 
-    /// `users=N,groups=G,nesting=D,guests=PCT,disabled=PCT,seed=S`; omitted keys keep defaults.
+    /// `users=N,groups=G,nesting=D,guests=PCT,disabled=PCT,seed=S,memberships=M`; omitted keys
+    /// keep defaults.
     fn from_str(s: &str) -> Result<Self, String> {
         let mut spec = GenerateSpec::default();
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
@@ -44,8 +56,11 @@ impl std::str::FromStr for GenerateSpec {
                 "guests" => spec.guests_percent = number(100)? as u32,
                 "disabled" => spec.disabled_percent = number(100)? as u32,
                 "seed" => spec.seed = number(u64::MAX)?,
+                "memberships" => spec.memberships = Some(number(100_000_000)? as usize),
                 other => {
-                    return Err(format!("unknown key '{other}'; use users, groups, nesting, guests, disabled, seed"));
+                    return Err(format!(
+                        "unknown key '{other}'; use users, groups, nesting, guests, disabled, seed, memberships"
+                    ));
                 }
             }
         }
@@ -148,21 +163,42 @@ pub fn generate(spec: &GenerateSpec) -> TenantFile {
     let mut members: Vec<BTreeSet<String>> = vec![BTreeSet::new(); groups.len()];
     if !groups.is_empty() {
         // Group g sits at level g * nesting / groups; each group below level 0 is a member
-        // of a group one level up, so chains reach the requested depth.
+        // of a group one level up, so chains reach the requested depth. Levels are runs of
+        // consecutive groups: `first_of[l]` is the first group of level l.
         let level = |g: usize| g * spec.nesting / spec.groups;
+        let mut first_of = vec![groups.len(); spec.nesting + 1];
+        for g in (0..groups.len()).rev() {
+            first_of[level(g)] = g;
+        }
         for g in 0..groups.len() {
             if level(g) > 0 {
-                let parents: Vec<usize> = (0..groups.len()).filter(|&p| level(p) + 1 == level(g)).collect();
-                let parent = parents[rng.below(parents.len())];
+                let parents = first_of[level(g) - 1]..first_of[level(g)];
+                if parents.is_empty() {
+                    continue; // more levels than groups
+                }
+                let parent = parents.start + rng.below(parents.len());
                 members[parent].insert(groups[g].id.clone());
             }
         }
-        for user in &users {
-            if rng.percent(92) {
-                members[rng.below(groups.len())].insert(user.id.clone());
+        match spec.memberships {
+            None => {
+                for user in &users {
+                    if rng.percent(92) {
+                        members[rng.below(groups.len())].insert(user.id.clone());
+                    }
+                    if rng.percent(15) {
+                        members[rng.below(groups.len())].insert(user.id.clone());
+                    }
+                }
             }
-            if rng.percent(15) {
-                members[rng.below(groups.len())].insert(user.id.clone());
+            Some(total) => {
+                // Spread evenly: each user in `total / users` groups, the remainder one more.
+                let (each, extra) = (total / users.len().max(1), total % users.len().max(1));
+                for (n, user) in users.iter().enumerate() {
+                    for _ in 0..each + usize::from(n < extra) {
+                        members[rng.below(groups.len())].insert(user.id.clone());
+                    }
+                }
             }
         }
     }
@@ -206,8 +242,17 @@ mod tests {
         let spec: GenerateSpec = "users=1000,groups=50,nesting=3,guests=10,disabled=2,seed=7".parse().unwrap();
         assert_eq!(
             spec,
-            GenerateSpec { users: 1000, groups: 50, nesting: 3, guests_percent: 10, disabled_percent: 2, seed: 7 }
+            GenerateSpec {
+                users: 1000,
+                groups: 50,
+                nesting: 3,
+                guests_percent: 10,
+                disabled_percent: 2,
+                seed: 7,
+                memberships: None
+            }
         );
+        assert_eq!("memberships=500".parse::<GenerateSpec>().unwrap().memberships, Some(500));
         assert!("users=x".parse::<GenerateSpec>().unwrap_err().contains("users"));
         assert!("colour=blue".parse::<GenerateSpec>().unwrap_err().contains("colour"));
     }
@@ -215,7 +260,7 @@ mod tests {
     #[test]
     fn generated_tenant_is_deterministic_nested_and_loads() {
         let spec =
-            GenerateSpec { users: 500, groups: 12, nesting: 3, guests_percent: 10, disabled_percent: 5, seed: 3 };
+            GenerateSpec { users: 500, groups: 12, nesting: 3, guests_percent: 10, seed: 3, ..Default::default() };
         let a = generate(&spec);
         let b = generate(&spec);
         assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
@@ -229,5 +274,21 @@ mod tests {
         let parent = a.groups.iter().find(|g| g.members.iter().any(|m| group_ids.contains(m.as_str()))).unwrap();
         let all = dir.transitive_members(&parent.id);
         assert!(all.len() > parent.members.len(), "transitive members include nested ones");
+    }
+
+    #[test]
+    fn many_groups_hold_the_memberships_asked_for_and_nest() {
+        let spec: GenerateSpec = "users=2000,groups=400,nesting=3,memberships=10000,seed=2".parse().unwrap();
+        let tenant = generate(&spec);
+        let users: BTreeSet<&str> = tenant.users.iter().map(|u| u.id.as_str()).collect();
+        let held: usize =
+            tenant.groups.iter().map(|g| g.members.iter().filter(|m| users.contains(m.as_str())).count()).sum();
+        // Each user draws 5 groups of 400; a draw of a group it is already in is lost.
+        assert!((9_800..=10_000).contains(&held), "about 10,000 direct user memberships, got {held}");
+        let group_ids: BTreeSet<&str> = tenant.groups.iter().map(|g| g.id.as_str()).collect();
+        let inner = tenant.groups.iter().flat_map(|g| &g.members).filter(|m| group_ids.contains(m.as_str())).count();
+        assert_eq!(inner, 400 - 134, "every group below the top level is in one group a level up");
+        let few: GenerateSpec = "users=10,groups=2,nesting=5".parse().unwrap();
+        assert_eq!(generate(&few).groups.len(), 2, "more levels than groups still generates");
     }
 }

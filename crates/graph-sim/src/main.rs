@@ -16,7 +16,8 @@ struct Cli {
     /// Tenant to serve (format: see the README).
     #[arg(long, conflicts_with = "generate")]
     tenant_file: Option<PathBuf>,
-    /// Generate a tenant: users=N,groups=G,nesting=D,guests=PCT,disabled=PCT,seed=S.
+    /// Generate a tenant: users=N,groups=G,nesting=D,guests=PCT,disabled=PCT,seed=S,memberships=M
+    /// (M: direct user memberships in all; by default about 1.07 per user).
     #[arg(long)]
     generate: Option<GenerateSpec>,
     /// Write the tenant (generated or loaded) to this file.

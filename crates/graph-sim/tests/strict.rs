@@ -10,7 +10,15 @@ use serde_json::{Value, json};
 use support::call;
 
 fn tenant() -> TenantFile {
-    generate(&GenerateSpec { users: 300, groups: 4, nesting: 2, guests_percent: 10, disabled_percent: 5, seed: 9 })
+    generate(&GenerateSpec {
+        users: 300,
+        groups: 4,
+        nesting: 2,
+        guests_percent: 10,
+        disabled_percent: 5,
+        seed: 9,
+        memberships: None,
+    })
 }
 
 struct Graph {

@@ -74,7 +74,15 @@ fn by_id(items: &[Value]) -> std::collections::BTreeMap<String, Value> {
 }
 
 fn tenant() -> TenantFile {
-    generate(&GenerateSpec { users: 450, groups: 6, nesting: 2, guests_percent: 10, disabled_percent: 10, seed: 5 })
+    generate(&GenerateSpec {
+        users: 450,
+        groups: 6,
+        nesting: 2,
+        guests_percent: 10,
+        disabled_percent: 10,
+        seed: 5,
+        memberships: None,
+    })
 }
 
 #[tokio::test]

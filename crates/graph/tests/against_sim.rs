@@ -13,8 +13,15 @@ const EXPIRED_APP: &str = "0a0a0a0a-0000-4000-8000-000000000002";
 const USERS_ONLY_APP: &str = "0a0a0a0a-0000-4000-8000-000000000003";
 
 fn tenant(users: usize) -> TenantFile {
-    let mut t =
-        generate(&GenerateSpec { users, groups: 9, nesting: 3, guests_percent: 10, disabled_percent: 5, seed: 11 });
+    let mut t = generate(&GenerateSpec {
+        users,
+        groups: 9,
+        nesting: 3,
+        guests_percent: 10,
+        disabled_percent: 5,
+        seed: 11,
+        memberships: None,
+    });
     let secret = |value: &str, expires| vec![SecretRecord { value: value.into(), expires }];
     t.apps.push(AppRecord {
         client_id: NO_ROLES_APP.into(),

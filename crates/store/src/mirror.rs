@@ -369,7 +369,7 @@ impl Store {
 
         // By group, then member (as the read gives them): each streamed row found by search.
         fn key(m: &Membership) -> (&str, &str) {
-            (m.group_id.as_str(), m.member_id.as_str())
+            (&*m.group_id, &*m.member_id)
         }
         in_order(memberships, |a, b| key(a) < key(b), "the memberships of a full read")?;
         let mut seen = vec![false; memberships.len()];
@@ -431,14 +431,16 @@ impl Store {
         let mut added = Vec::new();
         for ((group_id, member_id), kind) in &changes.members {
             match kind {
-                Some(kind) => {
-                    added.push(Membership { group_id: group_id.clone(), member_id: member_id.clone(), kind: *kind })
-                }
+                Some(kind) => added.push(Membership {
+                    group_id: group_id.as_str().into(),
+                    member_id: member_id.as_str().into(),
+                    kind: *kind,
+                }),
                 None => self.delete_membership(tx, group_id, member_id).await?,
             }
         }
         // Added members of a group deleted in the same round are not kept.
-        added.retain(|m| changes.groups.get(&m.group_id) != Some(&false));
+        added.retain(|m| changes.groups.get(&*m.group_id) != Some(&false));
         self.insert_memberships(tx, added.iter()).await
     }
 
@@ -469,12 +471,7 @@ impl Store {
     ) -> Result<()> {
         let rows: Vec<Vec<Arg>> = memberships
             .map(|m| {
-                vec![
-                    self.org.as_str().into(),
-                    m.group_id.as_str().into(),
-                    m.member_id.as_str().into(),
-                    m.kind.as_str().into(),
-                ]
+                vec![self.org.as_str().into(), (&*m.group_id).into(), (&*m.member_id).into(), m.kind.as_str().into()]
             })
             .collect();
         insert_rows(

@@ -10,6 +10,7 @@
 //! back reads everything instead.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use safegpt_core::{EntraChanges, MemberKind, Membership, PackedPatch, PackedUser, RemoteUser, UserPatch};
 use safegpt_graph::{DeltaStart, ErrorKind, GraphClient, GraphError, GroupDelta, UserDelta};
@@ -143,6 +144,32 @@ fn missing_delta_link(resource: &str) -> GraphError {
     )
 }
 
+/// A `members@delta` entry: the member of a group, and what it is (`None`: removed).
+type MemberEntry = (Arc<str>, Box<str>, Option<MemberKind>);
+
+/// A round's member entries (in arrival order) folded to the memberships that hold at its
+/// end: the last report of each edge wins, and only the `groups` that still exist keep
+/// members. In place: a full read's round holds every membership of the tenant.
+fn fold_members(mut members: Vec<MemberEntry>, groups: &BTreeSet<String>) -> Vec<Membership> {
+    // By edge, in arrival order within an edge (a stable sort); the last report of each
+    // edge moves into the first, which is kept.
+    members.sort_by(|(a_group, a_member, _), (b_group, b_member, _)| (a_group, a_member).cmp(&(b_group, b_member)));
+    members.dedup_by(|later, kept| {
+        let same = later.0 == kept.0 && later.1 == kept.1;
+        if same {
+            kept.2 = later.2;
+        }
+        same
+    });
+    members
+        .into_iter()
+        .filter_map(|(group_id, member_id, kind)| {
+            let kind = kind.filter(|_| groups.contains(&*group_id))?;
+            Some(Membership { group_id, member_id, kind })
+        })
+        .collect()
+}
+
 /// Runs one `users/delta` round to its end, keeping each entry as an `E` as it arrives;
 /// each user's reports merged in order.
 async fn users_round<E: Entry + From<UserDelta>>(
@@ -259,17 +286,16 @@ pub(crate) async fn read_full(
         let mut users: Vec<PackedUser> = events
             .into_iter()
             .filter_map(|event| match event {
-                Packed::Present(patch) => {
-                    let patch = patch.unpack();
-                    if patch.is_whole() {
-                        let user = patch.apply(None)?;
+                Packed::Present(patch) => match PackedUser::from_whole(patch) {
+                    Ok(user) => {
                         invalid_emails += u64::from(user.has_invalid_address());
-                        Some(PackedUser::pack(&user))
-                    } else {
-                        unknown.push(patch.id);
+                        Some(user)
+                    }
+                    Err(patch) => {
+                        unknown.push(patch.id().to_owned());
                         None
                     }
-                }
+                },
                 // A first round may already report deletions: a deleted user is simply not read.
                 Packed::Removed { id, permanent: false } => {
                     tombstones.insert(id, MemberKind::User);
@@ -293,7 +319,9 @@ pub(crate) async fn read_full(
     };
     let groups_read = async {
         let mut groups = BTreeSet::new();
-        let mut members: BTreeMap<(String, String), MemberKind> = BTreeMap::new();
+        // Every `members@delta` entry in arrival order (a later one about the same edge
+        // wins), the members of an entry sharing its group's id.
+        let mut members: Vec<MemberEntry> = Vec::new();
         let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
         let groups_link = groups_round(client, DeltaStart::Initial, run_id, progress, |group| {
             if group.removed {
@@ -304,13 +332,8 @@ pub(crate) async fn read_full(
                 return;
             }
             tombstones.remove(&group.id);
-            for member in group.members {
-                let key = (group.id.clone(), member.id);
-                match member.kind {
-                    Some(kind) => members.insert(key, kind),
-                    None => members.remove(&key),
-                };
-            }
+            let group_id: Arc<str> = group.id.as_str().into();
+            members.extend(group.members.into_iter().map(|m| (group_id.clone(), m.id.into_boxed_str(), m.kind)));
             groups.insert(group.id);
         })
         .await?;
@@ -321,11 +344,7 @@ pub(crate) async fn read_full(
         (groups, members, groups_link, group_tombstones),
     ) = tokio::try_join!(users_read, groups_read)?;
     tombstones.extend(group_tombstones);
-    let memberships = members
-        .into_iter()
-        .filter(|((group_id, _), _)| groups.contains(group_id))
-        .map(|((group_id, member_id), kind)| Membership { group_id, member_id, kind })
-        .collect();
+    let memberships = fold_members(members, &groups);
     // The deleted items may lag behind a restore the round already saw: present wins.
     let present = |id: &str| users.binary_search_by(|u| u.id().cmp(id)).is_ok();
     let deleted = deleted_users(client).await?;
@@ -501,6 +520,39 @@ mod tests {
             folded,
             vec![UserDelta::Present(titled), UserDelta::Removed { id: "u2".into(), permanent: true }, named("u3", "C"),],
             "partial entries merge, a removal after a report wins, a report after a removal wins"
+        );
+    }
+
+    #[test]
+    fn a_rounds_member_entries_fold_to_the_memberships_at_its_end() {
+        let (g, h, gone): (Arc<str>, Arc<str>, Arc<str>) = ("g".into(), "h".into(), "gone".into());
+        let entry = |group: &Arc<str>, member: &str, kind| (group.clone(), member.into(), kind);
+        let (user, group) = (Some(MemberKind::User), Some(MemberKind::Group));
+        let entries = vec![
+            entry(&g, "u1", user),
+            entry(&h, "u2", None),
+            entry(&g, "u2", user),
+            entry(&gone, "u1", user),
+            entry(&h, "u2", user),
+            entry(&g, "u1", None),
+            entry(&g, "h", group),
+            entry(&g, "u3", None),
+            entry(&h, "u1", user),
+            entry(&h, "u1", user),
+        ];
+        let groups: BTreeSet<String> = ["g", "h"].into_iter().map(String::from).collect();
+        let folded = fold_members(entries, &groups);
+        let held: Vec<(&str, &str, MemberKind)> =
+            folded.iter().map(|m| (&*m.group_id, &*m.member_id, m.kind)).collect();
+        assert_eq!(
+            held,
+            vec![
+                ("g", "h", MemberKind::Group),
+                ("g", "u2", MemberKind::User),
+                ("h", "u1", MemberKind::User),
+                ("h", "u2", MemberKind::User),
+            ],
+            "added then removed: gone; removed then added: held; repeated: once; a deleted group: no members"
         );
     }
 }

@@ -18,14 +18,8 @@ use crate::web::WebConfig;
 pub const DEMO_ADMIN: &str = "admin@demo.safegpt.example";
 
 pub async fn run(args: &DemoArgs, operations: Operations) -> Result<u8, Failure> {
-    let tenant = generate(&GenerateSpec {
-        users: args.users,
-        groups: 12,
-        nesting: 3,
-        guests_percent: 8,
-        disabled_percent: 5,
-        seed: 42,
-    });
+    let tenant =
+        generate(&GenerateSpec { users: args.users, groups: 12, guests_percent: 8, seed: 42, ..Default::default() });
     let group = tenant.largest_group();
     let registration =
         tenant.apps.first().cloned().ok_or_else(|| Failure::failed("the generated tenant has no app"))?;
