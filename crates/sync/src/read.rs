@@ -59,8 +59,9 @@ pub(crate) enum Incremental {
 trait Entry {
     /// The user the entry is about.
     fn id(&self) -> &str;
-    /// `later`, a later entry about the same user, laid over this one.
-    fn lay_over(&mut self, later: Self);
+    /// `later`, a later entry about the same user, laid over this one; what is left in
+    /// `later` is dropped.
+    fn lay_over(&mut self, later: &mut Self);
 }
 
 impl Entry for UserDelta {
@@ -71,25 +72,29 @@ impl Entry for UserDelta {
         }
     }
 
-    fn lay_over(&mut self, later: Self) {
+    fn lay_over(&mut self, later: &mut Self) {
         match (self, later) {
-            (UserDelta::Present(known), UserDelta::Present(later)) => known.merge(later),
-            (known, later) => *known = later,
+            (UserDelta::Present(known), UserDelta::Present(later)) => known.merge(std::mem::take(later)),
+            (known, later) => std::mem::swap(known, later),
         }
     }
 }
 
-/// A first round's entry: packed, for a first round holds every user of the tenant.
+/// A first round's entry: packed, for a first round holds every user of the tenant (and
+/// boxed ids keep it as small as a packed user, which it becomes in place).
 enum Packed {
     Present(PackedPatch),
-    Removed { id: String, permanent: bool },
+    Removed { id: Box<str>, permanent: bool },
 }
+
+// The round's entries become its users in the same allocation only while they are as large.
+const _: () = assert!(size_of::<Packed>() == size_of::<PackedUser>());
 
 impl From<UserDelta> for Packed {
     fn from(entry: UserDelta) -> Self {
         match entry {
             UserDelta::Present(patch) => Packed::Present(PackedPatch::pack(&patch)),
-            UserDelta::Removed { id, permanent } => Packed::Removed { id, permanent },
+            UserDelta::Removed { id, permanent } => Packed::Removed { id: id.into_boxed_str(), permanent },
         }
     }
 }
@@ -102,14 +107,14 @@ impl Entry for Packed {
         }
     }
 
-    fn lay_over(&mut self, later: Self) {
+    fn lay_over(&mut self, later: &mut Self) {
         match (self, later) {
             (Packed::Present(known), Packed::Present(later)) => {
                 let mut merged = known.unpack();
                 merged.merge(later.unpack());
                 *known = PackedPatch::pack(&merged);
             }
-            (known, later) => *known = later,
+            (known, later) => std::mem::swap(known, later),
         }
     }
 }
@@ -117,23 +122,17 @@ impl Entry for Packed {
 /// A round's entries folded to one per user, by id: a later report of a user wins, and
 /// later partial entries are laid over earlier ones (Graph may send a user several times).
 /// In place: a full read's round holds every user of the tenant, and is not copied.
-fn fold<E: Entry>(entries: Vec<E>) -> Vec<E> {
-    // The arrival order breaks ties, so an unstable (allocation-free) sort keeps it.
-    // `None` is an entry already laid over the one before it.
-    let mut entries: Vec<(usize, Option<E>)> = entries.into_iter().map(Some).enumerate().collect();
-    entries
-        .sort_unstable_by(|(a_seq, a), (b_seq, b)| (a.as_ref().map(E::id), a_seq).cmp(&(b.as_ref().map(E::id), b_seq)));
-    entries.dedup_by(|(_, later), (_, known)| {
-        let (Some(known), Some(later_id)) = (known.as_mut(), later.as_ref().map(E::id)) else {
-            return false;
-        };
-        if later_id != known.id() {
-            return false;
+fn fold<E: Entry>(mut entries: Vec<E>) -> Vec<E> {
+    // A stable sort keeps each user's entries in their arrival order.
+    entries.sort_by(|a, b| a.id().cmp(b.id()));
+    entries.dedup_by(|later, known| {
+        let same = later.id() == known.id();
+        if same {
+            known.lay_over(later);
         }
-        known.lay_over(later.take().expect("checked above"));
-        true
+        same
     });
-    entries.into_iter().filter_map(|(_, entry)| entry).collect()
+    entries
 }
 
 fn missing_delta_link(resource: &str) -> GraphError {
@@ -298,7 +297,7 @@ pub(crate) async fn read_full(
                 },
                 // A first round may already report deletions: a deleted user is simply not read.
                 Packed::Removed { id, permanent: false } => {
-                    tombstones.insert(id, MemberKind::User);
+                    tombstones.insert(id.into_string(), MemberKind::User);
                     None
                 }
                 Packed::Removed { permanent: true, .. } => None,
@@ -510,7 +509,7 @@ mod tests {
             .into_iter()
             .map(|entry| match entry {
                 Packed::Present(patch) => UserDelta::Present(patch.unpack()),
-                Packed::Removed { id, permanent } => UserDelta::Removed { id, permanent },
+                Packed::Removed { id, permanent } => UserDelta::Removed { id: id.into_string(), permanent },
             })
             .collect();
         let folded = fold(entries);
