@@ -16,6 +16,8 @@
 #        BENCH_MANY_GROUPS=0 bench/run.sh   skips the tenant of 20,000 groups and 500,000 memberships
 #                                           (on PostgreSQL too when BENCH_MANY_GROUPS_DATABASE_URL names
 #                                           a second empty database)
+#        BENCH_LATENCY_DATABASE_URL=…, BENCH_MILLION_DATABASE_URL=…  (each another empty database): the
+#                                           100 ms row and the 1,000,000-user rows on PostgreSQL too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${1:-100000}
@@ -191,9 +193,10 @@ print(users, groups, s["total"] - users - groups)'
 # A first full sync with LATENCY_MS added to every request: the wall time against the network
 # floor, the longer delta round's requests times the latency (the rounds run at once).
 run_latency() {
-    local latency_ms=$1 data="$WORK/data-latency"
+    local latency_ms=$1 label=$2 backend_url=${3:-}
+    local data="$WORK/data-latency-$label"
     mkdir -p "$data"
-    unset SAFEGPT_DATABASE_URL
+    [ -n "$backend_url" ] && export SAFEGPT_DATABASE_URL="$backend_url" || unset SAFEGPT_DATABASE_URL
     configure "$data"
     curl -s -X PUT "$SIM/_sim/faults" -H 'content-type: application/json' -d "{\"latencyMs\": $latency_ms}" >/dev/null
     curl -s -X DELETE "$SIM/_sim/stats" >/dev/null
@@ -203,9 +206,9 @@ run_latency() {
     local longer=$((users > groups ? users : groups))
     local floor
     floor=$(calc %.2f "$longer * $latency_ms / 1000")
-    row "SQLite: first full sync at ${latency_ms} ms per request" "$secs" "$mb" "-" "$((users + groups + other))" "-"
+    row "$label: first full sync at ${latency_ms} ms per request" "$secs" "$mb" "-" "$((users + groups + other))" "-"
     echo
-    echo "At ${latency_ms} ms: users/delta $users requests, groups/delta $groups, other $other;" \
+    echo "$label at ${latency_ms} ms: users/delta $users requests, groups/delta $groups, other $other;" \
         "network floor ${floor} s (the longer round), wall ${secs} s = $(calc %.2f "$secs / $floor") x the floor."
 }
 
@@ -213,7 +216,11 @@ start_sim "users=$USERS,groups=$GROUP_COUNT,nesting=3,guests=5,disabled=5,seed=1
 echo
 run_full "SQLite" "$USERS"
 if [ "${BENCH_LATENCY_MS:-100}" != 0 ]; then
-    run_latency "${BENCH_LATENCY_MS:-100}"
+    run_latency "${BENCH_LATENCY_MS:-100}" SQLite
+    if [ -n "${BENCH_LATENCY_DATABASE_URL:-}" ]; then
+        run_latency "${BENCH_LATENCY_MS:-100}" PostgreSQL "$BENCH_LATENCY_DATABASE_URL"
+    fi
+    unset SAFEGPT_DATABASE_URL
 fi
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     run_full "PostgreSQL" "$USERS" "$BENCH_DATABASE_URL"
@@ -263,5 +270,9 @@ if [ "${BENCH_MILLION:-0}" = 1 ]; then
     start_sim "users=1000000,groups=$GROUP_COUNT,nesting=3,guests=5,disabled=5,seed=1"
     echo "graph-sim generated and loaded the 1,000,000-user tenant in ${SIM_START} s."
     BENCH_INCREMENTAL=0 run_full "SQLite 1M" 1000000
+    if [ -n "${BENCH_MILLION_DATABASE_URL:-}" ]; then
+        BENCH_INCREMENTAL=0 run_full "PostgreSQL 1M" 1000000 "$BENCH_MILLION_DATABASE_URL"
+    fi
+    unset SAFEGPT_DATABASE_URL
     kill "$SIM_PID" 2>/dev/null || true
 fi

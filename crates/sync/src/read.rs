@@ -121,9 +121,11 @@ impl Entry for Packed {
 
 /// A round's entries folded to one per user, by id: a later report of a user wins, and
 /// later partial entries are laid over earlier ones (Graph may send a user several times).
-/// In place: a full read's round holds every user of the tenant, and is not copied.
+/// Not copied: a full read's round holds every user of the tenant.
 fn fold<E: Entry>(mut entries: Vec<E>) -> Vec<E> {
-    // A stable sort keeps each user's entries in their arrival order.
+    // A stable sort keeps each user's entries in their arrival order; its scratch buffer is
+    // at most half the round (an arrival number would make a packed entry larger than the
+    // user it becomes).
     entries.sort_by(|a, b| a.id().cmp(b.id()));
     entries.dedup_by(|later, known| {
         let same = later.id() == known.id();
@@ -143,30 +145,43 @@ fn missing_delta_link(resource: &str) -> GraphError {
     )
 }
 
-/// A `members@delta` entry: the member of a group, and what it is (`None`: removed).
-type MemberEntry = (Arc<str>, Box<str>, Option<MemberKind>);
+/// A `members@delta` entry: the member of a group and what it is (`None`: removed), with
+/// its place in the round, which fits where the entry would otherwise be padding.
+struct MemberEntry {
+    group_id: Arc<str>,
+    member_id: Box<str>,
+    kind: Option<MemberKind>,
+    arrival: u32,
+}
 
-/// A round's member entries (in arrival order) folded to the memberships that hold at its
-/// end: the last report of each edge wins, and only the `groups` that still exist keep
-/// members. In place: a full read's round holds every membership of the tenant.
+// The entries become the memberships in the same allocation only while they are as large.
+const _: () = assert!(size_of::<MemberEntry>() == size_of::<Membership>());
+
+/// A round's member entries folded to the memberships that hold at its end: the last report
+/// of each edge wins, and only the `groups` that still exist keep members. Without a copy:
+/// a full read's round holds every membership of the tenant.
 fn fold_members(mut members: Vec<MemberEntry>, groups: &BTreeSet<String>) -> Vec<Membership> {
-    // By edge, in arrival order within an edge (a stable sort); the last report of each
-    // edge moves into the first, which is kept.
-    members.sort_by(|(a_group, a_member, _), (b_group, b_member, _)| (a_group, a_member).cmp(&(b_group, b_member)));
+    // By edge, then arrival (an unstable sort needs no scratch buffer); the last report of
+    // each edge moves into the first, which is kept.
+    members
+        .sort_unstable_by(|a, b| (&a.group_id, &a.member_id, a.arrival).cmp(&(&b.group_id, &b.member_id, b.arrival)));
     members.dedup_by(|later, kept| {
-        let same = later.0 == kept.0 && later.1 == kept.1;
+        let same = later.group_id == kept.group_id && later.member_id == kept.member_id;
         if same {
-            kept.2 = later.2;
+            kept.kind = later.kind;
         }
         same
     });
-    members
+    let mut memberships: Vec<Membership> = members
         .into_iter()
-        .filter_map(|(group_id, member_id, kind)| {
+        .filter_map(|MemberEntry { group_id, member_id, kind, .. }| {
             let kind = kind.filter(|_| groups.contains(&*group_id))?;
             Some(Membership { group_id, member_id, kind })
         })
-        .collect()
+        .collect();
+    // Collected in place, it kept the round's capacity (removals and repeats included).
+    memberships.shrink_to_fit();
+    memberships
 }
 
 /// Runs one `users/delta` round to its end, keeping each entry as an `E` as it arrives;
@@ -312,14 +327,16 @@ pub(crate) async fn read_full(
             users.extend(read.iter().map(PackedUser::pack));
             users.sort_unstable_by(|a, b| a.id().cmp(b.id()));
         }
+        // Made in place from the round's entries, it kept their capacity.
+        users.shrink_to_fit();
         // What may still be read is groups.
         progress.send_modify(|p| p.phase = Phase::ReadingGroups);
         Ok::<_, GraphError>((users, invalid_emails, missing, users_link, tombstones))
     };
     let groups_read = async {
         let mut groups = BTreeSet::new();
-        // Every `members@delta` entry in arrival order (a later one about the same edge
-        // wins), the members of an entry sharing its group's id.
+        // Every `members@delta` entry (a later one about the same edge wins), the members
+        // an entry carries sharing its group's id.
         let mut members: Vec<MemberEntry> = Vec::new();
         let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
         let groups_link = groups_round(client, DeltaStart::Initial, run_id, progress, |group| {
@@ -332,7 +349,15 @@ pub(crate) async fn read_full(
             }
             tombstones.remove(&group.id);
             let group_id: Arc<str> = group.id.as_str().into();
-            members.extend(group.members.into_iter().map(|m| (group_id.clone(), m.id.into_boxed_str(), m.kind)));
+            for member in group.members {
+                let arrival = u32::try_from(members.len()).unwrap_or(u32::MAX);
+                members.push(MemberEntry {
+                    group_id: group_id.clone(),
+                    member_id: member.id.into_boxed_str(),
+                    kind: member.kind,
+                    arrival,
+                });
+            }
             groups.insert(group.id);
         })
         .await?;
@@ -525,7 +550,12 @@ mod tests {
     #[test]
     fn a_rounds_member_entries_fold_to_the_memberships_at_its_end() {
         let (g, h, gone): (Arc<str>, Arc<str>, Arc<str>) = ("g".into(), "h".into(), "gone".into());
-        let entry = |group: &Arc<str>, member: &str, kind| (group.clone(), member.into(), kind);
+        let entry = |group: &Arc<str>, member: &str, kind| MemberEntry {
+            group_id: group.clone(),
+            member_id: member.into(),
+            kind,
+            arrival: 0,
+        };
         let (user, group) = (Some(MemberKind::User), Some(MemberKind::Group));
         let entries = vec![
             entry(&g, "u1", user),
@@ -539,6 +569,13 @@ mod tests {
             entry(&h, "u1", user),
             entry(&h, "u1", user),
         ];
+        // Given in reverse: the arrival numbers, not the order in the vector, tell which is later.
+        let mut entries: Vec<MemberEntry> = entries
+            .into_iter()
+            .enumerate()
+            .map(|(arrival, entry)| MemberEntry { arrival: arrival as u32, ..entry })
+            .collect();
+        entries.reverse();
         let groups: BTreeSet<String> = ["g", "h"].into_iter().map(String::from).collect();
         let folded = fold_members(entries, &groups);
         let held: Vec<(&str, &str, MemberKind)> =
