@@ -60,6 +60,11 @@ fn unflag<T>(bits: u8, set: T, unset: T) -> Sent<T> {
     }
 }
 
+/// `accountEnabled` and `userType` from the flags byte.
+fn flags(byte: u8) -> (Sent<bool>, Sent<UserType>) {
+    (unflag(byte, true, false), unflag(byte >> 2, UserType::Guest, UserType::Member))
+}
+
 fn push_tag(bytes: &mut Vec<u8>, mut tag: usize) {
     loop {
         let low = (tag & 0x7f) as u8;
@@ -151,7 +156,8 @@ impl PackedPatch {
     }
 
     pub fn unpack(&self) -> UserPatch {
-        let (flags, texts) = self.texts();
+        let (flags_byte, texts) = self.texts();
+        let (enabled, user_type) = flags(flags_byte);
         let owned = |i: usize| texts[i].map(|t| t.map(str::to_owned));
         UserPatch {
             id: self.id().to_owned(),
@@ -163,8 +169,8 @@ impl PackedPatch {
             job_title: owned(6),
             department: owned(7),
             other_mail: owned(8),
-            account_enabled: unflag(flags, true, false),
-            user_type: unflag(flags >> 2, UserType::Guest, UserType::Member),
+            account_enabled: enabled,
+            user_type,
         }
     }
 }
@@ -192,11 +198,11 @@ impl PackedUser {
     /// set), made the user in place: what the entry left out the user does not have. An
     /// entry that lacks any of the three is given back.
     pub fn from_whole(mut patch: PackedPatch) -> Result<Self, PackedPatch> {
-        let flags = patch.0[0];
+        let (enabled, user_type) = flags(patch.0[0]);
         let mut at = 1;
         patch.text_at(&mut at);
-        let upn_set = matches!(patch.text_at(&mut at), Some(Some(_)));
-        if flags & 3 < 2 || (flags >> 2) & 3 < 2 || !upn_set {
+        let upn = patch.text_at(&mut at);
+        if !matches!((enabled, user_type, upn), (Some(Some(_)), Some(Some(_)), Some(Some(_)))) {
             return Err(patch);
         }
         // Absent (tag 0) becomes null (tag 1): one byte either way.
@@ -215,11 +221,13 @@ impl PackedUser {
     }
 
     fn view(&self) -> UserView<'_> {
-        let (flags, texts) = self.packed.texts();
+        let (flags_byte, texts) = self.packed.texts();
+        let (enabled, user_type) = flags(flags_byte);
+        // A whole user's flags are always set (see `from_whole`).
         UserView {
             texts: texts.map(Option::flatten),
-            account_enabled: flags & 3 == 3,
-            user_type: if (flags >> 2) & 3 == 3 { UserType::Guest } else { UserType::Member },
+            account_enabled: enabled.flatten().unwrap_or(true),
+            user_type: user_type.flatten().unwrap_or(UserType::Member),
         }
     }
 
