@@ -94,6 +94,21 @@ fn pack(texts: &Texts<'_>, enabled: Sent<bool>, user_type: Sent<UserType>) -> Pa
     PackedPatch(bytes.into_boxed_slice())
 }
 
+/// The LEB128 tag that starts at `at`, moving `at` past it; `None` past the end of the
+/// bytes or beyond a `usize`.
+fn checked_tag_at(bytes: &[u8], at: &mut usize) -> Option<usize> {
+    let (mut tag, mut shift) = (0usize, 0u32);
+    loop {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        tag |= usize::from(byte & 0x7f).checked_shl(shift).filter(|_| shift < usize::BITS)?;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return Some(tag);
+        }
+    }
+}
+
 /// The LEB128 tag that starts at `at`, moving `at` past it.
 fn tag_at(bytes: &[u8], at: &mut usize) -> usize {
     let (mut tag, mut shift) = (0usize, 0);
@@ -148,6 +163,30 @@ impl PackedPatch {
                 Some(Some(std::str::from_utf8(value).expect("packed from a str")))
             }
         }
+    }
+
+    /// The bytes, as staged on disk (see [`PackedPatch::from_bytes`]).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Bytes [`PackedPatch::as_bytes`] gave, read back from where they were staged: `None`
+    /// unless they are a flags byte and nine well-formed properties, the first (the id) a
+    /// value, each value UTF-8, and nothing after.
+    pub fn from_bytes(bytes: Box<[u8]>) -> Option<Self> {
+        let mut at = 1;
+        for i in 0..9 {
+            let tag = checked_tag_at(&bytes, &mut at)?;
+            if i == 0 && tag < 2 {
+                return None;
+            }
+            if tag >= 2 {
+                let end = at.checked_add(tag - 2)?;
+                std::str::from_utf8(bytes.get(at..end)?).ok()?;
+                at = end;
+            }
+        }
+        (at == bytes.len()).then_some(PackedPatch(bytes))
     }
 
     /// The id, read alone: searches and sorts by id read nothing else.
@@ -259,6 +298,26 @@ impl PackedUser {
     pub fn unpack(&self) -> RemoteUser {
         self.packed.unpack().apply(None).expect("packed from a whole user")
     }
+
+    /// The bytes (coverage included) and the fingerprint, as staged on disk (see
+    /// [`PackedUser::from_staged`]).
+    pub fn staged(&self) -> (&[u8], u64) {
+        (self.packed.as_bytes(), self.fingerprint)
+    }
+
+    /// What [`PackedUser::staged`] gave, read back: `None` unless the bytes are a packed
+    /// whole user (every property set, as `from_whole` leaves them). The fingerprint is
+    /// taken as staged: computing it again would cost a hash per user per pass.
+    pub fn from_staged(bytes: Box<[u8]>, fingerprint: u64) -> Option<Self> {
+        let packed = PackedPatch::from_bytes(bytes)?;
+        let (flags_byte, texts) = packed.texts();
+        let (enabled, user_type) = flags(flags_byte);
+        let whole = enabled.flatten().is_some()
+            && user_type.flatten().is_some()
+            && texts[1].flatten().is_some()
+            && texts.iter().all(Option::is_some);
+        whole.then_some(PackedUser { packed, fingerprint })
+    }
 }
 
 impl From<&RemoteUser> for PackedUser {
@@ -301,6 +360,11 @@ mod tests {
         }
     }
 
+    /// Every property of the patch present (absent ones are what `from_whole` fills).
+    fn patch_is_filled(patch: &UserPatch) -> bool {
+        PackedPatch::pack(patch).texts().1.iter().all(Option::is_some)
+    }
+
     proptest! {
         #[test]
         fn a_patch_unpacks_to_itself_absent_null_and_values_kept_apart(patch in patch()) {
@@ -324,6 +388,24 @@ mod tests {
             covered.cover();
             prop_assert!(covered.covered() && !packed.covered());
             prop_assert_eq!(covered.unpack(), user, "coverage is not a property of the user");
+            let (bytes, fingerprint) = covered.staged();
+            let back = PackedUser::from_staged(bytes.into(), fingerprint);
+            prop_assert_eq!(back.as_ref(), Some(&covered), "staged and read back, coverage kept");
+            prop_assert!(back.unwrap().covered());
+        }
+
+        #[test]
+        fn staged_bytes_are_checked_when_read_back(patch in patch(), cut in any::<prop::sample::Index>()) {
+            let packed = PackedPatch::pack(&patch);
+            prop_assert_eq!(PackedPatch::from_bytes(packed.as_bytes().into()), Some(packed.clone()));
+            let bytes = packed.as_bytes();
+            let shorter = &bytes[..cut.index(bytes.len())];
+            prop_assert_eq!(PackedPatch::from_bytes(shorter.into()), None, "cut short");
+            let longer = [bytes, &[0]].concat();
+            prop_assert_eq!(PackedPatch::from_bytes(longer.into()), None, "with bytes after it");
+            let whole = PackedUser::from_whole(packed.clone()).is_ok();
+            prop_assert_eq!(PackedUser::from_staged(packed.as_bytes().into(), 0).is_some(), whole && patch_is_filled(&patch),
+                "only a whole user is read back as a user");
         }
 
         #[test]

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::batch::{Arg, IN_CHUNK, delete_ids, delete_where_in, insert_rows, org_and_in};
 use crate::users::{USER_COLUMNS, UserRow};
+use crate::writer::byte_range;
 use crate::{Result, Store, StoreError, parse_ts, ts};
 use futures_util::TryStreamExt;
 
@@ -29,9 +30,9 @@ pub struct SyncCursor {
 /// What a run writes to the copy beside its plan.
 #[derive(Debug)]
 pub enum MirrorWrite<'a> {
-    /// A full read: the copy is replaced.
-    /// `users` in id order, each once.
-    Replace { users: &'a [PackedUser], groups: &'a [String], memberships: &'a [Membership] },
+    /// A full read: the copy's groups and memberships are replaced, and its users a slice
+    /// at a time as the run's plan is written (see [`crate::PlanWriter::copy_users`]).
+    Replace { groups: &'a [String], memberships: &'a [Membership] },
     /// A delta round: its changes are merged in.
     Merge(&'a EntraChanges),
 }
@@ -283,8 +284,8 @@ impl Store {
     /// Writes the copy and the cursor inside a run's transaction.
     pub(crate) async fn write_advance(&self, tx: &mut Transaction<'_, Any>, advance: &Advance<'_>) -> Result<()> {
         match &advance.mirror {
-            MirrorWrite::Replace { users, groups, memberships } => {
-                self.replace_mirror(tx, users, groups, memberships).await?;
+            MirrorWrite::Replace { groups, memberships } => {
+                self.replace_groups(tx, groups, memberships).await?;
             }
             MirrorWrite::Merge(changes) => self.merge_changes(tx, changes).await?,
         }
@@ -309,27 +310,30 @@ impl Store {
         Ok(())
     }
 
-    /// Makes the copy equal to a full read by writing only what differs from it: a full
-    /// read of an unchanged tenant reads the copy once and writes nothing.
-    async fn replace_mirror(
+    /// Makes the copy's users whose ids are in `[from, to)` (open where `None`) equal to
+    /// `users`, a full read's users of that range, by writing only what differs: a full read
+    /// of an unchanged tenant reads the copy once and writes nothing.
+    pub(crate) async fn copy_users_on(
         &self,
         tx: &mut Transaction<'_, Any>,
+        from: Option<&str>,
+        to: Option<&str>,
         users: &[PackedUser],
-        groups: &[String],
-        memberships: &[Membership],
     ) -> Result<()> {
-        // Users: stream the copy, find each row among the read (in id order), collect the
-        // difference. A flag per user rather than a map by id: a million users' map took
-        // 40 MB.
+        // Stream the copy's rows of the range, find each among the read (in id order),
+        // collect the difference. A flag per user rather than a map by id.
         in_order(users, |a, b| a.id() < b.id(), "the users of a full read")?;
         let mut seen = vec![false; users.len()];
         let mut stale = Vec::new();
         let mut changed: Vec<&PackedUser> = Vec::new();
         {
-            let mut rows =
-                sqlx::query_as::<_, (String, i64)>("SELECT id, fingerprint FROM entra_users WHERE org_id = $1")
-                    .bind(&self.org)
-                    .fetch(&mut **tx);
+            let (range, bounds) = byte_range(self.backend, "id", from, to, 2);
+            let sql = format!("SELECT id, fingerprint FROM entra_users WHERE org_id = $1{range}");
+            let mut query = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql)).bind(&self.org);
+            for bound in bounds {
+                query = query.bind(bound.to_owned());
+            }
+            let mut rows = query.fetch(&mut **tx);
             while let Some((id, fingerprint)) = rows.try_next().await? {
                 match users.binary_search_by(|u| u.id().cmp(&id)) {
                     Err(_) => stale.push(id),
@@ -351,7 +355,17 @@ impl Store {
             let chunk: Vec<RemoteUser> = chunk.iter().map(|u| u.unpack()).collect();
             self.upsert_entra_users(tx, chunk.iter()).await?;
         }
+        Ok(())
+    }
 
+    /// Makes the copy's groups and memberships equal to a full read's by writing only what
+    /// differs from it.
+    async fn replace_groups(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        groups: &[String],
+        memberships: &[Membership],
+    ) -> Result<()> {
         let mut unseen: HashSet<&str> = groups.iter().map(String::as_str).collect();
         let mut stale = Vec::new();
         {

@@ -2,13 +2,13 @@
 //! the tenant, hands its changes over, and plans the next, so that memory holds a slice and
 //! a crash still leaves all of the run or none of it.
 
-use safegpt_core::{Change, Counts, LocalUser};
+use safegpt_core::{Change, Counts, LocalUser, PackedUser};
 use serde_json::json;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::mirror::Advance;
+use crate::mirror::{Advance, MirrorWrite};
 use crate::run_changes::{APPLY_CHUNK, Breakdown, insert_changes};
 use crate::runs::{RunError, RunStatus, RunTotals};
 use crate::users::{DirectoryVersion, USER_COLUMNS, UserRow, collect_users};
@@ -23,6 +23,8 @@ pub struct PlanWriter<'s> {
     /// Users, events and audit rows are written; otherwise only the run's list (a dry run,
     /// a held run).
     applying: bool,
+    /// A full read is applied: its users are copied with the slices.
+    copying_users: bool,
     written: usize,
     breakdown: Breakdown,
 }
@@ -43,7 +45,16 @@ impl Store {
         if let Some(advance) = advance {
             self.write_advance(&mut tx, advance).await?;
         }
-        Ok(PlanWriter { store: self, tx, run_id, applying: true, written: 0, breakdown: Breakdown::default() })
+        let copying_users = advance.is_some_and(|a| matches!(a.mirror, MirrorWrite::Replace { .. }));
+        Ok(PlanWriter {
+            store: self,
+            tx,
+            run_id,
+            applying: true,
+            copying_users,
+            written: 0,
+            breakdown: Breakdown::default(),
+        })
     }
 
     /// Begins recording what a dry run or a held run would do, without touching users. As
@@ -54,7 +65,15 @@ impl Store {
         if self.directory_version_on(&mut tx).await? != planned_from {
             return Err(StoreError::DirectoryMoved);
         }
-        Ok(PlanWriter { store: self, tx, run_id, applying: false, written: 0, breakdown: Breakdown::default() })
+        Ok(PlanWriter {
+            store: self,
+            tx,
+            run_id,
+            applying: false,
+            copying_users: false,
+            written: 0,
+            breakdown: Breakdown::default(),
+        })
     }
 
     /// The directory users linked to an Entra id in `[from, to)` (open where `None`), in id
@@ -69,20 +88,13 @@ impl Store {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<LocalUser>> {
-        // PostgreSQL compares text by the database's collation unless told otherwise; its
-        // index `users_by_azure_object_id_bytes` is in the same byte order.
-        let id = if self.backend == Backend::Postgres { "azure_object_id COLLATE \"C\"" } else { "azure_object_id" };
-        let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND azure_object_id IS NOT NULL");
-        let mut n = 1;
-        for (bound, op) in [(from, ">="), (to, "<")] {
-            if bound.is_some() {
-                n += 1;
-                sql.push_str(&format!(" AND {id} {op} ${n}"));
-            }
-        }
-        sql.push_str(&format!(" ORDER BY {id}"));
+        let (range, bounds) = byte_range(self.backend, "azure_object_id", from, to, 2);
+        let id = byte_order(self.backend, "azure_object_id");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND azure_object_id IS NOT NULL{range} ORDER BY {id}"
+        );
         let mut query = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql)).bind(&self.org);
-        for bound in [from, to].into_iter().flatten() {
+        for bound in bounds {
             query = query.bind(bound.to_owned());
         }
         collect_users(query.fetch(conn)).await
@@ -97,7 +109,46 @@ impl Store {
     }
 }
 
+/// `column` compared byte by byte, as Rust compares ids. PostgreSQL compares text by the
+/// database's collation unless told otherwise; its indexes `users_by_azure_object_id_bytes`
+/// and `entra_users_by_id_bytes` are in byte order.
+fn byte_order(backend: Backend, column: &str) -> String {
+    match backend {
+        Backend::Postgres => format!("{column} COLLATE \"C\""),
+        Backend::Sqlite => column.to_owned(),
+    }
+}
+
+/// The conditions ` AND column >= $n AND column < $n+1` for the bounds given (ids in
+/// `[from, to)`, byte by byte), numbered from `first`, and the bounds to bind in order.
+pub(crate) fn byte_range<'b>(
+    backend: Backend,
+    column: &str,
+    from: Option<&'b str>,
+    to: Option<&'b str>,
+    first: usize,
+) -> (String, Vec<&'b str>) {
+    let column = byte_order(backend, column);
+    let (mut sql, mut bounds) = (String::new(), Vec::new());
+    for (bound, op) in [(from, ">="), (to, "<")] {
+        if let Some(bound) = bound {
+            sql.push_str(&format!(" AND {column} {op} ${}", first + bounds.len()));
+            bounds.push(bound);
+        }
+    }
+    (sql, bounds)
+}
+
 impl PlanWriter<'_> {
+    /// Makes the copy of Entra's users in `[from, to)` equal to `users` (the full read's
+    /// users of that range, in id order), when applying a full read; otherwise nothing.
+    pub async fn copy_users(&mut self, from: Option<&str>, to: Option<&str>, users: &[PackedUser]) -> Result<()> {
+        if self.copying_users {
+            self.store.copy_users_on(&mut self.tx, from, to, users).await?;
+        }
+        Ok(())
+    }
+
     /// [`Store::linked_users`], read inside the writing transaction: while applying, no one
     /// else writes users, so these are the rows the changes are made from.
     pub async fn linked_users(&mut self, from: Option<&str>, to: Option<&str>) -> Result<Vec<LocalUser>> {

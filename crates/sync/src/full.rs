@@ -1,7 +1,7 @@
-//! A full read planned and written a slice of Entra ids at a time (core's `Walk`): the
-//! directory is read a slice at a time, and the plan's changes are written as each slice is
-//! planned, so that memory holds Entra's users and one slice of the directory and of the
-//! plan, not the whole directory and the whole plan.
+//! A full read planned and written a slice of Entra ids at a time (core's `Walk`): Entra's
+//! users are read from where the read staged them and the directory from the database a
+//! slice at a time, and the plan's changes and the copy of Entra's users are written as
+//! each slice is planned, so that memory holds one slice of each, not the tenant.
 //!
 //! Two passes over the same slices: the first counts (seats, disables for the deletion
 //! threshold, removals to confirm with Graph) and writes nothing; the second plans each slice
@@ -9,15 +9,16 @@
 //! held run, only the run's list of changes).
 
 use safegpt_core::{
-    Covered, Decisions, LocalUser, MemberKind, Membership, PackedUser, Planning, Policy, RemoteUser, Scope, Seen,
-    Untouched, Walk,
+    Covered, Decisions, LocalUser, MemberKind, Membership, PackedUser, Planning, Policy, RemoteUser, Seen, Untouched,
+    Walk,
 };
 use safegpt_store::{Advance, MirrorWrite, PlanWriter, RunStatus, RunTotals, Store, StoreError};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::confirm::{Confirm, take_back};
+use crate::confirm::Confirm;
+use crate::staged::{SliceBounds, StagedUsers};
 use crate::{Ending, Phase, RunFailure, SyncError, SyncOutcome, held_error};
 
 /// How often a run reads the directory and plans again when administrators keep changing
@@ -35,95 +36,51 @@ pub(crate) fn plan_again(attempt: &mut u32, run_id: Uuid) -> Result<(), RunFailu
     Ok(())
 }
 
-/// What a full read planned with: every user of the tenant, packed, each marked covered
-/// or not.
+/// What a full read planned with: every user of the tenant, staged in id order, each
+/// marked covered or not.
 pub(crate) struct FullSnapshot {
-    /// In id order, each once.
-    users: Vec<PackedUser>,
+    pub users: StagedUsers,
     /// No group is configured: every user is covered.
-    every_user: bool,
+    pub every_user: bool,
 }
 
-impl FullSnapshot {
-    /// `users` in id order, each once, marked covered as `memberships` (every direct
-    /// membership of the tenant) put them in `scope`.
-    pub(crate) fn new(mut users: Vec<PackedUser>, scope: &Scope, memberships: &[Membership]) -> Self {
-        let Some(covering) = scope.covering(memberships) else {
-            return FullSnapshot { users, every_user: true };
-        };
-        for membership in covering {
-            if let Ok(i) = users.binary_search_by(|u| u.id().cmp(&membership.member_id)) {
-                users[i].cover();
-            }
-        }
-        FullSnapshot { users, every_user: false }
-    }
-
-    /// Puts what Graph said directly about users found back: members of the scope.
-    fn take_back(&mut self, back: &[RemoteUser]) {
-        let covered = |user: &RemoteUser| {
-            let mut packed = PackedUser::pack(user);
-            packed.cover();
-            packed
-        };
-        take_back(&mut self.users, back, PackedUser::id, covered);
-    }
-}
-
-/// The Entra users of an id range `[from, to)` (open where `None`).
+/// A slice of Entra users, as staged, and what the first pass saw in it.
 struct Slice<'a> {
-    from: Option<&'a str>,
-    to: Option<&'a str>,
-    users: &'a [PackedUser],
-    /// What the first pass saw in it.
+    bounds: SliceBounds<'a>,
     seen: Option<Seen>,
 }
 
-/// Entra's users (in id order) cut every `size` users; together the ranges cover every id.
-/// Users out of order, or twice, would put a user in a slice its Entra user is not in (it
-/// would look deleted): the run fails instead.
-fn slices(users: &[PackedUser], size: usize) -> Result<Vec<Slice<'_>>, SyncError> {
-    if let Some(pair) = users.windows(2).find(|pair| pair[0].id() >= pair[1].id()) {
-        return Err(SyncError::Store(StoreError::Corrupt {
-            what: "the users a full read gathered".into(),
-            cause: format!("Entra ids out of order or repeated: {} then {}", pair[0].id(), pair[1].id()),
-        }));
-    }
-    let chunks: Vec<&[PackedUser]> = users.chunks(size).collect();
-    if chunks.is_empty() {
-        return Ok(vec![Slice { from: None, to: None, users, seen: None }]);
-    }
-    Ok((0..chunks.len())
-        .map(|i| Slice {
-            from: (i > 0).then(|| chunks[i][0].id()),
-            to: chunks.get(i + 1).map(|next| next[0].id()),
-            users: chunks[i],
-            seen: None,
-        })
-        .collect())
+fn slices(users: &StagedUsers) -> Vec<Slice<'_>> {
+    users.slices().into_iter().map(|bounds| Slice { bounds, seen: None }).collect()
 }
 
 impl Slice<'_> {
+    /// The slice's Entra users as staged (packed), and which of them are covered.
+    fn packed(&self, staged: &StagedUsers) -> Result<Vec<PackedUser>, SyncError> {
+        staged.load(&self.bounds).map_err(|e| SyncError::Failed(RunFailure::Staging { cause: e.to_string() }))
+    }
+
     /// The slice's Entra users, unpacked while it is planned, and which of them are covered.
-    fn users(&self, every_user: bool) -> (Vec<RemoteUser>, Covered) {
+    fn users(packed: &[PackedUser], every_user: bool) -> (Vec<RemoteUser>, Covered) {
         let covered = match every_user {
             true => Covered::EveryUser,
-            false => Covered::Members(self.users.iter().filter(|u| u.covered()).map(|u| u.id().to_owned()).collect()),
+            false => Covered::Members(packed.iter().filter(|u| u.covered()).map(|u| u.id().to_owned()).collect()),
         };
-        (self.users.iter().map(PackedUser::unpack).collect(), covered)
+        (packed.iter().map(PackedUser::unpack).collect(), covered)
     }
 
     /// The directory users the store gave for this range, checked against it as Rust
     /// compares ids: a user put in the wrong slice would look deleted in Entra.
     fn check(&self, linked: Vec<LocalUser>) -> Result<Vec<LocalUser>, SyncError> {
+        let SliceBounds { from, to, .. } = self.bounds;
         let outside = linked.iter().find(|u| {
             let id = u.azure_object_id.as_deref().unwrap_or_default();
-            self.from.is_some_and(|from| id < from) || self.to.is_some_and(|to| id >= to)
+            from.is_some_and(|from| id < from) || to.is_some_and(|to| id >= to)
         });
         match outside {
             None => Ok(linked),
             Some(user) => Err(SyncError::Store(StoreError::Corrupt {
-                what: format!("the directory's users linked to Entra ids from {:?} to {:?}", self.from, self.to),
+                what: format!("the directory's users linked to Entra ids from {from:?} to {to:?}"),
                 cause: format!("the database gave user {} outside that range (an id collation?)", user.id),
             })),
         }
@@ -168,14 +125,14 @@ impl FullPlan<'_> {
             let unlinked = store.unlinked_users().await?;
             // Every page of every source was read: a full read that was not fails instead.
             let walk = Walk::new(self.policy, now, true, Untouched::default(), &unlinked);
-            let mut slices = slices(&snapshot.users, request.slice.0.get())?;
-            let decisions = count(store, &walk, &mut slices, snapshot.every_user).await?;
+            let mut slices = slices(&snapshot.users);
+            let decisions = count(store, &walk, &mut slices, snapshot).await?;
             if !confirmed && !decisions.removing().is_empty() {
                 confirmed = true;
                 let back = self.confirm.found_back(decisions.removing(), totals).await.map_err(SyncError::Client)?;
                 if !back.is_empty() {
                     found_back = true;
-                    snapshot.take_back(&back);
+                    snapshot.users.take_back(&back);
                     continue;
                 }
             }
@@ -193,11 +150,8 @@ impl FullPlan<'_> {
                 None => (RunStatus::Succeeded, None),
             };
             let advance = Advance {
-                mirror: MirrorWrite::Replace {
-                    users: &snapshot.users,
-                    groups: copy.groups,
-                    memberships: copy.memberships,
-                },
+                // The users are copied with the slices.
+                mirror: MirrorWrite::Replace { groups: copy.groups, memberships: copy.memberships },
                 tombstones: copy.tombstones,
                 full_read_due: found_back || copy.full_read_due,
                 users_delta_link: copy.users_link,
@@ -221,7 +175,7 @@ impl FullPlan<'_> {
             };
             let at = finished_at();
             let mut planning = walk.planning(&decisions, Uuid::now_v7);
-            write_slices(&slices, snapshot.every_user, &mut planning, &mut writer, at).await?;
+            write_slices(&slices, snapshot, &mut planning, &mut writer, at).await?;
             let counts = planning.finish();
             match status {
                 RunStatus::Succeeded => writer.applied(counts, *totals, at).await?,
@@ -240,73 +194,41 @@ async fn count(
     store: &Store,
     walk: &Walk<'_>,
     slices: &mut [Slice<'_>],
-    every_user: bool,
+    snapshot: &FullSnapshot,
 ) -> Result<Decisions, SyncError> {
     let mut counting = walk.counting();
     for slice in slices {
-        let linked = slice.check(store.linked_users(slice.from, slice.to).await?)?;
-        let (users, covered) = slice.users(every_user);
+        let SliceBounds { from, to, .. } = slice.bounds;
+        let linked = slice.check(store.linked_users(from, to).await?)?;
+        let (users, covered) = Slice::users(&slice.packed(&snapshot.users)?, snapshot.every_user);
         slice.seen = Some(counting.slice(&linked, &users, &covered));
     }
     Ok(counting.finish())
 }
 
-/// The second pass: plans each slice the first pass saw anything to plan in, reading its
-/// directory users inside the writing transaction (when applying, the rows the first pass
-/// read: no one wrote users in between, the version was checked under the lock), and
-/// writes its changes before the next slice is read.
+/// The second pass: copies each slice's users (when applying) and plans each slice the
+/// first pass saw anything to plan in, reading its directory users inside the writing
+/// transaction (when applying, the rows the first pass read: no one wrote users in
+/// between, the version was checked under the lock), and writes its changes before the
+/// next slice is read.
 async fn write_slices(
     slices: &[Slice<'_>],
-    every_user: bool,
+    snapshot: &FullSnapshot,
     planning: &mut Planning<'_, '_, impl FnMut() -> Uuid>,
     writer: &mut PlanWriter<'_>,
     at: OffsetDateTime,
 ) -> Result<(), SyncError> {
     for slice in slices {
+        let SliceBounds { from, to, .. } = slice.bounds;
+        let packed = slice.packed(&snapshot.users)?;
+        writer.copy_users(from, to, &packed).await?;
         if let Some(seen) = slice.seen.filter(|seen| !seen.anything_to_plan()) {
             planning.skip(seen);
             continue;
         }
-        let linked = slice.check(writer.linked_users(slice.from, slice.to).await?)?;
-        let (users, covered) = slice.users(every_user);
+        let linked = slice.check(writer.linked_users(from, to).await?)?;
+        let (users, covered) = Slice::users(&packed, snapshot.every_user);
         writer.write(&planning.slice(&linked, &users, &covered), at).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use safegpt_core::UserType;
-
-    use super::*;
-
-    fn user(id: &str) -> RemoteUser {
-        RemoteUser {
-            id: id.into(),
-            user_principal_name: format!("{id}@contoso.com"),
-            mail: None,
-            display_name: None,
-            given_name: None,
-            surname: None,
-            job_title: None,
-            department: None,
-            account_enabled: true,
-            user_type: UserType::Member,
-            other_mail: None,
-        }
-    }
-
-    #[test]
-    fn slices_cover_every_id_once_and_refuse_users_out_of_order() {
-        let users: Vec<PackedUser> = ["a", "b", "c", "d", "e"].map(|id| PackedUser::pack(&user(id))).into();
-        let cut = slices(&users, 2).unwrap();
-        let bounds: Vec<_> = cut.iter().map(|s| (s.from, s.to, s.users.len())).collect();
-        assert_eq!(bounds, [(None, Some("c"), 2), (Some("c"), Some("e"), 2), (Some("e"), None, 1)]);
-        let empty = slices(&[], 2).unwrap();
-        assert_eq!(empty.iter().map(|s| (s.from, s.to)).collect::<Vec<_>>(), [(None, None)], "one slice, every id");
-        for wrong in [["a", "c", "b"], ["a", "b", "b"]] {
-            let users: Vec<PackedUser> = wrong.map(|id| PackedUser::pack(&user(id))).into();
-            assert!(slices(&users, 2).is_err(), "{wrong:?}");
-        }
-    }
 }

@@ -22,6 +22,7 @@ mod read;
 use confirm::Confirm;
 use read::Incremental;
 mod runner;
+mod staged;
 mod subset;
 pub use runner::{Runner, StartError, StartedRun};
 use uuid::Uuid;
@@ -222,6 +223,11 @@ pub enum RunFailure {
     DirectoryKeptMoving {
         attempts: u32,
     },
+    /// A full read could not stage Entra's users on disk (the temporary directory full,
+    /// or a staged file damaged): nothing was applied.
+    Staging {
+        cause: String,
+    },
 }
 
 impl RunFailure {
@@ -241,6 +247,15 @@ impl RunFailure {
                      so no one's change was undone. The next run tries again"
                 ),
                 detail: None,
+            },
+            RunFailure::Staging { cause } => RunError {
+                kind: "staging".into(),
+                message: format!(
+                    "a full read could not stage Entra's users on disk in {} ({cause}); nothing was applied. \
+                     Free space there, or point TMPDIR at a disk with room (about 300 bytes per Entra user)",
+                    std::env::temp_dir().display()
+                ),
+                detail: Some(cause.clone()),
             },
         }
     }
@@ -367,6 +382,7 @@ impl PreparedRun {
                     store,
                     settings: &settings,
                     cursor: &cursor,
+                    scope: &scope,
                     scope_key: &scope_key,
                     request: &request,
                     run_id,
@@ -408,7 +424,7 @@ impl PreparedRun {
         // the same read of Entra.
         match read {
             Read::Full(full) => {
-                let mut totals = totals(full.users.len(), Some(ReadMode::Full));
+                let mut totals = totals(full.snapshot.users.len(), Some(ReadMode::Full));
                 totals.invalid_emails = warn_invalid_emails(run_id, full.invalid_emails);
                 // Like a 404 on the group: a missing group never takes its members out of scope.
                 if let Some(missing) = scope.groups().iter().find(|g| full.groups.binary_search(g).is_err()) {
@@ -416,7 +432,7 @@ impl PreparedRun {
                         RunFailure::GroupMissing { group: missing.clone(), detail: "not among the tenant's groups" };
                     return fail(failure, totals).await;
                 }
-                let mut snapshot = full::FullSnapshot::new(full.users, &scope, &full.memberships);
+                let mut snapshot = full.snapshot;
                 let copy = full::EntraCopy {
                     groups: &full.groups,
                     memberships: &full.memberships,
@@ -571,6 +587,7 @@ struct Reader<'a> {
     store: &'a Store,
     settings: &'a Settings,
     cursor: &'a SyncCursor,
+    scope: &'a Scope,
     scope_key: &'a str,
     request: &'a SyncRequest,
     run_id: Uuid,
@@ -598,7 +615,7 @@ impl Reader<'_> {
     /// delta link (expired, or a reset on its side), and when something came back from a
     /// soft delete.
     async fn read_once(&self) -> Result<Read, SyncError> {
-        let Reader { client, store, settings, cursor, scope_key, request, run_id, progress } = *self;
+        let Reader { client, store, settings, cursor, scope, scope_key, request, run_id, progress } = *self;
         let every = time::Duration::seconds(i64::from(settings.full_sync_interval_secs));
         let full_reason = match (&cursor.users_delta_link, &cursor.groups_delta_link, cursor.full_read_at) {
             _ if request.full_read => Some("asked for"),
@@ -625,7 +642,7 @@ impl Reader<'_> {
         } else {
             info!(%run_id, reason = full_reason.unwrap_or_default(), "full read");
         }
-        read::read_full(client, run_id, progress).await.map(Read::Full).map_err(SyncError::Client)
+        read::read_full(client, run_id, progress, scope, request.slice.0.get()).await.map(Read::Full)
     }
 }
 

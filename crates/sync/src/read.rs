@@ -12,18 +12,20 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use safegpt_core::{EntraChanges, MemberKind, Membership, PackedPatch, PackedUser, RemoteUser, UserPatch};
+use safegpt_core::{EntraChanges, MemberKind, Membership, PackedUser, RemoteUser, Scope, UserPatch};
 use safegpt_graph::{DeltaStart, ErrorKind, GraphClient, GraphError, GroupDelta, UserDelta};
 use safegpt_store::Store;
 use tracing::info;
 use uuid::Uuid;
 
-use crate::{Phase, ProgressSender, SyncError};
+use crate::full::FullSnapshot;
+use crate::staged::{Packed, RUN_ENTRIES, Runs, UsersWriter};
+use crate::{Phase, ProgressSender, RunFailure, SyncError};
 
 /// Everything a full read saw, and the links the next rounds start from.
 pub(crate) struct FullRead {
-    /// Every user of the tenant, by id, each once.
-    pub users: Vec<PackedUser>,
+    /// Every user of the tenant, staged in id order, each marked covered or not.
+    pub snapshot: FullSnapshot,
     /// How many of them have an address in Entra that is not an e-mail address.
     pub invalid_emails: u64,
     pub groups: Vec<String>,
@@ -56,7 +58,7 @@ pub(crate) enum Incremental {
 
 /// A `users/delta` entry as a round keeps it until the round ends, when its entries are
 /// folded to one per user.
-trait Entry {
+pub(crate) trait Entry {
     /// The user the entry is about.
     fn id(&self) -> &str;
     /// `later`, a later entry about the same user, laid over this one; what is left in
@@ -80,49 +82,10 @@ impl Entry for UserDelta {
     }
 }
 
-/// A first round's entry: packed, for a first round holds every user of the tenant (and
-/// boxed ids keep it as small as a packed user, which it becomes in place).
-enum Packed {
-    Present(PackedPatch),
-    Removed { id: Box<str>, permanent: bool },
-}
-
-// The round's entries become its users in the same allocation only while they are as large.
-const _: () = assert!(size_of::<Packed>() == size_of::<PackedUser>());
-
-impl From<UserDelta> for Packed {
-    fn from(entry: UserDelta) -> Self {
-        match entry {
-            UserDelta::Present(patch) => Packed::Present(PackedPatch::pack(&patch)),
-            UserDelta::Removed { id, permanent } => Packed::Removed { id: id.into_boxed_str(), permanent },
-        }
-    }
-}
-
-impl Entry for Packed {
-    fn id(&self) -> &str {
-        match self {
-            Packed::Present(patch) => patch.id(),
-            Packed::Removed { id, .. } => id,
-        }
-    }
-
-    fn lay_over(&mut self, later: &mut Self) {
-        match (self, later) {
-            (Packed::Present(known), Packed::Present(later)) => {
-                let mut merged = known.unpack();
-                merged.merge(later.unpack());
-                *known = PackedPatch::pack(&merged);
-            }
-            (known, later) => std::mem::swap(known, later),
-        }
-    }
-}
-
 /// A round's entries folded to one per user, by id: a later report of a user wins, and
 /// later partial entries are laid over earlier ones (Graph may send a user several times).
 /// Not copied: a full read's round holds every user of the tenant.
-fn fold<E: Entry>(mut entries: Vec<E>) -> Vec<E> {
+pub(crate) fn fold<E: Entry>(mut entries: Vec<E>) -> Vec<E> {
     // A stable sort keeps each user's entries in their arrival order; its scratch buffer is
     // at most half the round (an arrival number would make a packed entry larger than the
     // user it becomes).
@@ -184,28 +147,28 @@ fn fold_members(mut members: Vec<MemberEntry>, groups: &BTreeSet<String>) -> Vec
     memberships
 }
 
-/// Runs one `users/delta` round to its end, keeping each entry as an `E` as it arrives;
-/// each user's reports merged in order.
-async fn users_round<E: Entry + From<UserDelta>>(
+/// Runs one `users/delta` round to its end, handing each entry to `keep` as it arrives;
+/// returns how many entries it read and the delta link.
+async fn users_round(
     client: &GraphClient,
     start: DeltaStart<'_>,
     run_id: Uuid,
     progress: &ProgressSender,
-) -> Result<(Vec<E>, u64, String), GraphError> {
+    mut keep: impl FnMut(UserDelta) -> Result<(), SyncError>,
+) -> Result<(u64, String), SyncError> {
     let mut pager = client.users_delta(start);
-    let mut entries = Vec::new();
     let mut read = 0;
-    while let Some(page) = pager.next_page().await? {
+    while let Some(page) = pager.next_page().await.map_err(SyncError::Client)? {
         read += page.len() as u64;
         progress.send_modify(|p| {
             p.pages_read += 1;
             p.users_read += page.len() as u64;
         });
-        entries.extend(page.into_iter().map(E::from));
+        page.into_iter().try_for_each(&mut keep)?;
         info!(%run_id, pages = pager.pages, users = read, "read users delta page");
     }
-    let link = pager.delta_link.ok_or_else(|| missing_delta_link("users"))?;
-    Ok((fold(entries), read, link))
+    let link = pager.delta_link.ok_or_else(|| SyncError::Client(missing_delta_link("users")))?;
+    Ok((read, link))
 }
 
 /// Runs one `groups/delta` round to its end, handing each group entry to `each`.
@@ -280,58 +243,29 @@ async fn read_directly(
     Ok(missing)
 }
 
-/// Reads every user, group and direct membership of the tenant.
+/// Reads every user, group and direct membership of the tenant: the users staged on disk
+/// as they arrive (see `staged`), marked covered or not by `scope`, cut in slices of
+/// `slice` users.
 pub(crate) async fn read_full(
     client: &GraphClient,
     run_id: Uuid,
     progress: &ProgressSender,
-) -> Result<FullRead, GraphError> {
+    scope: &Scope,
+    slice: usize,
+) -> Result<FullRead, SyncError> {
+    let graph = SyncError::Client;
     // The two rounds run at once: a full read costs the longer round's round trips, not
     // their sum. Each keeps its own tombstones (user and group ids never collide).
     progress.send_modify(|p| p.phase = Phase::ReadingUsers);
     let users_read = async {
-        let (events, _, users_link) = users_round::<Packed>(client, DeltaStart::Initial, run_id, progress).await?;
-        // By id: Graph may report the same deleted object more than once.
-        let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
-        // Entries that lack what every user has, with nothing known to lay them over.
-        let mut unknown = Vec::new();
-        let mut invalid_emails = 0;
-        // Turned into users one at a time (a first round holds the whole tenant), in id order.
-        let mut users: Vec<PackedUser> = events
-            .into_iter()
-            .filter_map(|event| match event {
-                Packed::Present(patch) => match PackedUser::from_whole(patch) {
-                    Ok(user) => {
-                        invalid_emails += u64::from(user.has_invalid_address());
-                        Some(user)
-                    }
-                    Err(patch) => {
-                        unknown.push(patch.id().to_owned());
-                        None
-                    }
-                },
-                // A first round may already report deletions: a deleted user is simply not read.
-                Packed::Removed { id, permanent: false } => {
-                    tombstones.insert(id.into_string(), MemberKind::User);
-                    None
-                }
-                Packed::Removed { permanent: true, .. } => None,
-            })
-            .collect();
-        // A user Graph did not have when read directly is not read this time; the next run
-        // reads everything again.
-        let mut read = Vec::new();
-        let missing = read_directly(client, &unknown, &mut read, run_id).await?;
-        if !read.is_empty() {
-            invalid_emails += read.iter().filter(|u| u.has_invalid_address()).count() as u64;
-            users.extend(read.iter().map(PackedUser::pack));
-            users.sort_unstable_by(|a, b| a.id().cmp(b.id()));
-        }
-        // Made in place from the round's entries, it kept their capacity.
-        users.shrink_to_fit();
+        let mut runs = Runs::new(RUN_ENTRIES);
+        let (_, users_link) = users_round(client, DeltaStart::Initial, run_id, progress, |entry| {
+            runs.push(Packed::from(entry)).map_err(staging_failed)
+        })
+        .await?;
         // What may still be read is groups.
         progress.send_modify(|p| p.phase = Phase::ReadingGroups);
-        Ok::<_, GraphError>((users, invalid_emails, missing, users_link, tombstones))
+        Ok::<_, SyncError>((runs, users_link))
     };
     let groups_read = async {
         let mut groups = BTreeSet::new();
@@ -360,23 +294,79 @@ pub(crate) async fn read_full(
             }
             groups.insert(group.id);
         })
-        .await?;
-        Ok::<_, GraphError>((groups, members, groups_link, tombstones))
+        .await
+        .map_err(graph)?;
+        Ok::<_, SyncError>((groups, members, groups_link, tombstones))
     };
-    let (
-        (users, invalid_emails, missing, users_link, mut tombstones),
-        (groups, members, groups_link, group_tombstones),
-    ) = tokio::try_join!(users_read, groups_read)?;
-    tombstones.extend(group_tombstones);
+    let ((runs, users_link), (groups, members, groups_link, mut tombstones)) =
+        tokio::try_join!(users_read, groups_read)?;
     let memberships = fold_members(members, &groups);
     // The deleted items may lag behind a restore the round already saw: present wins.
-    let present = |id: &str| users.binary_search_by(|u| u.id().cmp(id)).is_ok();
-    let deleted = deleted_users(client).await?;
-    tombstones.extend(deleted.into_iter().filter(|id| !present(id)).map(|id| (id, MemberKind::User)));
+    let mut deleted = deleted_users(client).await.map_err(graph)?;
+
+    // The users the scope covers, in id order, met in step with the users as they merge.
+    let covered: Option<Vec<&str>> = scope.covering(&memberships).map(|covering| {
+        let mut ids: Vec<&str> = covering.map(|m| &*m.member_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    });
+    let mut passed = 0;
+    let mut writer = UsersWriter::new(slice).map_err(staging_failed)?;
+    // Entries that lack what every user has, with nothing known to lay them over.
+    let mut unknown = Vec::new();
+    let mut invalid_emails = 0;
+    // Each user made in place from its folded entry, marked and written: a first round
+    // holds the whole tenant.
+    runs.merge(|entry| {
+        match entry {
+            Packed::Present(patch) => match PackedUser::from_whole(patch) {
+                Ok(mut user) => {
+                    invalid_emails += u64::from(user.has_invalid_address());
+                    deleted.remove(user.id());
+                    if let Some(covered) = &covered {
+                        passed += covered[passed..].partition_point(|id| *id < user.id());
+                        if covered.get(passed) == Some(&user.id()) {
+                            user.cover();
+                        }
+                    }
+                    writer.push(&user)?;
+                }
+                Err(patch) => unknown.push(patch.id().to_owned()),
+            },
+            // A first round may already report deletions: a deleted user is simply not read.
+            Packed::Removed { id, permanent: false } => {
+                tombstones.insert(id.into_string(), MemberKind::User);
+            }
+            Packed::Removed { permanent: true, .. } => {}
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .map_err(staging_failed)?;
+    // A user Graph did not have when read directly is not read this time; the next run
+    // reads everything again.
+    let mut read = Vec::new();
+    let missing = read_directly(client, &unknown, &mut read, run_id).await.map_err(graph)?;
+    let directly: Vec<PackedUser> = read
+        .iter()
+        .map(|user| {
+            invalid_emails += u64::from(user.has_invalid_address());
+            deleted.remove(&user.id);
+            let mut packed = PackedUser::pack(user);
+            if covered.as_ref().is_some_and(|ids| ids.binary_search(&user.id.as_str()).is_ok()) {
+                packed.cover();
+            }
+            packed
+        })
+        .collect();
+    let every_user = covered.is_none();
+    drop(covered);
+    let users = writer.finish(directly).map_err(staging_failed)?;
+    tombstones.extend(deleted.into_iter().map(|id| (id, MemberKind::User)));
     let tombstones = tombstones.into_iter().collect();
     info!(%run_id, users = users.len(), groups = groups.len(), "full read done");
     Ok(FullRead {
-        users,
+        snapshot: FullSnapshot { users, every_user },
         invalid_emails,
         groups: groups.into_iter().collect(),
         memberships,
@@ -385,6 +375,11 @@ pub(crate) async fn read_full(
         tombstones,
         full_read_due: !missing.is_empty(),
     })
+}
+
+/// Entra's users could not be staged on disk: the run fails, having applied nothing.
+fn staging_failed(e: std::io::Error) -> SyncError {
+    SyncError::Failed(RunFailure::Staging { cause: e.to_string() })
 }
 
 /// Reads what changed since the stored delta links.
@@ -399,8 +394,13 @@ pub(crate) async fn read_incremental(
     let graph = SyncError::Client;
     let stored_tombstones: HashMap<String, MemberKind> = store.tombstones().await?.into_iter().collect();
     progress.send_modify(|p| p.phase = Phase::ReadingUsers);
-    let (events, users_read, users_link) =
-        users_round::<UserDelta>(client, DeltaStart::Link(users_link), run_id, progress).await.map_err(graph)?;
+    let mut events = Vec::new();
+    let (users_read, users_link) = users_round(client, DeltaStart::Link(users_link), run_id, progress, |entry| {
+        events.push(entry);
+        Ok(())
+    })
+    .await?;
+    let events = fold(events);
     // `fold` left one entry per user, in id order.
     let event_of = |id: &str| events.binary_search_by(|e| e.id().cmp(id)).ok().map(|i| &events[i]);
 

@@ -1,0 +1,4 @@
+-- A full read copies Entra's users a slice of ids at a time, each slice a range compared
+-- byte by byte (as the engine sorts ids), whatever the database's collation: this index
+-- serves those range reads, as users_by_azure_object_id_bytes serves the directory's.
+CREATE INDEX entra_users_by_id_bytes ON entra_users (org_id, id COLLATE "C");
