@@ -171,9 +171,12 @@ impl PackedPatch {
     }
 
     /// Bytes [`PackedPatch::as_bytes`] gave, read back from where they were staged: `None`
-    /// unless they are a flags byte and nine well-formed properties, the first (the id) a
+    /// unless they are a flags byte (no bit set beyond the known ones) and nine well-formed properties, the first (the id) a
     /// value, each value UTF-8, and nothing after.
     pub fn from_bytes(bytes: Box<[u8]>) -> Option<Self> {
+        if bytes.first()? & !(COVERED | 0x0f) != 0 {
+            return None;
+        }
         let mut at = 1;
         for i in 0..9 {
             let tag = checked_tag_at(&bytes, &mut at)?;

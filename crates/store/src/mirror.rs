@@ -30,9 +30,11 @@ pub struct SyncCursor {
 /// What a run writes to the copy beside its plan.
 #[derive(Debug)]
 pub enum MirrorWrite<'a> {
-    /// A full read: the copy's groups and memberships are replaced, and its users a slice
-    /// at a time as the run's plan is written (see [`crate::PlanWriter::copy_users`]).
-    Replace { groups: &'a [String], memberships: &'a [Membership] },
+    /// A full read: the copy's groups are replaced, and its users and memberships a part at
+    /// a time as the run's plan is written ([`crate::PlanWriter::copy_users`] and
+    /// [`crate::PlanWriter::copy_memberships`]): a run that replaces the copy calls both
+    /// for ranges that cover every id, or the copy keeps rows Entra no longer has.
+    Replace { groups: &'a [String] },
     /// A delta round: its changes are merged in.
     Merge(&'a EntraChanges),
 }
@@ -284,9 +286,7 @@ impl Store {
     /// Writes the copy and the cursor inside a run's transaction.
     pub(crate) async fn write_advance(&self, tx: &mut Transaction<'_, Any>, advance: &Advance<'_>) -> Result<()> {
         match &advance.mirror {
-            MirrorWrite::Replace { groups, memberships } => {
-                self.replace_groups(tx, groups, memberships).await?;
-            }
+            MirrorWrite::Replace { groups } => self.replace_groups(tx, groups).await?,
             MirrorWrite::Merge(changes) => self.merge_changes(tx, changes).await?,
         }
         self.write_tombstones(tx, advance.tombstones).await?;
@@ -360,12 +360,7 @@ impl Store {
 
     /// Makes the copy's groups and memberships equal to a full read's by writing only what
     /// differs from it.
-    async fn replace_groups(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        groups: &[String],
-        memberships: &[Membership],
-    ) -> Result<()> {
+    async fn replace_groups(&self, tx: &mut Transaction<'_, Any>, groups: &[String]) -> Result<()> {
         let mut unseen: HashSet<&str> = groups.iter().map(String::as_str).collect();
         let mut stale = Vec::new();
         {
@@ -379,8 +374,19 @@ impl Store {
             }
         }
         delete_ids(tx, self.backend, "entra_groups", &self.org, &stale).await?;
-        self.insert_groups(tx, unseen.into_iter()).await?;
+        self.insert_groups(tx, unseen.into_iter()).await
+    }
 
+    /// Makes the copy's memberships of the groups whose ids are in `[from, to)` (open where
+    /// `None`) equal to `memberships`, a full read's memberships of those groups, by writing
+    /// only what differs.
+    pub(crate) async fn copy_memberships_on(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        from: Option<&str>,
+        to: Option<&str>,
+        memberships: &[Membership],
+    ) -> Result<()> {
         // By group, then member (as the read gives them): each streamed row found by search.
         fn key(m: &Membership) -> (&str, &str) {
             (&*m.group_id, &*m.member_id)
@@ -390,11 +396,13 @@ impl Store {
         let mut stale = Vec::new();
         let mut changed: Vec<&Membership> = Vec::new();
         {
-            let mut rows = sqlx::query_as::<_, (String, String, String)>(
-                "SELECT group_id, member_id, kind FROM entra_members WHERE org_id = $1",
-            )
-            .bind(&self.org)
-            .fetch(&mut **tx);
+            let (range, bounds) = byte_range(self.backend, "group_id", from, to, 2);
+            let sql = format!("SELECT group_id, member_id, kind FROM entra_members WHERE org_id = $1{range}");
+            let mut query = sqlx::query_as::<_, (String, String, String)>(AssertSqlSafe(sql)).bind(&self.org);
+            for bound in bounds {
+                query = query.bind(bound.to_owned());
+            }
+            let mut rows = query.fetch(&mut **tx);
             while let Some((group_id, member_id, kind)) = rows.try_next().await? {
                 match memberships.binary_search_by(|m| key(m).cmp(&(group_id.as_str(), member_id.as_str()))) {
                     Err(_) => stale.push((group_id, member_id)),

@@ -2,7 +2,7 @@
 //! the tenant, hands its changes over, and plans the next, so that memory holds a slice and
 //! a crash still leaves all of the run or none of it.
 
-use safegpt_core::{Change, Counts, LocalUser, PackedUser};
+use safegpt_core::{Change, Counts, LocalUser, Membership, PackedUser};
 use serde_json::json;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Transaction};
 use time::OffsetDateTime;
@@ -23,7 +23,7 @@ pub struct PlanWriter<'s> {
     /// Users, events and audit rows are written; otherwise only the run's list (a dry run,
     /// a held run).
     applying: bool,
-    /// A full read is applied: its users are copied with the slices.
+    /// A full read is applied: its users and memberships are copied a part at a time.
     copying_users: bool,
     written: usize,
     breakdown: Breakdown,
@@ -140,6 +140,21 @@ pub(crate) fn byte_range<'b>(
 }
 
 impl PlanWriter<'_> {
+    /// Makes the copy of Entra's memberships of the groups in `[from, to)` equal to
+    /// `memberships` (the full read's, by group and member), when applying a full read;
+    /// otherwise nothing.
+    pub async fn copy_memberships(
+        &mut self,
+        from: Option<&str>,
+        to: Option<&str>,
+        memberships: &[Membership],
+    ) -> Result<()> {
+        if self.copying_users {
+            self.store.copy_memberships_on(&mut self.tx, from, to, memberships).await?;
+        }
+        Ok(())
+    }
+
     /// Makes the copy of Entra's users in `[from, to)` equal to `users` (the full read's
     /// users of that range, in id order), when applying a full read; otherwise nothing.
     pub async fn copy_users(&mut self, from: Option<&str>, to: Option<&str>, users: &[PackedUser]) -> Result<()> {

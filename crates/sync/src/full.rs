@@ -8,6 +8,8 @@
 //! again and writes it, in one transaction with the copy of Entra (or, for a dry run or a
 //! held run, only the run's list of changes).
 
+use std::sync::Arc;
+
 use safegpt_core::{
     Covered, Decisions, LocalUser, MemberKind, Membership, PackedUser, Planning, Policy, RemoteUser, Seen, Untouched,
     Walk,
@@ -18,7 +20,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::confirm::Confirm;
-use crate::staged::{SliceBounds, StagedUsers};
+use crate::staged::{SliceBounds, StagedMemberships, StagedUsers};
 use crate::{Ending, Phase, RunFailure, SyncError, SyncOutcome, held_error};
 
 /// How often a run reads the directory and plans again when administrators keep changing
@@ -89,8 +91,8 @@ impl Slice<'_> {
 
 /// The rest of a full read, written as the copy of Entra when the plan is applied.
 pub(crate) struct EntraCopy<'a> {
-    pub groups: &'a [String],
-    pub memberships: &'a [Membership],
+    /// The groups, and their direct members, staged.
+    pub memberships: &'a StagedMemberships,
     pub tombstones: &'a [(String, MemberKind)],
     pub users_link: &'a str,
     pub groups_link: &'a str,
@@ -150,8 +152,8 @@ impl FullPlan<'_> {
                 None => (RunStatus::Succeeded, None),
             };
             let advance = Advance {
-                // The users are copied with the slices.
-                mirror: MirrorWrite::Replace { groups: copy.groups, memberships: copy.memberships },
+                // The users are copied with the slices, the memberships after them.
+                mirror: MirrorWrite::Replace { groups: copy.memberships.groups() },
                 tombstones: copy.tombstones,
                 full_read_due: found_back || copy.full_read_due,
                 users_delta_link: copy.users_link,
@@ -176,6 +178,9 @@ impl FullPlan<'_> {
             let at = finished_at();
             let mut planning = walk.planning(&decisions, Uuid::now_v7);
             write_slices(&slices, snapshot, &mut planning, &mut writer, at).await?;
+            if status == RunStatus::Succeeded {
+                copy_memberships(copy.memberships, &mut writer).await?;
+            }
             let counts = planning.finish();
             match status {
                 RunStatus::Succeeded => writer.applied(counts, *totals, at).await?,
@@ -231,4 +236,33 @@ async fn write_slices(
         writer.write(&planning.slice(&linked, &users, &covered), at).await?;
     }
     Ok(())
+}
+
+/// How many memberships are compared with the copy at a time (more when a group has more).
+const MEMBERSHIP_CHUNK: usize = 20_000;
+
+/// Writes the memberships a full read gathered as the copy's, a range of groups at a time:
+/// a chunk ends only where a group does, so each group's members are compared whole.
+async fn copy_memberships(memberships: &StagedMemberships, writer: &mut PlanWriter<'_>) -> Result<(), SyncError> {
+    let staging = |e: std::io::Error| SyncError::Failed(RunFailure::Staging { cause: e.to_string() });
+    let mut read = memberships.read().map_err(staging)?;
+    let mut chunk: Vec<Membership> = Vec::new();
+    let mut from: Option<Arc<str>> = None;
+    loop {
+        let next = read.next().map_err(staging)?;
+        let ends = match &next {
+            None => true,
+            Some(m) => chunk.len() >= MEMBERSHIP_CHUNK && chunk.last().is_some_and(|last| last.group_id != m.group_id),
+        };
+        if ends {
+            let to = next.as_ref().map(|m| m.group_id.clone());
+            writer.copy_memberships(from.as_deref(), to.as_deref(), &chunk).await?;
+            chunk.clear();
+            from = to;
+        }
+        match next {
+            Some(m) => chunk.push(m),
+            None => return Ok(()),
+        }
+    }
 }

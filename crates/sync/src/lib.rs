@@ -427,14 +427,15 @@ impl PreparedRun {
                 let mut totals = totals(full.snapshot.users.len(), Some(ReadMode::Full));
                 totals.invalid_emails = warn_invalid_emails(run_id, full.invalid_emails);
                 // Like a 404 on the group: a missing group never takes its members out of scope.
-                if let Some(missing) = scope.groups().iter().find(|g| full.groups.binary_search(g).is_err()) {
+                if let Some(missing) =
+                    scope.groups().iter().find(|g| full.memberships.groups().binary_search(g).is_err())
+                {
                     let failure =
                         RunFailure::GroupMissing { group: missing.clone(), detail: "not among the tenant's groups" };
                     return fail(failure, totals).await;
                 }
                 let mut snapshot = full.snapshot;
                 let copy = full::EntraCopy {
-                    groups: &full.groups,
                     memberships: &full.memberships,
                     tombstones: &full.tombstones,
                     users_link: &full.users_link,

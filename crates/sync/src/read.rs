@@ -12,14 +12,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use safegpt_core::{EntraChanges, MemberKind, Membership, PackedUser, RemoteUser, Scope, UserPatch};
+use safegpt_core::{EntraChanges, MemberKind, PackedUser, RemoteUser, Scope, UserPatch};
 use safegpt_graph::{DeltaStart, ErrorKind, GraphClient, GraphError, GroupDelta, UserDelta};
 use safegpt_store::Store;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::full::FullSnapshot;
-use crate::staged::{Packed, RUN_ENTRIES, Runs, UsersWriter};
+use crate::staged::{
+    CoveredId, MEMBER_RUN_ENTRIES, MemberEntry, Packed, RUN_ENTRIES, Sorted, Sorter, StagedMemberships, UsersWriter,
+};
 use crate::{Phase, ProgressSender, RunFailure, SyncError};
 
 /// Everything a full read saw, and the links the next rounds start from.
@@ -28,8 +30,8 @@ pub(crate) struct FullRead {
     pub snapshot: FullSnapshot,
     /// How many of them have an address in Entra that is not an e-mail address.
     pub invalid_emails: u64,
-    pub groups: Vec<String>,
-    pub memberships: Vec<Membership>,
+    /// The groups that exist, in id order, and their direct members, staged.
+    pub memberships: StagedMemberships,
     pub users_link: String,
     pub groups_link: String,
     pub tombstones: Vec<(String, MemberKind)>,
@@ -106,45 +108,6 @@ fn missing_delta_link(resource: &str) -> GraphError {
         format!("Microsoft Graph ended a {resource} delta round without a deltaLink."),
         format!("{resource}/delta: last page had neither @odata.nextLink nor @odata.deltaLink"),
     )
-}
-
-/// A `members@delta` entry: the member of a group and what it is (`None`: removed), with
-/// its place in the round, which fits where the entry would otherwise be padding.
-struct MemberEntry {
-    group_id: Arc<str>,
-    member_id: Box<str>,
-    kind: Option<MemberKind>,
-    arrival: u32,
-}
-
-// The entries become the memberships in the same allocation only while they are as large.
-const _: () = assert!(size_of::<MemberEntry>() == size_of::<Membership>());
-
-/// A round's member entries folded to the memberships that hold at its end: the last report
-/// of each edge wins, and only the `groups` that still exist keep members. Without a copy:
-/// a full read's round holds every membership of the tenant.
-fn fold_members(mut members: Vec<MemberEntry>, groups: &BTreeSet<String>) -> Vec<Membership> {
-    // By edge, then arrival (an unstable sort needs no scratch buffer); the last report of
-    // each edge moves into the first, which is kept.
-    members
-        .sort_unstable_by(|a, b| (&a.group_id, &a.member_id, a.arrival).cmp(&(&b.group_id, &b.member_id, b.arrival)));
-    members.dedup_by(|later, kept| {
-        let same = later.group_id == kept.group_id && later.member_id == kept.member_id;
-        if same {
-            kept.kind = later.kind;
-        }
-        same
-    });
-    let mut memberships: Vec<Membership> = members
-        .into_iter()
-        .filter_map(|MemberEntry { group_id, member_id, kind, .. }| {
-            let kind = kind.filter(|_| groups.contains(&*group_id))?;
-            Some(Membership { group_id, member_id, kind })
-        })
-        .collect();
-    // Collected in place, it kept the round's capacity (removals and repeats included).
-    memberships.shrink_to_fit();
-    memberships
 }
 
 /// Runs one `users/delta` round to its end, handing each entry to `keep` as it arrives;
@@ -258,20 +221,21 @@ pub(crate) async fn read_full(
     // their sum. Each keeps its own tombstones (user and group ids never collide).
     progress.send_modify(|p| p.phase = Phase::ReadingUsers);
     let users_read = async {
-        let mut runs = Runs::new(RUN_ENTRIES);
+        let mut entries = Sorter::new(RUN_ENTRIES);
         let (_, users_link) = users_round(client, DeltaStart::Initial, run_id, progress, |entry| {
-            runs.push(Packed::from(entry)).map_err(staging_failed)
+            entries.push(Packed::from(entry)).map_err(staging_failed)
         })
         .await?;
         // What may still be read is groups.
         progress.send_modify(|p| p.phase = Phase::ReadingGroups);
-        Ok::<_, SyncError>((runs, users_link))
+        Ok::<_, SyncError>((entries.finish().map_err(staging_failed)?, users_link))
     };
     let groups_read = async {
         let mut groups = BTreeSet::new();
         // Every `members@delta` entry (a later one about the same edge wins), the members
         // an entry carries sharing its group's id.
-        let mut members: Vec<MemberEntry> = Vec::new();
+        let mut members = Sorter::new(MEMBER_RUN_ENTRIES);
+        let mut staged = Ok(());
         let mut tombstones: BTreeMap<String, MemberKind> = BTreeMap::new();
         let groups_link = groups_round(client, DeltaStart::Initial, run_id, progress, |group| {
             if group.removed {
@@ -284,53 +248,60 @@ pub(crate) async fn read_full(
             tombstones.remove(&group.id);
             let group_id: Arc<str> = group.id.as_str().into();
             for member in group.members {
-                let arrival = u32::try_from(members.len()).unwrap_or(u32::MAX);
-                members.push(MemberEntry {
+                let arrival = u32::try_from(members.held()).unwrap_or(u32::MAX);
+                let entry = MemberEntry {
                     group_id: group_id.clone(),
                     member_id: member.id.into_boxed_str(),
                     kind: member.kind,
                     arrival,
-                });
+                };
+                if staged.is_ok() {
+                    staged = members.push(entry);
+                }
             }
             groups.insert(group.id);
         })
         .await
         .map_err(graph)?;
-        Ok::<_, SyncError>((groups, members, groups_link, tombstones))
+        staged.map_err(staging_failed)?;
+        let members = members.finish().map_err(staging_failed)?;
+        Ok::<_, SyncError>((StagedMemberships::new(members, groups.into_iter().collect()), groups_link, tombstones))
     };
-    let ((runs, users_link), (groups, members, groups_link, mut tombstones)) =
+    let ((entries, users_link), (memberships, groups_link, mut tombstones)) =
         tokio::try_join!(users_read, groups_read)?;
-    let memberships = fold_members(members, &groups);
     // The deleted items may lag behind a restore the round already saw: present wins.
     let mut deleted = deleted_users(client).await.map_err(graph)?;
 
     // The users the scope covers, in id order, met in step with the users as they merge.
-    let covered: Option<Vec<&str>> = scope.covering(&memberships).map(|covering| {
-        let mut ids: Vec<&str> = covering.map(|m| &*m.member_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    });
-    let mut passed = 0;
+    let covered = memberships.covered(scope).map_err(staging_failed)?;
+    let mut covered_ids = covered.as_ref().map(Sorted::merge).transpose().map_err(staging_failed)?;
+    let mut next_covered: Option<CoveredId> = None;
+    if let Some(ids) = &mut covered_ids {
+        next_covered = ids.next().map_err(staging_failed)?;
+    }
     let mut writer = UsersWriter::new(slice).map_err(staging_failed)?;
     // Entries that lack what every user has, with nothing known to lay them over.
     let mut unknown = Vec::new();
     let mut invalid_emails = 0;
     // Each user made in place from its folded entry, marked and written: a first round
     // holds the whole tenant.
-    runs.merge(|entry| {
+    let mut merged = entries.merge().map_err(staging_failed)?;
+    let mut n = 0u32;
+    while let Some(entry) = merged.next().map_err(staging_failed)? {
         match entry {
-            Packed::Present(patch) => match PackedUser::from_whole(patch) {
+            Packed::Present { patch, .. } => match PackedUser::from_whole(patch) {
                 Ok(mut user) => {
                     invalid_emails += u64::from(user.has_invalid_address());
                     deleted.remove(user.id());
-                    if let Some(covered) = &covered {
-                        passed += covered[passed..].partition_point(|id| *id < user.id());
-                        if covered.get(passed) == Some(&user.id()) {
+                    if let Some(ids) = &mut covered_ids {
+                        while next_covered.as_ref().is_some_and(|c| &*c.0 < user.id()) {
+                            next_covered = ids.next().map_err(staging_failed)?;
+                        }
+                        if next_covered.as_ref().is_some_and(|c| &*c.0 == user.id()) {
                             user.cover();
                         }
                     }
-                    writer.push(&user)?;
+                    writer.push(&user).map_err(staging_failed)?;
                 }
                 Err(patch) => unknown.push(patch.id().to_owned()),
             },
@@ -340,35 +311,47 @@ pub(crate) async fn read_full(
             }
             Packed::Removed { permanent: true, .. } => {}
         }
-        Ok::<_, std::io::Error>(())
-    })
-    .map_err(staging_failed)?;
+        // The merge is the work of seconds at a million users: the lease is renewed meanwhile.
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(4096) {
+            tokio::task::yield_now().await;
+        }
+    }
+    drop(merged);
     // A user Graph did not have when read directly is not read this time; the next run
     // reads everything again.
     let mut read = Vec::new();
     let missing = read_directly(client, &unknown, &mut read, run_id).await.map_err(graph)?;
+    // Those of them the scope covers: a pass over the covered ids, for the few read directly.
+    let mut covered_directly: BTreeSet<Box<str>> = BTreeSet::new();
+    if let Some(covered) = covered.as_ref().filter(|_| !read.is_empty()) {
+        let wanted: BTreeSet<&str> = read.iter().map(|u| u.id.as_str()).collect();
+        let mut ids = covered.merge().map_err(staging_failed)?;
+        while let Some(CoveredId(id)) = ids.next().map_err(staging_failed)? {
+            if wanted.contains(&*id) {
+                covered_directly.insert(id);
+            }
+        }
+    }
     let directly: Vec<PackedUser> = read
         .iter()
         .map(|user| {
             invalid_emails += u64::from(user.has_invalid_address());
             deleted.remove(&user.id);
             let mut packed = PackedUser::pack(user);
-            if covered.as_ref().is_some_and(|ids| ids.binary_search(&user.id.as_str()).is_ok()) {
+            if covered.is_none() || covered_directly.contains(user.id.as_str()) {
                 packed.cover();
             }
             packed
         })
         .collect();
-    let every_user = covered.is_none();
-    drop(covered);
     let users = writer.finish(directly).map_err(staging_failed)?;
     tombstones.extend(deleted.into_iter().map(|id| (id, MemberKind::User)));
     let tombstones = tombstones.into_iter().collect();
-    info!(%run_id, users = users.len(), groups = groups.len(), "full read done");
+    info!(%run_id, users = users.len(), groups = memberships.groups().len(), "full read done");
     Ok(FullRead {
-        snapshot: FullSnapshot { users, every_user },
+        snapshot: FullSnapshot { users, every_user: covered.is_none() },
         invalid_emails,
-        groups: groups.into_iter().collect(),
         memberships,
         users_link,
         groups_link,
@@ -533,7 +516,7 @@ mod tests {
         let packed: Vec<UserDelta> = fold(entries.iter().cloned().map(Packed::from).collect())
             .into_iter()
             .map(|entry| match entry {
-                Packed::Present(patch) => UserDelta::Present(patch.unpack()),
+                Packed::Present { patch, .. } => UserDelta::Present(patch.unpack()),
                 Packed::Removed { id, permanent } => UserDelta::Removed { id: id.into_string(), permanent },
             })
             .collect();
@@ -544,51 +527,6 @@ mod tests {
             folded,
             vec![UserDelta::Present(titled), UserDelta::Removed { id: "u2".into(), permanent: true }, named("u3", "C"),],
             "partial entries merge, a removal after a report wins, a report after a removal wins"
-        );
-    }
-
-    #[test]
-    fn a_rounds_member_entries_fold_to_the_memberships_at_its_end() {
-        let (g, h, gone): (Arc<str>, Arc<str>, Arc<str>) = ("g".into(), "h".into(), "gone".into());
-        let entry = |group: &Arc<str>, member: &str, kind| MemberEntry {
-            group_id: group.clone(),
-            member_id: member.into(),
-            kind,
-            arrival: 0,
-        };
-        let (user, group) = (Some(MemberKind::User), Some(MemberKind::Group));
-        let entries = vec![
-            entry(&g, "u1", user),
-            entry(&h, "u2", None),
-            entry(&g, "u2", user),
-            entry(&gone, "u1", user),
-            entry(&h, "u2", user),
-            entry(&g, "u1", None),
-            entry(&g, "h", group),
-            entry(&g, "u3", None),
-            entry(&h, "u1", user),
-            entry(&h, "u1", user),
-        ];
-        // Given in reverse: the arrival numbers, not the order in the vector, tell which is later.
-        let mut entries: Vec<MemberEntry> = entries
-            .into_iter()
-            .enumerate()
-            .map(|(arrival, entry)| MemberEntry { arrival: arrival as u32, ..entry })
-            .collect();
-        entries.reverse();
-        let groups: BTreeSet<String> = ["g", "h"].into_iter().map(String::from).collect();
-        let folded = fold_members(entries, &groups);
-        let held: Vec<(&str, &str, MemberKind)> =
-            folded.iter().map(|m| (&*m.group_id, &*m.member_id, m.kind)).collect();
-        assert_eq!(
-            held,
-            vec![
-                ("g", "h", MemberKind::Group),
-                ("g", "u2", MemberKind::User),
-                ("h", "u1", MemberKind::User),
-                ("h", "u2", MemberKind::User),
-            ],
-            "added then removed: gone; removed then added: held; repeated: once; a deleted group: no members"
         );
     }
 }
