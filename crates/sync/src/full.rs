@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::confirm::Confirm;
+use crate::read::staging_failed;
 use crate::staged::{SliceBounds, StagedMemberships, StagedUsers};
 use crate::{Ending, Phase, RunFailure, SyncError, SyncOutcome, held_error};
 
@@ -59,7 +60,7 @@ fn slices(users: &StagedUsers) -> Vec<Slice<'_>> {
 impl Slice<'_> {
     /// The slice's Entra users as staged (packed), and which of them are covered.
     fn packed(&self, staged: &StagedUsers) -> Result<Vec<PackedUser>, SyncError> {
-        staged.load(&self.bounds).map_err(|e| SyncError::Failed(RunFailure::Staging { cause: e.to_string() }))
+        staged.load(&self.bounds).map_err(staging_failed)
     }
 
     /// The slice's Entra users, unpacked while it is planned, and which of them are covered.
@@ -244,12 +245,11 @@ const MEMBERSHIP_CHUNK: usize = 20_000;
 /// Writes the memberships a full read gathered as the copy's, a range of groups at a time:
 /// a chunk ends only where a group does, so each group's members are compared whole.
 async fn copy_memberships(memberships: &StagedMemberships, writer: &mut PlanWriter<'_>) -> Result<(), SyncError> {
-    let staging = |e: std::io::Error| SyncError::Failed(RunFailure::Staging { cause: e.to_string() });
-    let mut read = memberships.read().map_err(staging)?;
+    let mut read = memberships.read().map_err(staging_failed)?;
     let mut chunk: Vec<Membership> = Vec::new();
     let mut from: Option<Arc<str>> = None;
     loop {
-        let next = read.next().map_err(staging)?;
+        let next = read.next().map_err(staging_failed)?;
         let ends = match &next {
             None => true,
             Some(m) => chunk.len() >= MEMBERSHIP_CHUNK && chunk.last().is_some_and(|last| last.group_id != m.group_id),

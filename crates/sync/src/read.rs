@@ -361,7 +361,7 @@ pub(crate) async fn read_full(
 }
 
 /// Entra's users could not be staged on disk: the run fails, having applied nothing.
-fn staging_failed(e: std::io::Error) -> SyncError {
+pub(crate) fn staging_failed(e: std::io::Error) -> SyncError {
     SyncError::Failed(RunFailure::Staging { cause: e.to_string() })
 }
 
