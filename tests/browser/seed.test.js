@@ -1,7 +1,8 @@
 // The administrator's guide, steps 4 and 5, in a real Chromium: log in, Settings >
 // Integrations, edit Azure User Sync, a bad GUID and its field error, good values, Update
 // Settings, Test connection, Preview, the rocket, users appear; then the deletion threshold's
-// held run with "Confirm and apply", and the Dutch pages.
+// held run with "Confirm and apply", and the Dutch pages — as the administrator of one of two
+// organisations; and the platform page of a platform operator.
 //
 // Everything runs on 127.0.0.1: graph-sim (the simulated Entra tenant) and `safegpt serve`
 // are started here as processes. Screenshots go to $SHOTS (default ./screenshots).
@@ -24,6 +25,7 @@ const SHOTS = process.env.SHOTS || path.join(__dirname, "screenshots");
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run"];
 const ADMIN = "admin@example.org";
+const OPERATOR = "operator@example.org";
 const PASSWORD = "correct horse battery staple";
 
 const children = [];
@@ -78,9 +80,15 @@ test.before(async () => {
   const simUrl = simLines[0].split(" ")[2];
   const tenant = await (await fetch(`${simUrl}/_sim/tenant`)).json();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "safegpt-browser-"));
-  const created = spawnSync(SAFEGPT, ["--data-dir", dataDir, "admin", "create", "--email", ADMIN, "--password-stdin"],
-    { input: PASSWORD + "\n", encoding: "utf8" });
-  assert.equal(created.status, 0, created.stderr);
+  // A platform of two organisations: the seed's administrator administers `acme` (its pages
+  // are the guide's, exactly), and a platform operator watches both.
+  const cli = (args, input) => {
+    const done = spawnSync(SAFEGPT, ["--data-dir", dataDir, ...args], { input, encoding: "utf8" });
+    assert.equal(done.status, 0, done.stderr);
+  };
+  cli(["orgs", "create", "--slug", "acme", "--name", "Acme"]);
+  cli(["--org", "acme", "admin", "create", "--email", ADMIN, "--password-stdin"], PASSWORD + "\n");
+  cli(["admin", "create", "--platform", "--email", OPERATOR, "--password-stdin"], PASSWORD + "\n");
   const serveLines = await start(SAFEGPT, ["--data-dir", dataDir, "serve", "--listen", "127.0.0.1:0"], {},
     (l) => l.some((x) => x.startsWith("listening on ")));
   const base = serveLines.find((x) => x.startsWith("listening on ")).split(" ")[2];
@@ -265,4 +273,34 @@ test("the pages speak Dutch to a Dutch browser, and the switch changes it", asyn
   await page.getByLabel("Active").waitFor();
   assert.equal(await page.getByRole("button", { name: "Update Settings" }).count(), 1);
   await context.close();
+});
+
+test("a platform operator sees every organisation's health, creates one and opens one on the record", async () => {
+  const page = await browser.newPage({ locale: "en-GB" });
+  await page.goto(env.base + "/login");
+  await page.locator("#email").fill(OPERATOR);
+  await page.locator("#password").fill(PASSWORD);
+  await page.locator("form[action='/login'] button[type=submit]").click();
+  await page.waitForURL(/\/platform$/);
+  const acme = page.locator("tr[data-org=acme]");
+  // After the walk above, acme's newest run is the confirmed held run's follow-up.
+  assert.match(await acme.locator(".last-run").textContent(), /^(succeeded|held|cancelled|confirmed)/, "acme's runs show");
+  assert.equal(await page.locator("tr[data-org=default] .last-run").textContent(), "none");
+  assert.ok(!(await page.content()).includes("@contoso.com"), "no user on the platform page");
+  await shot(page, "11-platform");
+
+  await page.locator("#create-org #name").fill("Beta Corp");
+  await page.locator("#create-org #slug").fill("beta");
+  await page.locator("#create-org button[type=submit]").click();
+  await page.waitForURL(/notice=created/);
+  assert.equal(await page.locator("tr[data-org=beta] td").first().textContent(), "beta");
+
+  await acme.getByRole("button", { name: "Open" }).click();
+  await page.waitForURL(/\/settings\/integrations/);
+  assert.equal(await page.locator("#org").textContent(), "acme");
+  await page.goto(env.base + "/audit");
+  assert.ok((await page.locator("body").textContent()).includes("org.opened_by_platform"), "acme's audit log says so");
+  await page.getByRole("link", { name: "Platform" }).click();
+  await page.waitForURL(/\/platform$/);
+  await page.close();
 });

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::admin::{check_new_password, hash_password, verify_password};
-use crate::{App, AppError, AppResult, Principal};
+use crate::{AppError, AppResult, Platform, Principal};
 
 /// What an API token may do. Administrators signed in to the web UI and the operator at the
 /// console may do everything.
@@ -52,6 +52,25 @@ impl Principal {
             Principal::Token { scope, .. } => *scope,
             _ => TokenScope::Admin,
         }
+    }
+
+    /// Refuses what only the platform may do (organisations, operators, platform tokens)
+    /// to anyone else: an organisation's administrator or token is confined to it.
+    pub(crate) fn require_platform(&self, needed: TokenScope) -> AppResult<()> {
+        let allowed = match self {
+            Principal::Operator | Principal::SetupLink | Principal::Demo => true,
+            Principal::Admin { platform, .. } => *platform,
+            Principal::Token { org, .. } => org.is_none(),
+            Principal::Scheduler => false,
+        };
+        if !allowed {
+            return Err(AppError::Unauthorised(
+                "only a platform operator (or a platform token) may do this; an organisation's administrators and \
+                 tokens act in their organisation only"
+                    .to_owned(),
+            ));
+        }
+        self.require(needed)
     }
 
     /// Refuses an operation that needs more than this principal may do.
@@ -115,31 +134,34 @@ fn throttle_keys(email: &str, client: IpAddr) -> [String; 2] {
     [format!("email:{email}"), format!("ip:{client}")]
 }
 
-impl App {
-    /// An administrator's login from `client`. A failure slot is reserved for the e-mail and
+impl Platform {
+    /// An administrator's login from `client`, of any organisation (e-mail addresses are
+    /// unique across the platform). A failure slot is reserved for the e-mail and
     /// the address before the password is verified, so concurrent guesses lock like
     /// sequential ones: after 5 failures, 30 s, doubling up to 15 minutes.
     pub async fn log_in(&self, email: &str, password: &str, client: IpAddr) -> AppResult<Login> {
         let keys = throttle_keys(email, client);
-        if let LoginAttempt::Locked(wait) = self.store.reserve_login_attempt(&keys, self.now()).await? {
+        if let LoginAttempt::Locked(wait) = self.store().reserve_login_attempt(&keys, self.now()).await? {
             return Ok(Login::Throttled(wait));
         }
-        let admin = self.store.admin_by_email(email).await?;
+        let admin = self.store().admin_by_email(email).await?;
         if !verify_login(admin.as_ref().map(|a| a.password_hash.clone()), password.to_owned()).await {
             tracing::warn!(%client, "failed administrator login");
             return Ok(Login::Failed);
         }
-        self.store.clear_login_failures(&keys).await?;
+        self.store().clear_login_failures(&keys).await?;
         Ok(admin.map_or(Login::Failed, Login::Admin))
     }
 
-    /// The first administrator, from the one-time setup link: refused once any exists, also
-    /// when several setups race.
+    /// The first administrator, from the one-time setup link: a platform operator and
+    /// administrator of `default`, so that a deployment of one organisation works as one
+    /// always did. Refused once any administrator exists, also when several setups race.
     pub async fn create_first_admin(&self, email: &str, password: &str) -> AppResult<Admin> {
         let email = Email::parse(email).map_err(|e| AppError::invalid("email", e))?;
         check_new_password(password)?;
         let phc = hash_password(password)?;
-        Ok(self.store.create_first_admin(&email, &phc, &Principal::SetupLink.actor(), self.now()).await?)
+        let store = self.store().for_org(safegpt_store::DEFAULT_ORG);
+        Ok(store.create_first_admin(&email, &phc, &Principal::SetupLink.actor(), self.now()).await?)
     }
 }
 
@@ -163,12 +185,20 @@ mod tests {
 
     #[test]
     fn scopes_are_ordered_by_what_they_allow() {
-        let token = |scope| Principal::Token { name: "t".into(), scope };
+        let token = |scope| Principal::Token { name: "t".into(), scope, org: Some("default".into()) };
         assert!(token(TokenScope::Read).require(TokenScope::Read).is_ok());
         assert!(token(TokenScope::Read).require(TokenScope::Sync).is_err());
         assert!(token(TokenScope::Sync).require(TokenScope::Admin).is_err());
         assert!(token(TokenScope::Admin).require(TokenScope::Admin).is_ok());
-        assert!(Principal::Admin { email: "a@x.org".into() }.require(TokenScope::Admin).is_ok());
+        let admin = |platform| Principal::Admin { email: "a@x.org".into(), org: Some("default".into()), platform };
+        assert!(admin(false).require(TokenScope::Admin).is_ok());
+        let needs = TokenScope::Admin;
+        assert!(admin(false).require_platform(needs).is_err() && admin(true).require_platform(needs).is_ok());
+        assert!(token(TokenScope::Admin).require_platform(needs).is_err(), "an organisation's token is confined to it");
+        let platform_token = |scope| Principal::Token { name: "p".into(), scope, org: None };
+        assert!(platform_token(TokenScope::Admin).require_platform(needs).is_ok());
+        assert!(platform_token(TokenScope::Read).require_platform(needs).is_err());
+        assert!(platform_token(TokenScope::Read).require_platform(TokenScope::Read).is_ok());
         assert_eq!(TokenScope::parse(" sync").unwrap(), TokenScope::Sync);
         assert!(TokenScope::parse("root").is_err());
     }

@@ -3,7 +3,7 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use safegpt_core::Email;
-use safegpt_store::Admin;
+use safegpt_store::{Admin, AdminRole};
 
 use crate::views::{AuditView, EventPage, EventView, TokenView};
 use crate::{App, AppError, AppResult, Principal, TokenScope};
@@ -28,23 +28,31 @@ pub fn check_new_password(password: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// A token's name, as typed.
+pub(crate) fn check_token_name(name: &str) -> AppResult<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.contains(char::is_control) {
+        return Err(AppError::invalid("name", "give the token a name of 1 to 100 characters"));
+    }
+    Ok(name)
+}
+
 impl App {
-    /// Creates an administrator (the CLI's `admin create`, the setup link, the demo).
+    /// Creates an administrator of this organisation.
     pub async fn create_admin(&self, by: &Principal, email: &str, password: &str) -> AppResult<Admin> {
         by.require(TokenScope::Admin)?;
         let email = Email::parse(email).map_err(|e| AppError::invalid("email", e))?;
         check_new_password(password)?;
         let phc = hash_password(password)?;
-        Ok(self.store.create_admin(&email, &phc, &by.actor(), self.now()).await?)
+        let role = AdminRole { org: Some(self.store.org_slug().to_owned()), platform: false };
+        Ok(self.store.create_admin(&email, &phc, &role, &by.actor(), self.now()).await?)
     }
 
-    /// Creates an API token; its value is returned here only (the store keeps its hash).
+    /// Creates an API token of this organisation; its value is returned here only (the
+    /// store keeps its hash).
     pub async fn create_token(&self, by: &Principal, name: &str, scope: TokenScope) -> AppResult<(TokenView, String)> {
         by.require(TokenScope::Admin)?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.contains(char::is_control) {
-            return Err(AppError::invalid("name", "give the token a name of 1 to 100 characters"));
-        }
+        let name = check_token_name(name)?;
         let (token, value) = self.store.create_api_token(name, scope.as_str(), &by.actor(), self.now()).await?;
         Ok((TokenView::from(&token), value))
     }

@@ -81,6 +81,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound { .. } => AppError::NotFound(e.to_string()),
             StoreError::Conflict { field, message } => AppError::Conflict { field, message },
+            StoreError::Fenced => AppError::LeaseLost(e.to_string()),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -104,6 +105,7 @@ impl From<SyncError> for AppError {
                 AppError::Upstream { kind: record.kind, message: record.message }
             }
             SyncError::AlreadyRunning { run_id } => AppError::AlreadyRunning { run_id },
+            e @ SyncError::OrgDisabled(_) => AppError::Unauthorised(e.to_string()),
             e @ SyncError::LeaseLost(_) => AppError::LeaseLost(e.to_string()),
         }
     }

@@ -11,6 +11,7 @@ mod access;
 mod admin;
 mod directory;
 mod error;
+mod platform;
 mod retention;
 mod runs;
 mod schedule;
@@ -28,8 +29,10 @@ pub use access::{Login, TokenScope};
 pub use admin::{check_new_password, hash_password, verify_password};
 pub use directory::UserQuery;
 pub use error::{AppError, AppResult};
+pub use platform::{LANGUAGES, LastRunView, NewOrg, OrgHealthView, OrgView, Platform, SeatsView};
 pub use retention::{Pruned, Retention};
 pub use runs::{ChangeQuery, SyncNow};
+pub use schedule::Turn;
 pub use settings::{AZURE, INTEGRATIONS, SettingsChange};
 
 /// Who asks. Written to the audit log as its [`actor`](Principal::actor).
@@ -37,10 +40,13 @@ pub use settings::{AZURE, INTEGRATIONS, SettingsChange};
 pub enum Principal {
     /// Someone at the server's console, running `safegpt …` commands.
     Operator,
-    /// An administrator signed in to the web UI (or calling the API with its session).
-    Admin { email: String },
-    /// A program holding an API token, limited to its scope.
-    Token { name: String, scope: TokenScope },
+    /// An administrator signed in to the web UI (or calling the API with its session), acting
+    /// in `org`: their own organisation, or the one a platform operator opened (`None`:
+    /// none). `platform`: a platform operator.
+    Admin { email: String, org: Option<String>, platform: bool },
+    /// A program holding an API token, limited to its scope, answering for its organisation
+    /// (`None`: a platform token).
+    Token { name: String, scope: TokenScope, org: Option<String> },
     /// Whoever holds the one-time setup link of a server without administrators.
     SetupLink,
     /// `safegpt demo`, preparing its demonstration.
@@ -54,7 +60,7 @@ impl Principal {
     pub fn actor(&self) -> String {
         match self {
             Principal::Operator => "cli".to_owned(),
-            Principal::Admin { email } => format!("admin:{email}"),
+            Principal::Admin { email, .. } => format!("admin:{email}"),
             Principal::Token { name, .. } => format!("token:{name}"),
             Principal::SetupLink => "setup".to_owned(),
             Principal::Demo => "demo".to_owned(),
@@ -88,12 +94,30 @@ impl Trigger {
 }
 
 /// Operator settings the operations need (from `config`, not from the administrator).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Operations {
     pub retry: RetryPolicy,
     pub lease: LeaseSettings,
     pub retention: Retention,
     pub full_read_slice: SliceSize,
+    /// Scheduled syncs this process runs at once, over every organisation
+    /// (`SAFEGPT_MAX_CONCURRENT_SYNCS`).
+    pub max_concurrent_syncs: usize,
+}
+
+/// The default of [`Operations::max_concurrent_syncs`].
+pub const MAX_CONCURRENT_SYNCS: usize = 4;
+
+impl Default for Operations {
+    fn default() -> Self {
+        Operations {
+            retry: RetryPolicy::default(),
+            lease: LeaseSettings::default(),
+            retention: Retention::default(),
+            full_read_slice: SliceSize::default(),
+            max_concurrent_syncs: MAX_CONCURRENT_SYNCS,
+        }
+    }
 }
 
 /// The wall clock, or a fixed one in tests: read here at the edge and passed inward.

@@ -96,15 +96,28 @@ impl App {
         }
         Ok(())
     }
+}
 
-    /// Applies the retention periods every [`PRUNE_EVERY`] until the task is dropped.
+impl crate::Platform {
+    /// Applies every organisation's retention periods every [`PRUNE_EVERY`] until the task is
+    /// dropped.
     pub async fn run_retention(self) {
         let mut ticker = tokio::time::interval(PRUNE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if let Err(e) = self.apply_retention(self.now()).await {
-                warn!("retention: {e}");
+            let orgs = match self.store().orgs().await {
+                Ok(orgs) => orgs,
+                Err(e) => {
+                    warn!("retention: cannot list the organisations: {e}");
+                    continue;
+                }
+            };
+            // A disabled organisation keeps everything ("nothing is deleted").
+            for org in orgs.iter().filter(|o| o.disabled_at.is_none()) {
+                if let Err(e) = self.app(&org.slug).apply_retention(self.now()).await {
+                    warn!(org = %org.slug, "retention: {e}");
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::sim::Sim;
+use crate::sim::{Sim, Tenants};
 use crate::{control, graph_api, token};
 
 pub const GRAPH_CONTENT_TYPE: &str =
@@ -143,7 +143,7 @@ impl GraphError {
 
 /// The single entry point: every request of every kind comes through here.
 pub async fn dispatch(
-    State(sim): State<Sim>,
+    State(tenants): State<Tenants>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
@@ -167,13 +167,32 @@ pub async fn dispatch(
         request_id,
     };
 
-    if request.segments.first().map(String::as_str) == Some("_sim") {
+    let segs: Vec<&str> = request.segments.iter().map(String::as_str).collect();
+    if segs.first() == Some(&"_sim") {
         if !peer.ip().is_loopback() {
             return GraphError::new(StatusCode::FORBIDDEN, "Forbidden", "the control API answers loopback only")
                 .into_response(&request.request_id);
         }
-        return control::handle(&sim, &request);
+        // `/_sim/tenants/{tenant}/…` controls that tenant; `/_sim/…` the first.
+        return match segs.as_slice() {
+            ["_sim", "tenants", tenant, ..] => match tenants.get(tenant) {
+                Some(sim) => {
+                    let inner = Request { segments: request.segments[2..].to_vec(), ..request };
+                    control::handle(sim, &inner)
+                }
+                None => GraphError::not_found(tenant).into_response(&request.request_id),
+            },
+            _ => control::handle(tenants.first(), &request),
+        };
     }
+    let sim = match segs.as_slice() {
+        [tenant, "oauth2", ..] | [tenant, "v2.0", ..] => tenants.get(tenant).unwrap_or(tenants.first()),
+        _ => {
+            let bearer = request.header("authorization").and_then(|a| a.get(7..)).unwrap_or_default();
+            tenants.for_token(bearer)
+        }
+    }
+    .clone();
 
     let latency = sim.lock().faults.latency_ms;
     if latency > 0 {

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 pub use fidelity::Fidelity;
 pub use generate::{GenerateSpec, generate};
-pub use sim::{Faults, PublicUrls, Sim};
+pub use sim::{Faults, PublicUrls, Sim, Tenants};
 pub use tenant::{AppRecord, Directory, GroupRecord, SecretRecord, TenantFile, UserRecord};
 
 pub(crate) fn is_guid(s: &str) -> bool {
@@ -44,6 +44,8 @@ pub struct SimServer {
     /// `http://127.0.0.1:PORT`, the root of both the token endpoint and Graph.
     pub base_url: String,
     pub sim: Sim,
+    /// Every tenant served (the first is `sim`).
+    pub tenants: Tenants,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -54,11 +56,24 @@ pub enum StartError {
     Listen { addr: String, source: std::io::Error },
     #[error("invalid tenant: {0}")]
     Tenant(#[from] tenant::TenantError),
+    #[error("no tenant to serve")]
+    NoTenant,
 }
 
 impl SimServer {
     /// Starts serving `tenant` on `listen` (use port 0 for a free port).
     pub async fn start(listen: &str, tenant: TenantFile, options: SimOptions) -> Result<SimServer, StartError> {
+        Self::start_many(listen, vec![tenant], options).await
+    }
+
+    /// Starts serving several tenants on `listen`, as Entra and Graph serve every tenant
+    /// at one address: a token request names its tenant in the path, and a Graph request
+    /// is answered from the tenant that issued its token. `sim` is the first tenant.
+    pub async fn start_many(
+        listen: &str,
+        tenants: Vec<TenantFile>,
+        options: SimOptions,
+    ) -> Result<SimServer, StartError> {
         let listener =
             TcpListener::bind(listen).await.map_err(|source| StartError::Listen { addr: listen.into(), source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: listen.into(), source })?;
@@ -67,12 +82,21 @@ impl SimServer {
             login: options.public_login_url.unwrap_or_else(|| base_url.clone()).trim_end_matches('/').to_owned(),
             graph: options.public_graph_url.unwrap_or_else(|| base_url.clone()).trim_end_matches('/').to_owned(),
         };
-        let faults = tenant.faults.clone();
-        let sim = Sim::new(Directory::from_file(tenant)?, urls);
-        if let Some(faults) = faults {
-            sim.lock().set_faults(faults);
+        if tenants.is_empty() {
+            return Err(StartError::NoTenant);
         }
-        let app = axum::Router::new().fallback(http::dispatch).with_state(sim.clone());
+        let mut sims = Vec::with_capacity(tenants.len());
+        for tenant in tenants {
+            let faults = tenant.faults.clone();
+            let sim = Sim::new(Directory::from_file(tenant)?, urls.clone());
+            if let Some(faults) = faults {
+                sim.lock().set_faults(faults);
+            }
+            sims.push(sim);
+        }
+        let tenants = Tenants::new(sims);
+        let sim = tenants.first().clone();
+        let app = axum::Router::new().fallback(http::dispatch).with_state(tenants.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -82,7 +106,7 @@ impl SimServer {
                 })
                 .await;
         });
-        Ok(SimServer { addr, base_url, sim, shutdown: Some(tx), task })
+        Ok(SimServer { addr, base_url, sim, tenants, shutdown: Some(tx), task })
     }
 
     pub async fn shutdown(mut self) {

@@ -117,6 +117,9 @@ pub struct SimState {
     pub delta_lag: [u64; 2],
     pub stats: Stats,
     rng: crate::generate::Rng,
+    /// Which tenant of the server issued a token: its index, inside the token, as a real
+    /// access token carries its `tid`.
+    pub token_tag: usize,
 }
 
 impl SimState {
@@ -130,6 +133,7 @@ impl SimState {
             delta_lag: [0; 2],
             stats: Stats::default(),
             rng: crate::generate::Rng(0x9E37_79B9_7F4A_7C15),
+            token_tag: 0,
         }
     }
 
@@ -173,6 +177,48 @@ impl SimState {
         let throttle = self.faults.throttle.clone()?;
         let roll = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
         (roll < throttle.share).then_some(throttle.retry_after)
+    }
+}
+
+/// Every tenant one server serves, found by the tenant id or domain in a token request's
+/// path, and by the tag inside an access token for Graph requests.
+#[derive(Clone)]
+pub struct Tenants {
+    sims: Arc<Vec<Sim>>,
+    by_key: Arc<HashMap<String, usize>>,
+}
+
+impl Tenants {
+    pub fn new(sims: Vec<Sim>) -> Tenants {
+        let mut by_key = HashMap::new();
+        for (i, sim) in sims.iter().enumerate() {
+            let mut state = sim.lock();
+            state.token_tag = i;
+            by_key.insert(state.dir.tenant_id.to_ascii_lowercase(), i);
+            by_key.insert(state.dir.domain.to_ascii_lowercase(), i);
+        }
+        Tenants { sims: Arc::new(sims), by_key: Arc::new(by_key) }
+    }
+
+    /// The first tenant: the one a single-tenant server serves.
+    pub fn first(&self) -> &Sim {
+        &self.sims[0]
+    }
+
+    pub fn all(&self) -> &[Sim] {
+        &self.sims
+    }
+
+    /// The tenant with this id or domain.
+    pub fn get(&self, tenant: &str) -> Option<&Sim> {
+        self.by_key.get(&tenant.to_ascii_lowercase()).map(|i| &self.sims[*i])
+    }
+
+    /// The tenant that issued `token` (`simtok.TAG.RANDOM`); the first for anything else,
+    /// which then refuses it as Graph refuses a token it never issued.
+    pub fn for_token(&self, token: &str) -> &Sim {
+        let tag = token.strip_prefix("simtok.").and_then(|rest| rest.split_once('.')).and_then(|(t, _)| t.parse().ok());
+        tag.and_then(|i: usize| self.sims.get(i)).unwrap_or(&self.sims[0])
     }
 }
 

@@ -244,7 +244,8 @@ pub fn issue(sim: &Sim, request: &Request, tenant: &str) -> Response {
 
     let mut state = sim.lock();
     let lifetime = state.token_lifetime();
-    let token = format!("simtok.{:016x}{:016x}", state.next_random(), state.next_random());
+    let (tag, a, b) = (state.token_tag, state.next_random(), state.next_random());
+    let token = format!("simtok.{tag}.{a:016x}{b:016x}");
     state.tokens.retain(|_, t| t.expires > Instant::now());
     state.tokens.insert(
         token.clone(),

@@ -239,3 +239,43 @@ async fn member_lists_casts_paging_and_errors_look_like_graph() {
     assert_eq!(unknown.body["error_codes"], json!([90002]));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_server_serves_many_tenants_each_from_its_own_directory() {
+    let tenants: Vec<TenantFile> = (0..3)
+        .map(|seed| generate(&GenerateSpec { users: 5 + seed as usize, seed, ..GenerateSpec::default() }))
+        .collect();
+    let sim = SimServer::start_many("127.0.0.1:0", tenants.clone(), SimOptions::default()).await.unwrap();
+    let base = sim.base_url.clone();
+    let mut tokens = Vec::new();
+    for t in &tenants {
+        let token = token(&base, t).await;
+        let users = get(&base, &token, "/v1.0/users?$select=id").await;
+        let ids: Vec<&str> =
+            users.body["value"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+        let expected: Vec<&str> = t.users.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids.len(), expected.len(), "{}", users.body);
+        assert!(ids.iter().all(|id| expected.contains(id)), "a token reads its own tenant only");
+        tokens.push(token);
+    }
+    // One tenant's app does not get a token from another tenant.
+    let (a, b) = (&tenants[0], &tenants[1]);
+    let form = format!(
+        "client_id={}&client_secret={}&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+        a.apps[0].client_id,
+        a.apps[0].secrets[0].value.replace('~', "%7E")
+    );
+    let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+    let wrong = call(&base, "POST", &format!("/{}/oauth2/v2.0/token", b.tenant_id), &headers, Some(&form)).await;
+    assert_eq!((wrong.status, wrong.body["error"].as_str()), (400, Some("unauthorized_client")), "{}", wrong.body);
+    // Faults are per tenant: the second answers 503, the others go on.
+    let faults = json!({"rules": [{"path": "/v1.0/users", "status": 503, "count": 1000}]}).to_string();
+    let set = call(&base, "PUT", &format!("/_sim/tenants/{}/faults", b.tenant_id), &[], Some(&faults)).await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(get(&base, &tokens[1], "/v1.0/users").await.status, 503);
+    assert_eq!(get(&base, &tokens[0], "/v1.0/users").await.status, 200);
+    assert_eq!(get(&base, &tokens[2], "/v1.0/users").await.status, 200);
+    let unknown = call(&base, "GET", "/_sim/tenants/00000000-0000-0000-0000-000000000000/faults", &[], None).await;
+    assert_eq!(unknown.status, 404);
+    sim.shutdown().await;
+}

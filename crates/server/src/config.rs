@@ -15,6 +15,7 @@
 //! retention_audit_days = 180
 //! retention_events_days = 30
 //! full_read_slice = 5000             # Entra users a full read plans and writes at a time
+//! max_concurrent_syncs = 4           # scheduled syncs at once, over every organisation
 //! ```
 //! The master key is not a file setting: give it as `SAFEGPT_MASTER_KEY` or keep
 //! `DATA_DIR/master.key`.
@@ -48,6 +49,7 @@ pub struct FileConfig {
     pub retention_audit_days: Option<u32>,
     pub retention_events_days: Option<u32>,
     pub full_read_slice: Option<usize>,
+    pub max_concurrent_syncs: Option<usize>,
 }
 
 impl FileConfig {
@@ -69,6 +71,7 @@ impl FileConfig {
             "SAFEGPT_RETENTION_AUDIT_DAYS" => self.retention_audit_days.map(|v| v.to_string()),
             "SAFEGPT_RETENTION_EVENTS_DAYS" => self.retention_events_days.map(|v| v.to_string()),
             "SAFEGPT_FULL_READ_SLICE" => self.full_read_slice.map(|v| v.to_string()),
+            "SAFEGPT_MAX_CONCURRENT_SYNCS" => self.max_concurrent_syncs.map(|v| v.to_string()),
             _ => None,
         }
     }
@@ -89,7 +92,21 @@ pub fn operations() -> Result<Operations, String> {
         lease: lease_settings()?,
         retention: retention()?,
         full_read_slice: full_read_slice()?,
+        max_concurrent_syncs: max_concurrent_syncs()?,
     })
+}
+
+/// `SAFEGPT_MAX_CONCURRENT_SYNCS` (default 4): scheduled syncs one `safegpt serve` runs at
+/// once, over every organisation. Each holds a database connection while it writes.
+fn max_concurrent_syncs() -> Result<usize, String> {
+    let Some(raw) = setting("SAFEGPT_MAX_CONCURRENT_SYNCS") else {
+        return Ok(safegpt_app::MAX_CONCURRENT_SYNCS);
+    };
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=256).contains(n))
+        .ok_or_else(|| format!("SAFEGPT_MAX_CONCURRENT_SYNCS: '{raw}' is not a whole number of syncs from 1 to 256"))
 }
 
 /// `SAFEGPT_FULL_READ_SLICE` (default 5000): Entra users a full read plans and writes at a

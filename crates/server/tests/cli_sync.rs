@@ -755,10 +755,10 @@ async fn a_lease_left_by_a_dead_process_expires_and_its_run_is_recorded_interrup
     let now = time::OffsetDateTime::now_utc();
     let minute = time::Duration::minutes(1);
     // A live holder elsewhere: refused.
-    store.acquire_lease("other-process", now, minute).await.unwrap().unwrap();
+    let other = store.acquire_lease("other-process", now, minute).await.unwrap().unwrap();
     let refused = env.run(&["sync", "--json"]).await;
     assert_eq!(refused.code, 4, "{}", refused.stderr);
-    store.release_lease("other-process").await.unwrap();
+    store.release_lease(&other).await.unwrap();
     // A holder that died mid-run two minutes ago: its lease expired a minute ago.
     store.acquire_lease("dead-process", now - 2 * minute, minute).await.unwrap().unwrap();
     let dead_run = store.start_run("schedule", false, now - 2 * minute).await.unwrap();

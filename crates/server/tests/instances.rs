@@ -188,3 +188,94 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
     let log = std::fs::read_to_string(logs.path().join("a.log")).unwrap();
     assert!(log.lines().count() > 5, "debug logs were written");
 }
+
+/// Sends `signal` (STOP, CONT) to a child process.
+fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("the child runs").to_string();
+    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_stopped_past_its_lease_applies_nothing_when_it_wakes_after_another_took_over() {
+    let tenant = generate(&GenerateSpec { users: 80, seed: 11, ..GenerateSpec::default() });
+    let (tenant_id, app) = (tenant.tenant_id.clone(), tenant.apps[0].clone());
+    let renamed = tenant.users[3].id.clone();
+    let deployment = TestApp::builder(tenant).start().await;
+    let sim = &deployment.sim;
+    let url = sim.base_url.clone();
+    let configure = [
+        "azure",
+        "configure",
+        "--active",
+        "true",
+        "--tenant-id",
+        &tenant_id,
+        "--client-id",
+        &app.client_id,
+        "--client-secret-stdin",
+        "--login-url",
+        &url,
+        "--graph-url",
+        &url,
+    ];
+    run(&deployment, &configure, &app.secrets[0].value).await;
+    let ttl = [("SAFEGPT_LEASE_TTL_SECS", "2")];
+    let sync = |args: &[&str]| {
+        let mut c = deployment.command(args);
+        c.envs(ttl).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c
+    };
+    let first = sync(&["sync"]).output().await.unwrap();
+    assert!(first.status.success(), "the first sync: {}", String::from_utf8_lossy(&first.stderr));
+    let store = &deployment.store;
+    let events_before = store.events(0, 10_000).await.unwrap().len();
+    let name_of = || async {
+        store.users_by_azure_ids(std::slice::from_ref(&renamed)).await.unwrap()[0].profile.display_name.clone()
+    };
+    let name_before = name_of().await;
+
+    // Entra renames a user; process A starts the sync that would apply it, slowly.
+    let patched = reqwest::Client::new()
+        .patch(format!("{url}/_sim/users/{renamed}"))
+        .json(&json!({"displayName": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(patched.status().is_success());
+    sim.sim.lock().set_faults(serde_json::from_value(json!({"latencyMs": 400})).unwrap());
+    let a = sync(&["sync", "--json"]).spawn().unwrap();
+    let a_holder = format!("pid-{}-", a.id().unwrap());
+    for _ in 0..500 {
+        if store.lease_holder().await.unwrap().is_some_and(|h| h.holder.starts_with(&a_holder) && h.run_id.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A stalls (a GC pause, a suspended VM) for longer than its lease.
+    signal(&a, "STOP");
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    sim.sim.lock().set_faults(Default::default());
+    // B takes the lease over and runs (a preview: it changes no user, so only the lease
+    // tells A that it is too late).
+    let b = sync(&["sync", "--dry-run", "--json"]).output().await.unwrap();
+    assert!(b.status.success(), "B ran while A was stopped: {}", String::from_utf8_lossy(&b.stderr));
+    signal(&a, "CONT");
+    let a = a.wait_with_output().await.unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&a.stderr));
+    assert_eq!(a.status.code(), Some(1), "A failed: {said}");
+    assert!(said.contains("lease"), "A says it lost its lease: {said}");
+    assert_eq!(name_of().await, name_before, "A applied nothing");
+    assert_eq!(store.events(0, 10_000).await.unwrap().len(), events_before, "no event either");
+
+    // The next sync applies the rename.
+    let last = sync(&["sync"]).output().await.unwrap();
+    assert!(
+        last.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&last.stdout),
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert_ne!(name_of().await, name_before);
+    deployment.shutdown().await;
+}

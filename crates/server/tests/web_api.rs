@@ -90,7 +90,7 @@ impl Site {
 }
 
 /// Every route of the API, as the OpenAPI document must list it.
-const ROUTES: [(&str, &str); 21] = [
+const ROUTES: [(&str, &str); 26] = [
     ("get", "/api/v1/settings"),
     ("put", "/api/v1/settings"),
     ("post", "/api/v1/settings/test"),
@@ -112,10 +112,17 @@ const ROUTES: [(&str, &str); 21] = [
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/platform/orgs"),
+    ("post", "/api/v1/platform/orgs"),
+    ("post", "/api/v1/platform/orgs/{slug}/disable"),
+    ("post", "/api/v1/platform/orgs/{slug}/enable"),
+    ("post", "/api/v1/platform/orgs/{slug}/sync"),
 ];
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "0190c3a2-0000-7000-8000-000000000000").replace("{key}", "openzaak")
+    path.replace("{id}", "0190c3a2-0000-7000-8000-000000000000")
+        .replace("{key}", "openzaak")
+        .replace("{slug}", "default")
 }
 
 #[tokio::test]
@@ -573,7 +580,12 @@ async fn the_scheduler_runs_the_sync_when_due_and_plans_the_next_run() {
     let (_, runs) = app.get("/api/v1/runs").await;
     assert_eq!(runs.as_array().unwrap().len(), 0, "activation alone does not sync at once");
 
-    app.state.store.set_next_run_at(OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
+    app.state
+        .store
+        .for_org(safegpt_store::DEFAULT_ORG)
+        .set_next_run_at(OffsetDateTime::now_utc() - time::Duration::seconds(1))
+        .await
+        .unwrap();
     let mut scheduled = None;
     for _ in 0..100 {
         let (_, runs) = app.get("/api/v1/runs").await;
@@ -590,7 +602,12 @@ async fn the_scheduler_runs_the_sync_when_due_and_plans_the_next_run() {
 
     // Switched off: a due time starts nothing.
     app.api(Method::PUT, "/api/v1/settings", Some(json!({"active": false}))).await;
-    app.state.store.set_next_run_at(OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
+    app.state
+        .store
+        .for_org(safegpt_store::DEFAULT_ORG)
+        .set_next_run_at(OffsetDateTime::now_utc() - time::Duration::seconds(1))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(4500)).await;
     let (_, runs) = app.get("/api/v1/runs").await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "no scheduled run while inactive");
@@ -609,9 +626,10 @@ async fn retention_tells_a_follower_what_it_missed_and_keeps_a_runs_counts() {
 
     // Half a year on, with the default periods (events 30 days, lists and audit 180).
     let later = OffsetDateTime::now_utc() + time::Duration::days(200);
-    let pruned = app.state.app.apply_retention(later).await.unwrap();
+    let org = app.state.platform.scope(&safegpt_app::Principal::Operator, None).await.unwrap();
+    let pruned = org.apply_retention(later).await.unwrap();
     assert_eq!((pruned.events, pruned.run_changes), (created, created), "{pruned:?}");
-    assert_eq!(app.state.app.apply_retention(later).await.unwrap().events, 0, "nothing twice");
+    assert_eq!(org.apply_retention(later).await.unwrap().events, 0, "nothing twice");
 
     let (status, gone) = app.get(&format!("/api/v1/events?after={behind}")).await;
     assert_eq!((status, gone["error"]["code"].as_str()), (StatusCode::GONE, Some("gone")), "{gone}");

@@ -28,6 +28,17 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            // Unknown here (another organisation's run included) is "not found", as for
+            // every other route naming a run; a run of this organisation is not held.
+            let exists: Option<(String,)> =
+                sqlx::query_as("SELECT status FROM sync_runs WHERE org_id = $1 AND id = $2")
+                    .bind(&self.org)
+                    .bind(run_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound { entity: crate::Entity::Run, key: run_id.to_string() });
+            }
             return Err(StoreError::conflict(
                 None,
                 format!("run {run_id} is not waiting for a decision (only a held run can be confirmed or cancelled)"),

@@ -18,28 +18,42 @@ pub struct LeaseHolder {
     pub expires_at: OffsetDateTime,
 }
 
+/// The lease as one holder took it: its generation is raised by every taking, so a holder
+/// that stalled past its lease and wakes after another took over no longer matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub holder: String,
+    pub generation: i64,
+}
+
+/// A released lease keeps its row (and so its generation): released is no holder, expired.
+const RELEASED: &str = "";
+const LONG_AGO: &str = "1970-01-01T00:00:00Z";
+
 impl Store {
-    /// Takes the lease for `holder` until `now + ttl`, or answers who holds it.
+    /// Takes the lease for `holder` until `now + ttl` and returns its fence, or answers who
+    /// holds it.
     pub async fn acquire_lease(
         &self,
         holder: &str,
         now: OffsetDateTime,
         ttl: Duration,
-    ) -> Result<std::result::Result<(), LeaseHolder>> {
-        let taken = sqlx::query(
-            "INSERT INTO sync_lease (org_id, holder, run_id, expires_at) VALUES ($1, $2, NULL, $3)
-             ON CONFLICT (org_id) DO UPDATE SET holder = excluded.holder, run_id = NULL, expires_at = excluded.expires_at
-             WHERE sync_lease.expires_at < $4 OR sync_lease.holder = excluded.holder",
+    ) -> Result<std::result::Result<Fence, LeaseHolder>> {
+        let taken: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO sync_lease (org_id, holder, run_id, expires_at, generation) VALUES ($1, $2, NULL, $3, 1)
+             ON CONFLICT (org_id) DO UPDATE SET holder = excluded.holder, run_id = NULL, expires_at = excluded.expires_at,
+                 generation = sync_lease.generation + 1
+             WHERE sync_lease.expires_at < $4 OR sync_lease.holder = excluded.holder
+             RETURNING generation",
         )
         .bind(&self.org)
         .bind(holder)
         .bind(ts(now + ttl))
         .bind(ts(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if taken == 1 {
-            return Ok(Ok(()));
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some((generation,)) = taken {
+            return Ok(Ok(Fence { holder: holder.to_owned(), generation }));
         }
         Ok(Err(self.lease_holder().await?.unwrap_or(LeaseHolder {
             holder: "unknown".into(),
@@ -50,8 +64,9 @@ impl Store {
 
     pub async fn lease_holder(&self) -> Result<Option<LeaseHolder>> {
         let row: Option<(String, Option<String>, String)> =
-            sqlx::query_as("SELECT holder, run_id, expires_at FROM sync_lease WHERE org_id = $1")
+            sqlx::query_as("SELECT holder, run_id, expires_at FROM sync_lease WHERE org_id = $1 AND holder <> $2")
                 .bind(&self.org)
+                .bind(RELEASED)
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(|(holder, run_id, expires_at)| {
@@ -62,6 +77,30 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// This store with every write transaction fenced by `fence`: each checks first, inside
+    /// itself, that the lease is still the one taken, and writes nothing if another holder
+    /// took it since ([`StoreError::Fenced`](crate::StoreError::Fenced)). On PostgreSQL the
+    /// check also locks the lease row until the transaction ends, so no one takes the lease
+    /// over in the middle of an apply.
+    pub fn fenced(&self, fence: Fence) -> Store {
+        Store { fence: Some(std::sync::Arc::new(fence)), ..self.for_org(&self.org) }
+    }
+
+    /// The check of [`Store::fenced`], in the caller's transaction.
+    pub(crate) async fn check_fence(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+        let Some(fence) = &self.fence else { return Ok(()) };
+        let current = sqlx::query(
+            "UPDATE sync_lease SET generation = generation WHERE org_id = $1 AND holder = $2 AND generation = $3",
+        )
+        .bind(&self.org)
+        .bind(&fence.holder)
+        .bind(fence.generation)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if current == 1 { Ok(()) } else { Err(crate::StoreError::Fenced) }
     }
 
     /// Extends the lease and records the run it protects; `false` when `holder` lost it.
@@ -85,12 +124,20 @@ impl Store {
         Ok(renewed == 1)
     }
 
-    pub async fn release_lease(&self, holder: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sync_lease WHERE org_id = $1 AND holder = $2")
-            .bind(&self.org)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
+    /// Releases the lease `fence` took, if it is still the current one: a run that ends
+    /// never releases a lease taken after its own (another run of the same holder's).
+    pub async fn release_lease(&self, fence: &Fence) -> Result<()> {
+        sqlx::query(
+            "UPDATE sync_lease SET holder = $4, run_id = NULL, expires_at = $5
+             WHERE org_id = $1 AND holder = $2 AND generation = $3",
+        )
+        .bind(&self.org)
+        .bind(&fence.holder)
+        .bind(fence.generation)
+        .bind(RELEASED)
+        .bind(LONG_AGO)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -113,19 +160,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// Moves the next run from `expected` to `next`, only if no other instance moved it
-    /// first: the instance whose update succeeds starts the scheduled run.
-    pub async fn claim_scheduled_run(&self, expected: OffsetDateTime, next: OffsetDateTime) -> Result<bool> {
-        let claimed = sqlx::query("UPDATE sync_schedule SET next_run_at = $3 WHERE org_id = $1 AND next_run_at = $2")
-            .bind(&self.org)
-            .bind(ts(expected))
-            .bind(ts(next))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(claimed == 1)
     }
 }
 

@@ -7,13 +7,16 @@
 
 mod admin;
 mod batch;
+mod health;
 mod held_runs;
 mod lease;
 mod login_throttle;
 mod mirror;
+mod orgs;
 mod retention;
 mod run_changes;
 mod runs;
+mod schedule;
 mod seal;
 pub mod testing;
 mod users;
@@ -30,18 +33,21 @@ use sqlx::any::AnyPoolOptions;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-pub use admin::{API_TOKEN_PREFIX, Admin, ApiToken, IntegrationSwitch, Session, random_token, token_hash};
-pub use lease::{DirectoryStats, LeaseHolder};
+pub use admin::{API_TOKEN_PREFIX, Admin, AdminRole, ApiToken, IntegrationSwitch, Session, random_token, token_hash};
+pub use health::OrgHealth;
+pub use lease::{DirectoryStats, Fence, LeaseHolder};
 pub use login_throttle::LoginAttempt;
 pub use mirror::{Advance, DirectoryTotals, MirrorWrite, SyncCursor};
+pub use orgs::{Org, OrgChange};
 pub use retention::{Batch, Kept};
 pub use run_changes::{ChangeCount, ChangeFilter, ChangePage, RunChange};
 pub use runs::{AuditEntry, Event, ReadMode, Resolution, RunError, RunRecord, RunStatus, RunTotals};
+pub use schedule::Planned;
 pub use seal::{MASTER_KEY_ENV, MASTER_KEY_FILE, SealError, Sealer};
 pub use users::{DirectoryVersion, UserFilter};
 pub use writer::PlanWriter;
 
-/// The organisation of a single-tenant deployment.
+/// The organisation every deployment starts with, and that an existing one was migrated into.
 pub const DEFAULT_ORG: &str = "default";
 
 /// What the store can be asked about by key.
@@ -50,6 +56,7 @@ pub enum Entity {
     User,
     Run,
     ApiToken,
+    Org,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +85,12 @@ pub enum StoreError {
     DirectoryMoved,
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE")]
     UnsupportedUrl(String),
+    /// A fenced write found that another holder took the sync lease since this run took it
+    /// (this process stalled past its lease): nothing was written.
+    #[error(
+        "another instance took over this organisation's sync lease while this process stalled; nothing was applied"
+    )]
+    Fenced,
 }
 
 fn not_found_message(entity: Entity, key: &str) -> String {
@@ -85,6 +98,7 @@ fn not_found_message(entity: Entity, key: &str) -> String {
         Entity::User => format!("no user with id or e-mail '{key}'"),
         Entity::Run => format!("no sync run with id '{key}'"),
         Entity::ApiToken => format!("no API token '{key}'"),
+        Entity::Org => format!("no organisation '{key}'; `safegpt orgs list` shows them"),
     }
 }
 
@@ -203,7 +217,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     org: String,
-    sealer: Sealer,
+    sealer: std::sync::Arc<Sealer>,
+    /// Set on the store a sync run writes through ([`Store::fenced`]).
+    fence: Option<std::sync::Arc<Fence>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -273,7 +289,8 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let store = Store { pool, backend, org: DEFAULT_ORG.to_owned(), sealer };
+        let store =
+            Store { pool, backend, org: DEFAULT_ORG.to_owned(), sealer: std::sync::Arc::new(sealer), fence: None };
         store.fill_search_text().await?;
         Ok(store)
     }
@@ -312,22 +329,40 @@ impl Store {
     /// IMMEDIATE`): a transaction that reads first would hold a snapshot, and a write by
     /// another connection meanwhile (the lease heartbeat) would make its first write fail
     /// with SQLITE_BUSY_SNAPSHOT instead of waiting.
+    ///
+    /// A [fenced](Store::fenced) store checks its lease first, inside the transaction.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.begin_unfenced().await?;
+        self.check_fence(&mut tx).await?;
+        Ok(tx)
+    }
+
+    async fn begin_unfenced(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
     }
 
-    /// A transaction that writes events. On PostgreSQL event sequence numbers are handed out
-    /// at insert but become visible at commit, so two writers at once could commit out of
-    /// order and a follower that already read the higher number would never see the lower
-    /// one; each such transaction therefore locks the outbox first (before any row, so that
-    /// no two wait for each other), and sequence order is commit order. SQLite serialises
-    /// every writer already.
+    /// A transaction that writes events (and the users they are about). On PostgreSQL event
+    /// sequence numbers are handed out at insert but become visible at commit, so two writers
+    /// at once could commit out of order and a follower that already read the higher number
+    /// would never see the lower one; each such transaction therefore takes its
+    /// organisation's outbox lock first (before any row, so that no two wait for each other),
+    /// and within an organisation — all a follower reads — sequence order is commit order.
+    /// The lock is per organisation (a transaction-scoped advisory lock), so one
+    /// organisation's long apply never holds up another's writes. SQLite serialises every
+    /// writer already.
     pub(crate) async fn begin_event_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let mut tx = self.begin_write().await?;
-        self.lock_table(&mut tx, "events").await?;
+        let mut tx = self.begin_unfenced().await?;
+        if self.backend == Backend::Postgres {
+            // Selected as a number: the Any driver cannot read PostgreSQL's `void`.
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
+                .bind(format!("events:{}", self.org))
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.check_fence(&mut tx).await?;
         Ok(tx)
     }
 

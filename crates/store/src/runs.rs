@@ -269,7 +269,21 @@ impl Store {
         target: Option<&str>,
         details: &Value,
     ) -> Result<()> {
-        let org = self.org.as_str();
+        self.insert_audit_for(tx, Some(&self.org), at, actor, action, target, details).await
+    }
+
+    /// An audit row of the organisation `org`, or of the platform itself (`None`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn insert_audit_for(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        org: Option<&str>,
+        at: OffsetDateTime,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        details: &Value,
+    ) -> Result<()> {
         let row =
             vec![org.into(), ts(at).into(), actor.into(), action.into(), target.into(), details.to_string().into()];
         insert_rows(tx, self.backend, AUDIT_INSERT, "", 6, vec![row]).await
@@ -504,7 +518,7 @@ impl Store {
 
     /// Ends a run as failed: nothing was applied.
     pub async fn fail_run(&self, run_id: Uuid, error: &RunError, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         Self::finish(&mut tx, run_id, RunStatus::Failed, Counts::default(), &[], totals, Some(error), now).await?;
         self.insert_audit(
             &mut tx,
@@ -522,7 +536,7 @@ impl Store {
     /// Ends a run that stopped on an error of the engine itself (not one of Entra's, which
     /// [`Store::fail_run`] records with the read totals): only while it is still `running`.
     pub async fn abandon_run(&self, run_id: Uuid, error: &RunError, now: OffsetDateTime) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE sync_runs SET status = 'failed', finished_at = $2, error_kind = $3, error_message = $4
              WHERE id = $1 AND status = 'running'",
@@ -562,13 +576,25 @@ impl Store {
     }
 
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<(i64, String, String, String, Option<String>, String)> = sqlx::query_as(
-            "SELECT id, at, actor, action, target, details FROM audit_log WHERE org_id = $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(&self.org)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        self.audit_log_of(Some(&self.org), limit).await
+    }
+
+    /// The platform's own audit log (organisations and operators created, platform tokens),
+    /// newest first.
+    pub async fn platform_audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.audit_log_of(None, limit).await
+    }
+
+    async fn audit_log_of(&self, org: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
+        // `org_id = $1` with NULL would match nothing: the platform's rows are asked for apart.
+        let sql = "SELECT id, at, actor, action, target, details FROM audit_log
+                   WHERE (org_id = $1 OR (org_id IS NULL AND $2 = 1)) ORDER BY id DESC LIMIT $3";
+        let rows: Vec<(i64, String, String, String, Option<String>, String)> = sqlx::query_as(sql)
+            .bind(org.unwrap_or(""))
+            .bind(i64::from(org.is_none()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(id, at, actor, action, target, details)| AuditEntry {

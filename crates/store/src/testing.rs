@@ -63,3 +63,16 @@ pub async fn execute(url: &str, sql: &str) {
     let mut conn = AnyConnection::connect(&url).await.expect("connect to the test database");
     conn.execute(AssertSqlSafe(sql.to_owned())).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
+
+/// Creates the schema at `url` as it was at migration `version`, for tests of an upgrade:
+/// the rows a test writes then are what an older release left.
+pub async fn migrate_until(url: &str, version: i64) {
+    sqlx::any::install_default_drivers();
+    let sqlite = url.starts_with("sqlite:");
+    let url = if sqlite && !url.contains("mode=") { format!("{url}?mode=rwc") } else { url.to_owned() };
+    let mut migrator =
+        if sqlite { sqlx::migrate!("./migrations/sqlite") } else { sqlx::migrate!("./migrations/postgres") };
+    migrator.migrations = migrator.migrations.iter().filter(|m| m.version <= version).cloned().collect();
+    let mut conn = AnyConnection::connect(&url).await.expect("connect to the test database");
+    migrator.run(&mut conn).await.expect("apply the older migrations");
+}

@@ -252,43 +252,104 @@ async fn one_lease_holder_at_a_time_and_a_dead_holders_lease_expires() {
     // A second process on the same database file.
     let b = open(&url).await;
     let ttl = Duration::seconds(60);
-    assert_eq!(a.acquire_lease("a", NOW, ttl).await.unwrap(), Ok(()));
+    let first = a.acquire_lease("a", NOW, ttl).await.unwrap().unwrap();
     let run = Uuid::now_v7();
     assert!(a.renew_lease("a", Some(run), NOW, ttl).await.unwrap());
     let held = b.acquire_lease("b", NOW + Duration::seconds(30), ttl).await.unwrap().unwrap_err();
     assert_eq!((held.holder.as_str(), held.run_id), ("a", Some(run)), "b is told who runs what");
-    assert_eq!(
-        a.acquire_lease("a", NOW + Duration::seconds(1), ttl).await.unwrap(),
-        Ok(()),
-        "re-entrant for its holder"
-    );
+    let again = a.acquire_lease("a", NOW + Duration::seconds(1), ttl).await.unwrap();
+    assert!(again.is_ok(), "re-entrant for its holder");
+    assert!(again.unwrap().generation > first.generation, "every taking is a new generation");
     assert!(!b.renew_lease("b", None, NOW, ttl).await.unwrap(), "only the holder renews");
 
     // a dies without releasing: after its lease expires, b takes over.
     assert!(b.acquire_lease("b", NOW + Duration::seconds(61), ttl).await.unwrap().is_err(), "renewed at +1 s");
-    assert_eq!(b.acquire_lease("b", NOW + Duration::seconds(62), ttl).await.unwrap(), Ok(()));
+    let taken = b.acquire_lease("b", NOW + Duration::seconds(62), ttl).await.unwrap().unwrap();
     assert!(!a.renew_lease("a", Some(run), NOW + Duration::seconds(63), ttl).await.unwrap(), "a lost it");
-    b.release_lease("a").await.unwrap();
+    a.release_lease(&first).await.unwrap();
     assert!(
         a.acquire_lease("a", NOW + Duration::seconds(64), ttl).await.unwrap().is_err(),
-        "only b releases b's lease"
+        "a's old lease releases nothing of b's"
     );
-    b.release_lease("b").await.unwrap();
-    assert_eq!(a.acquire_lease("a", NOW + Duration::seconds(64), ttl).await.unwrap(), Ok(()));
+    // The same holder taking it again: the earlier taking's release leaves the later one.
+    let again = b.acquire_lease("b", NOW + Duration::seconds(64), ttl).await.unwrap().unwrap();
+    b.release_lease(&taken).await.unwrap();
+    assert!(b.lease_holder().await.unwrap().is_some(), "the later taking still holds it");
+    b.release_lease(&again).await.unwrap();
+    assert!(b.lease_holder().await.unwrap().is_none(), "released: no holder");
+    assert!(a.acquire_lease("a", NOW + Duration::seconds(64), ttl).await.unwrap().is_ok());
 }
 
 #[tokio::test]
-async fn a_scheduled_turn_is_claimed_by_exactly_one_instance() {
+async fn a_holder_that_stalled_past_its_lease_writes_nothing_once_another_took_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database(&dir).await;
+    let a = open(&url).await;
+    let b = open(&url).await;
+    let ttl = Duration::seconds(60);
+    let run = a.start_run("cli", false, NOW).await.unwrap();
+    let fence = a.acquire_lease("a", NOW, ttl).await.unwrap().unwrap();
+    let writes = a.fenced(fence.clone());
+    let error = safegpt_store::RunError { kind: "x".into(), message: "x".into(), detail: None };
+    // Current: a fenced write goes through, also after the lease expired while nobody took it.
+    writes.fail_run(run, &error, RunTotals::default(), NOW).await.unwrap();
+
+    // a stalls; its lease expires; b takes over. a wakes and tries to apply.
+    let plan = plan_for(&[], vec![remote(1)], NOW);
+    let taken_by_b = b.acquire_lease("b", NOW + Duration::seconds(61), ttl).await.unwrap().unwrap();
+    let version = a.directory_version().await.unwrap();
+    let run = a.start_run("cli", false, NOW).await.unwrap();
+    let err = writes.apply_plan(run, &plan, version, None, RunTotals::default(), NOW).await.unwrap_err();
+    assert!(matches!(err, StoreError::Fenced), "{err}");
+    assert!(a.users(UserFilter::default()).await.unwrap().is_empty(), "nothing was applied");
+    // Released by b and taken by no one: a's old lease is still not the current one.
+    b.release_lease(&taken_by_b).await.unwrap();
+    let err = writes.apply_plan(run, &plan, version, None, RunTotals::default(), NOW).await.unwrap_err();
+    assert!(matches!(err, StoreError::Fenced), "{err}");
+    // Taken afresh, the new fence writes.
+    let fresh = a.acquire_lease("a", NOW + Duration::seconds(70), ttl).await.unwrap().unwrap();
+    assert!(fresh.generation > fence.generation + 1);
+    a.fenced(fresh).apply_plan(run, &plan, version, None, RunTotals::default(), NOW).await.unwrap();
+    assert_eq!(a.users(UserFilter::default()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn due_syncs_of_many_organisations_are_claimed_once_each_across_instances() {
     let dir = tempfile::tempdir().unwrap();
     let url = database(&dir).await;
     let (a, b) = (open(&url).await, open(&url).await);
-    assert_eq!(a.next_run_at().await.unwrap(), None);
-    a.set_next_run_at(NOW).await.unwrap();
-    assert_eq!(b.next_run_at().await.unwrap(), Some(NOW));
-    let next = NOW + Duration::minutes(15);
-    let (ca, cb) = tokio::join!(a.claim_scheduled_run(NOW, next), b.claim_scheduled_run(NOW, next));
-    assert_eq!([ca.unwrap(), cb.unwrap()].iter().filter(|c| **c).count(), 1);
-    assert_eq!(a.next_run_at().await.unwrap(), Some(next));
+    for n in 0..30 {
+        let slug = format!("org-{n:02}");
+        a.create_org(&slug, "Org", "en", "test", NOW).await.unwrap();
+        // Due from 30 minutes ago to now, the oldest first; org-29 only later.
+        let at = if n == 29 { NOW + Duration::minutes(1) } else { NOW - Duration::minutes(30 - n) };
+        a.for_org(&slug).schedule_next(at, u32::try_from(n % 3).unwrap()).await.unwrap();
+    }
+    a.change_org("org-05", &safegpt_store::OrgChange { disabled: Some(true), ..Default::default() }, "test", NOW)
+        .await
+        .unwrap();
+    let hold = NOW + Duration::minutes(5);
+    // Two instances claim at the same instant, each up to 10, until nothing is due.
+    let mut claimed = Vec::new();
+    loop {
+        let (x, y) = tokio::join!(a.claim_due(NOW, 10, hold), b.claim_due(NOW, 10, hold));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert!(x.len() <= 10 && y.len() <= 10);
+        if x.is_empty() && y.is_empty() {
+            break;
+        }
+        claimed.extend(x.into_iter().chain(y));
+    }
+    let mut orgs: Vec<&str> = claimed.iter().map(|(o, _)| o.as_str()).collect();
+    orgs.sort_unstable();
+    let due: Vec<String> = (0..29).filter(|n| *n != 5).map(|n| format!("org-{n:02}")).collect();
+    assert_eq!(orgs, due, "every due enabled organisation exactly once, none not due, none disabled");
+    assert!(claimed.iter().all(|(o, f)| *f == o[4..].parse::<u32>().unwrap() % 3), "failures come along");
+    assert_eq!(a.for_org("org-00").next_run_at().await.unwrap(), Some(hold), "held until planned");
+    // Those not failing first (the first turn's 20 claims), failing ones behind them.
+    let first_turn: Vec<u32> = claimed[..20].iter().map(|(_, f)| *f).collect();
+    assert_eq!(first_turn.iter().filter(|f| **f == 0).count(), 10, "{claimed:?}");
+    assert!(claimed[20..].iter().all(|(_, f)| *f == 2), "{claimed:?}");
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 use safegpt_core::{Cloud, Counts, FieldError, Hold, Plan, Policy, Scope, Settings};
 use safegpt_graph::{Credentials, Endpoints, ErrorKind, GraphClient, GraphError, RetryPolicy};
 use safegpt_store::{
-    Advance, DirectoryVersion, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError, SyncCursor,
+    Advance, DirectoryVersion, Fence, MirrorWrite, ReadMode, RunError, RunStatus, RunTotals, Store, StoreError,
+    SyncCursor,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -44,6 +45,9 @@ pub enum SyncError {
     /// Another run holds the organisation's lease (in this or another process).
     #[error("a sync is already running{}; wait for it to finish", .run_id.map(|id| format!(" (run {id})")).unwrap_or_default())]
     AlreadyRunning { run_id: Option<Uuid> },
+    /// A platform operator disabled the organisation: nothing runs in it.
+    #[error("the organisation '{0}' is disabled; a platform operator can enable it again (safegpt orgs enable {0})")]
+    OrgDisabled(String),
     /// This process lost the lease while it worked (it stalled longer than the lease's
     /// lifetime); the run stops before applying anything and is recorded as interrupted.
     #[error("the sync lost its lease (the process stalled for longer than {0:?}); nothing was applied")]
@@ -55,10 +59,13 @@ impl SyncError {
         match self {
             SyncError::NotConfigured(_) => "not_configured",
             SyncError::Inactive => "inactive",
+            // Fenced out: another instance took the lease over; as a lost lease.
+            SyncError::Store(StoreError::Fenced) => "lease_lost",
             SyncError::Store(_) => "store",
             SyncError::Client(_) => "client",
             SyncError::Failed(_) => "failed",
             SyncError::AlreadyRunning { .. } => "already_running",
+            SyncError::OrgDisabled(_) => "org_disabled",
             SyncError::LeaseLost(_) => "lease_lost",
         }
     }
@@ -278,10 +285,18 @@ pub struct PreparedRun {
     request: SyncRequest,
     settings: Settings,
     client: GraphClient,
+    /// The lease this run took: everything it writes is fenced by it.
+    fence: Fence,
 }
 
 /// Checks the settings and records the start of a run.
 pub async fn prepare_run(store: &Store, request: &SyncRequest, retry: RetryPolicy) -> Result<PreparedRun, SyncError> {
+    // Checked here, where every run starts (scheduled, manual, the console's): a run claimed
+    // or asked for just before the organisation was disabled does not start.
+    let org = store.org_slug();
+    if store.find_org(org).await?.is_none_or(|o| o.disabled_at.is_some()) {
+        return Err(SyncError::OrgDisabled(org.to_owned()));
+    }
     let (settings, _) = store.settings().await?;
     if !settings.active && !request.dry_run {
         return Err(SyncError::Inactive);
@@ -289,21 +304,22 @@ pub async fn prepare_run(store: &Store, request: &SyncRequest, retry: RetryPolic
     let client = client_for(store, &settings, retry).await?;
     let lease = request.lease;
     let ttl = lease.lifetime();
-    if let Err(holder) = store.acquire_lease(process_holder(), (lease.clock)(), ttl).await? {
-        return Err(SyncError::AlreadyRunning { run_id: holder.run_id });
-    }
+    let fence = match store.acquire_lease(process_holder(), (lease.clock)(), ttl).await? {
+        Ok(fence) => fence,
+        Err(holder) => return Err(SyncError::AlreadyRunning { run_id: holder.run_id }),
+    };
     // Under the lease, a run still marked `running` belongs to a holder that died: start_run
     // records it as interrupted.
     let run_id = match store.start_run(&request.trigger, request.dry_run, request.now).await {
         Ok(id) => id,
         Err(e) => {
-            store.release_lease(process_holder()).await.ok();
+            store.release_lease(&fence).await.ok();
             return Err(e.into());
         }
     };
     store.renew_lease(process_holder(), Some(run_id), (lease.clock)(), ttl).await?;
     info!(%run_id, trigger = %request.trigger, dry_run = request.dry_run, "sync started");
-    Ok(PreparedRun { run_id, request: request.clone(), settings, client })
+    Ok(PreparedRun { run_id, request: request.clone(), settings, client, fence })
 }
 
 impl PreparedRun {
@@ -315,8 +331,12 @@ impl PreparedRun {
         let request_now = self.request.now;
         let started = std::time::Instant::now();
         let ttl = lease.lifetime();
+        // Every write of the run checks, in its own transaction, that no other instance took
+        // the lease over while this process stalled (a pause longer than the lease).
+        let fence = self.fence.clone();
+        let writes = store.fenced(fence.clone());
         // Every log line of the run, in this task, carries its id.
-        let work = self.work(store, progress).instrument(tracing::info_span!("sync", %run_id));
+        let work = self.work(&writes, progress).instrument(tracing::info_span!("sync", %run_id));
         tokio::pin!(work);
         // The heartbeat is polled beside the work, never instead of it: on SQLite a renewal
         // waits while the apply transaction holds the write lock, and the work must go on.
@@ -344,11 +364,11 @@ impl PreparedRun {
             // write, a lost lease): it is recorded as failed with the cause.
             let error = RunError { kind: e.kind().to_owned(), message: e.to_string(), detail: None };
             let now = request_now + started.elapsed();
-            if let Err(record) = store.abandon_run(run_id, &error, now).await {
+            if let Err(record) = writes.abandon_run(run_id, &error, now).await {
                 warn!(%run_id, "could not record the failure of the run: {record}");
             }
         }
-        store.release_lease(process_holder()).await.ok();
+        store.release_lease(&fence).await.ok();
         // Housekeeping after the lease is free, so that it never delays the next run.
         if let Ok(SyncOutcome { status: RunStatus::Succeeded, read_mode: Some(ReadMode::Full), .. }) = &result {
             store.tidy_after_full_read().await;
@@ -357,7 +377,7 @@ impl PreparedRun {
     }
 
     async fn work(self, store: &Store, progress: &ProgressSender) -> Result<SyncOutcome, SyncError> {
-        let PreparedRun { run_id, request, settings, client } = self;
+        let PreparedRun { run_id, request, settings, client, fence: _ } = self;
         // Durations are real (a monotonic clock), anchored at the `now` the caller passed.
         let started = std::time::Instant::now();
         let finished_at = || request.now + started.elapsed();

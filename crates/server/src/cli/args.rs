@@ -16,6 +16,9 @@ pub struct Cli {
     /// Database URL; default: a SQLite file in the data dir.
     #[arg(long, global = true, env = "SAFEGPT_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The organisation a command acts in (its slug); default: the only one there is.
+    #[arg(long, global = true, env = "SAFEGPT_ORG", value_name = "SLUG")]
+    pub org: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,6 +49,46 @@ pub enum Command {
     /// API tokens for automation.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// The organisations of this deployment, each with its own Azure User Sync.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum OrgsCommand {
+    /// Create an organisation.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Its short name for --org and URLs, for good: lowercase letters, digits and '-'.
+        #[arg(long)]
+        slug: String,
+        /// The language of what SafeGPT tells its people (default en).
+        #[arg(long, value_name = "en|nl")]
+        language: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the organisations.
+    List(JsonFlag),
+    /// Show one organisation.
+    Show {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename an organisation or change its language.
+    Update {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_name = "en|nl")]
+        language: Option<String>,
+    },
+    /// Disable an organisation: no syncs, its administrators and tokens refused; nothing is deleted.
+    Disable { slug: String },
+    /// Enable a disabled organisation again.
+    Enable { slug: String },
 }
 
 #[derive(Args)]
@@ -71,10 +114,15 @@ pub struct DemoArgs {
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
-    /// Create an administrator; the password is read from standard input.
+    /// Create an administrator of the organisation (--org), a platform operator (--platform),
+    /// or both; the password is read from standard input.
     Create {
         #[arg(long)]
         email: String,
+        /// A platform operator: sees every organisation's health and may open any of them.
+        /// With --org also administrator of that organisation.
+        #[arg(long)]
+        platform: bool,
         /// Read the password from standard input (trailing newline trimmed); at least 12 characters.
         #[arg(long, required = true)]
         password_stdin: bool,
@@ -91,11 +139,26 @@ pub enum TokensCommand {
         /// confirm and cancel runs) or admin (also settings, users, tokens).
         #[arg(long, default_value = "admin", value_name = "read|sync|admin")]
         scope: String,
+        /// A platform token: the platform API and /metrics of every organisation, no
+        /// organisation's users.
+        #[arg(long)]
+        platform: bool,
     },
     /// List tokens (never their values).
-    List(JsonFlag),
+    List {
+        #[arg(long)]
+        json: bool,
+        /// The platform tokens instead of the organisation's.
+        #[arg(long)]
+        platform: bool,
+    },
     /// Revoke a token by id.
-    Revoke { id: String },
+    Revoke {
+        id: String,
+        /// A platform token.
+        #[arg(long)]
+        platform: bool,
+    },
 }
 
 #[derive(Args)]

@@ -4,18 +4,21 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use safegpt_app::views::{ChangeView, UserRecordView};
-use safegpt_app::{App, AppError, ChangeQuery, Principal, SettingsChange, SyncNow, TokenScope, Trigger, UserQuery};
+use safegpt_app::views::{ChangeView, TokenView, UserRecordView};
+use safegpt_app::{
+    App, AppError, ChangeQuery, NewOrg, OrgView, Platform, Principal, SettingsChange, SyncNow, TokenScope, Trigger,
+    UserQuery,
+};
 use safegpt_core::{Counts, SettingsPatch, Status};
-use safegpt_store::{MASTER_KEY_ENV, RunStatus, Sealer, Store};
+use safegpt_store::{AdminRole, MASTER_KEY_ENV, OrgChange, RunStatus, Sealer, Store};
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::args::{
-    AdminCommand, AzureCommand, Cli, CloudArg, Command, ConfigureArgs, RunsCommand, StatusArg, SyncArgs, TokensCommand,
-    UsersCommand,
+    AdminCommand, AzureCommand, Cli, CloudArg, Command, ConfigureArgs, OrgsCommand, RunsCommand, StatusArg, SyncArgs,
+    TokensCommand, UsersCommand,
 };
 use super::exit::{self, Failure, INACTIVE};
 
@@ -40,26 +43,107 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         return super::demo::run(args, operations).await;
     }
     let store = Arc::new(open_store(&cli).await?);
-    let app = App::new(store.clone(), operations);
-    let outcome = match cli.command {
-        Command::Demo(_) => unreachable!("handled above"),
-        Command::Serve(args) => super::serve::serve(app, &args).await,
-        Command::Admin(AdminCommand::Create { email, password_stdin: _ }) => admin_create(&app, &email).await,
-        Command::Tokens(cmd) => tokens(&app, cmd).await,
-        Command::Azure(AzureCommand::Configure(args)) => configure(&app, *args).await,
-        Command::Azure(AzureCommand::Show(f)) => show(&app, f.json).await,
-        Command::Azure(AzureCommand::Test(f)) => test(&app, f.json).await,
-        Command::Sync(args) => sync(&app, args).await,
-        Command::Users(cmd) => users(&app, cmd).await,
-        Command::Runs(RunsCommand::List(f)) => runs_list(&app, f.json).await,
-        Command::Runs(RunsCommand::Show { id, json }) => run_show(&app, &id, json).await,
-        Command::Audit(f) => audit(&app, f.json).await,
-    };
+    let platform = Platform::new(store.clone(), operations);
+    let outcome = dispatch(&platform, cli).await;
     // Closed, not dropped at exit: SQLite then folds its write-ahead log into the database.
     // Bounded: `serve` may stop while a sync still holds a connection, and the exit must not
     // wait for it.
     tokio::time::timeout(std::time::Duration::from_secs(5), store.close()).await.ok();
     outcome
+}
+
+async fn dispatch(platform: &Platform, cli: Cli) -> Result<u8, Failure> {
+    let org = cli.org.as_deref();
+    // What is the platform's, not one organisation's.
+    match cli.command {
+        Command::Serve(args) => return super::serve::serve(platform.clone(), &args).await,
+        Command::Orgs(cmd) => return orgs(platform, cmd).await,
+        Command::Admin(AdminCommand::Create { email, platform: true, password_stdin: _ }) => {
+            let password = read_stdin("password")?;
+            let role = AdminRole { org: org.map(str::to_owned), platform: true };
+            let admin = platform.create_admin(&OPERATOR, &email, &password, role).await?;
+            println!("Platform operator {} created.", admin.email);
+            return Ok(exit::OK);
+        }
+        Command::Tokens(
+            cmd @ (TokensCommand::Create { platform: true, .. }
+            | TokensCommand::List { platform: true, .. }
+            | TokensCommand::Revoke { platform: true, .. }),
+        ) => return platform_tokens(platform, cmd).await,
+        _ => {}
+    }
+    let app = platform.scope(&OPERATOR, org).await?;
+    let app = &app;
+    match cli.command {
+        Command::Demo(_) | Command::Serve(_) | Command::Orgs(_) => unreachable!("handled above"),
+        Command::Admin(AdminCommand::Create { email, .. }) => admin_create(app, &email).await,
+        Command::Tokens(cmd) => tokens(app, cmd).await,
+        Command::Azure(AzureCommand::Configure(args)) => configure(app, *args).await,
+        Command::Azure(AzureCommand::Show(f)) => show(app, f.json).await,
+        Command::Azure(AzureCommand::Test(f)) => test(app, f.json).await,
+        Command::Sync(args) => sync(app, args).await,
+        Command::Users(cmd) => users(app, cmd).await,
+        Command::Runs(RunsCommand::List(f)) => runs_list(app, f.json).await,
+        Command::Runs(RunsCommand::Show { id, json }) => run_show(app, &id, json).await,
+        Command::Audit(f) => audit(app, f.json).await,
+    }
+}
+
+fn print_org(org: &OrgView) {
+    let state = org
+        .disabled_at
+        .map_or_else(|| "active".to_owned(), |at| format!("disabled {}", at.format(&Rfc3339).unwrap_or_default()));
+    println!("{:<24} {:<40} {:<3} {}", org.slug, org.name, org.language, state);
+}
+
+async fn orgs(platform: &Platform, cmd: OrgsCommand) -> Result<u8, Failure> {
+    let changed = |org: OrgView, what: &str| {
+        println!("Organisation {} ({}) {what}.", org.slug, org.name);
+        Ok(exit::OK)
+    };
+    match cmd {
+        OrgsCommand::Create { name, slug, language, json } => {
+            let org = platform.create_org(&OPERATOR, NewOrg { slug, name, language }).await?;
+            if json {
+                print_json(&org);
+                return Ok(exit::OK);
+            }
+            changed(org, "created")
+        }
+        OrgsCommand::List(f) => {
+            let orgs = platform.orgs(&OPERATOR).await?;
+            if f.json {
+                print_json(&orgs);
+            } else {
+                orgs.iter().for_each(print_org);
+            }
+            Ok(exit::OK)
+        }
+        OrgsCommand::Show { slug, json } => {
+            let org = platform.org(&OPERATOR, &slug).await?;
+            if json {
+                print_json(&org);
+            } else {
+                print_org(&org);
+            }
+            Ok(exit::OK)
+        }
+        OrgsCommand::Update { slug, name, language } => {
+            let change = OrgChange { name, language, disabled: None };
+            changed(platform.change_org(&OPERATOR, &slug, change).await?, "updated")
+        }
+        OrgsCommand::Disable { slug } => {
+            let change = OrgChange { disabled: Some(true), ..OrgChange::default() };
+            changed(
+                platform.change_org(&OPERATOR, &slug, change).await?,
+                "is disabled: no syncs, its administrators and tokens are refused",
+            )
+        }
+        OrgsCommand::Enable { slug } => {
+            let change = OrgChange { disabled: Some(false), ..OrgChange::default() };
+            changed(platform.change_org(&OPERATOR, &slug, change).await?, "is enabled")
+        }
+    }
 }
 
 fn read_stdin(what: &str) -> Result<String, Failure> {
@@ -77,27 +161,43 @@ async fn admin_create(app: &App, email: &str) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+fn print_tokens(tokens: &[TokenView], json: bool) {
+    if json {
+        print_json(&tokens);
+    } else {
+        for t in tokens {
+            let state = t.revoked_at.map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"));
+            println!("{}  {:<30} {}", t.id, t.name, state);
+        }
+    }
+}
+
 async fn tokens(app: &App, cmd: TokensCommand) -> Result<u8, Failure> {
     match cmd {
-        TokensCommand::Create { name, scope } => {
+        TokensCommand::Create { name, scope, .. } => {
             let (_, value) = app.create_token(&OPERATOR, &name, TokenScope::parse(&scope)?).await?;
             // Alone on stdout so that `TOKEN=$(safegpt tokens create --name ci)` works.
             println!("{value}");
         }
-        TokensCommand::List(f) => {
-            let tokens = app.tokens().await?;
-            if f.json {
-                print_json(&tokens);
-            } else {
-                for t in &tokens {
-                    let state = t.revoked_at.map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"));
-                    println!("{}  {:<30} {}", t.id, t.name, state);
-                }
-            }
-        }
-        TokensCommand::Revoke { id } => {
+        TokensCommand::List { json, .. } => print_tokens(&app.tokens().await?, json),
+        TokensCommand::Revoke { id, .. } => {
             let t = app.revoke_token(&OPERATOR, &id).await?;
             println!("Token '{}' ({}) is revoked.", t.name, t.id);
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn platform_tokens(platform: &Platform, cmd: TokensCommand) -> Result<u8, Failure> {
+    match cmd {
+        TokensCommand::Create { name, scope, .. } => {
+            let (_, value) = platform.create_platform_token(&OPERATOR, &name, TokenScope::parse(&scope)?).await?;
+            println!("{value}");
+        }
+        TokensCommand::List { json, .. } => print_tokens(&platform.platform_tokens(&OPERATOR).await?, json),
+        TokensCommand::Revoke { id, .. } => {
+            let t = platform.revoke_platform_token(&OPERATOR, &id).await?;
+            println!("Platform token '{}' ({}) is revoked.", t.name, t.id);
         }
     }
     Ok(exit::OK)

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use graph_sim::{GenerateSpec, SimOptions, SimServer, generate};
-use safegpt_app::{App, Operations, Principal, SettingsChange};
+use safegpt_app::{Operations, Platform, Principal, SettingsChange};
 use safegpt_core::SettingsPatch;
-use safegpt_store::{MASTER_KEY_ENV, Sealer, Store, random_token};
+use safegpt_store::{AdminRole, DEFAULT_ORG, MASTER_KEY_ENV, Sealer, Store, random_token};
 
 use super::args::DemoArgs;
 use super::exit::{self, Failure};
@@ -39,7 +39,8 @@ pub async fn run(args: &DemoArgs, operations: Operations) -> Result<u8, Failure>
     let sealer = Sealer::load(std::env::var(MASTER_KEY_ENV).ok().as_deref(), &data_dir)
         .map_err(|e| Failure::failed(e.to_string()))?;
     let store = Store::open(&format!("sqlite://{}", data_dir.join("safegpt.db").display()), sealer).await?;
-    let app = App::new(Arc::new(store), operations);
+    let platform = Platform::new(Arc::new(store), operations);
+    let app = platform.scope(&Principal::Demo, None).await?;
 
     let patch = SettingsPatch {
         active: Some(true),
@@ -55,9 +56,12 @@ pub async fn run(args: &DemoArgs, operations: Operations) -> Result<u8, Failure>
     };
     app.configure(&Principal::Demo, SettingsChange { patch, client_secret: Some(secret) }).await?;
     let password = random_token()[..16].to_owned();
-    app.create_admin(&Principal::Demo, DEMO_ADMIN, &password).await?;
+    // Like the setup link's first administrator: a platform operator and administrator of
+    // the one organisation.
+    let role = AdminRole { org: Some(DEFAULT_ORG.to_owned()), platform: true };
+    platform.create_admin(&Principal::Demo, DEMO_ADMIN, &password, role).await?;
 
-    let server = bind(app, &args.listen, WebConfig::default()).await?;
+    let server = bind(platform, &args.listen, WebConfig::default()).await?;
     let url = format!("http://{}", server.local_addr());
     println!("SafeGPT demo is running at {url}");
     println!("  log in as      {DEMO_ADMIN}");

@@ -1,7 +1,7 @@
 //! `safegpt serve`: binds, makes sure an administrator can get in, and serves until Ctrl-C
 //! or SIGTERM.
 
-use safegpt_app::App;
+use safegpt_app::Platform;
 use safegpt_store::random_token;
 use tracing::warn;
 
@@ -29,9 +29,9 @@ pub async fn shutdown_signal() {
 
 /// Binds the server. With no administrator yet, it arms a one-time setup link and prints it
 /// on stdout, so the server never runs open to whoever comes first without the link.
-pub async fn bind(app: App, listen: &str, config: WebConfig) -> Result<Server, Failure> {
-    let store = std::sync::Arc::clone(app.store());
-    let state = AppState::new(app, config);
+pub async fn bind(platform: Platform, listen: &str, config: WebConfig) -> Result<Server, Failure> {
+    let store = std::sync::Arc::clone(platform.store());
+    let state = AppState::new(platform, config);
     let server = Server::bind(listen, state)
         .await
         .map_err(|e| Failure::invalid(format!("--listen: cannot listen on {listen}: {e}")))?;
@@ -46,20 +46,20 @@ pub async fn bind(app: App, listen: &str, config: WebConfig) -> Result<Server, F
         warn!("no administrator exists yet; the one-time setup link is on the standard output of this process");
         println!(
             "No administrator exists yet. Create the first one at\n  {link}\n\
-             (this link works once, until this process ends) or run `safegpt admin create --email E --password-stdin`."
+             (this link works once, until this process ends) or run `safegpt admin create --platform --org default --email E --password-stdin`."
         );
     }
     Ok(server)
 }
 
-pub async fn serve(app: App, args: &ServeArgs) -> Result<u8, Failure> {
+pub async fn serve(platform: Platform, args: &ServeArgs) -> Result<u8, Failure> {
     if let Some(url) = &args.public_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {
         return Err(Failure::invalid(format!("--public-url: '{url}' must start with https:// or http://")));
     }
     let config = WebConfig { public_url: args.public_url.clone(), ..WebConfig::default() };
-    let server = bind(app, &args.listen, config).await?;
+    let server = bind(platform, &args.listen, config).await?;
     // The actual address (port 0 picks one): tests and scripts read this line.
     println!("listening on http://{}", server.local_addr());
     server.run(shutdown_signal()).await.map_err(|e| Failure::failed(format!("server error: {e}")))?;

@@ -59,7 +59,8 @@ impl Modify for SecuritySchemes {
         (name = "runs", description = "Sync runs"),
         (name = "users", description = "The user directory"),
         (name = "admin", description = "Integrations, audit log and API tokens"),
-        (name = "events", description = "The directory's changes, in order, for services that follow it")
+        (name = "events", description = "The directory's changes, in order, for services that follow it"),
+        (name = "platform", description = "Every organisation of the deployment: for platform operators and platform tokens")
     )
 )]
 struct ApiDoc;
@@ -85,6 +86,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(list_events))
+        .merge(super::platform_api::router())
 }
 
 /// Guards the OpenAPI document and the API browser.
@@ -222,8 +224,8 @@ impl SettingsUpdate {
 /// Azure User Sync settings (the secret only as `client_secret_set`).
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings",
     responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody)))]
-async fn get_settings(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<SettingsView>> {
-    Ok(axum::Json(state.app.settings().await?))
+async fn get_settings(ApiAdmin(who): ApiAdmin) -> ApiResult<axum::Json<SettingsView>> {
+    Ok(axum::Json(who.app.settings().await?))
 }
 
 /// Changes settings. Every field is validated; when any is invalid nothing is saved and the
@@ -231,29 +233,25 @@ async fn get_settings(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<a
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = SettingsUpdate,
     responses((status = 200, body = SettingsView), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_settings(
-    State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
     ApiJson(update): ApiJson<SettingsUpdate>,
 ) -> ApiResult<axum::Json<SettingsView>> {
-    Ok(axum::Json(state.app.configure(&who.principal, update.change()).await?))
+    Ok(axum::Json(who.app.configure(&who.principal, update.change()).await?))
 }
 
 /// Test connection: token, read users, read each group. Changes nothing.
 #[utoipa::path(post, path = "/api/v1/settings/test", tag = "settings",
     responses((status = 200, body = TestResultView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn test_connection(
-    State(state): State<AppState>,
-    ApiAdmin(who): ApiAdmin,
-) -> ApiResult<axum::Json<TestResultView>> {
-    Ok(axum::Json(state.app.test_connection(&who.principal).await?))
+async fn test_connection(ApiAdmin(who): ApiAdmin) -> ApiResult<axum::Json<TestResultView>> {
+    Ok(axum::Json(who.app.test_connection(&who.principal).await?))
 }
 
 /// Preview: a dry run's plan, user by user. Changes no user; recorded as a `dry_run` run.
 #[utoipa::path(post, path = "/api/v1/settings/preview", tag = "settings",
     responses((status = 200, body = RunDetailView), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn preview(State(state): State<AppState>, ApiAdmin(who): ApiAdmin) -> ApiResult<axum::Json<RunDetailView>> {
-    Ok(axum::Json(state.app.preview(&who.principal, Trigger::Api).await?))
+async fn preview(ApiAdmin(who): ApiAdmin) -> ApiResult<axum::Json<RunDetailView>> {
+    Ok(axum::Json(who.app.preview(&who.principal, Trigger::Api).await?))
 }
 
 // ---------------------------------------------------------------- runs
@@ -278,11 +276,10 @@ pub struct SyncQuery {
     responses((status = 202, body = SyncStarted), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start_sync(
-    State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
     ApiQuery(q): ApiQuery<SyncQuery>,
 ) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
-    let run_id = state.app.start_sync(&who.principal, Trigger::Api, q.full.unwrap_or(false)).await?;
+    let run_id = who.app.start_sync(&who.principal, Trigger::Api, q.full.unwrap_or(false)).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(SyncStarted { run_id, url: format!("/api/v1/runs/{run_id}") })))
 }
 
@@ -298,13 +295,9 @@ pub struct LimitQuery {
 /// Sync runs, newest first.
 #[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(LimitQuery),
     responses((status = 200, body = Vec<RunView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn list_runs(
-    State(state): State<AppState>,
-    _: ApiAdmin,
-    ApiQuery(q): ApiQuery<LimitQuery>,
-) -> ApiResult<axum::Json<Vec<RunView>>> {
+async fn list_runs(ApiAdmin(who): ApiAdmin, ApiQuery(q): ApiQuery<LimitQuery>) -> ApiResult<axum::Json<Vec<RunView>>> {
     let limit = App::limit(q.limit, 50, 500)?;
-    Ok(axum::Json(state.app.runs(limit).await?.iter().map(RunView::from).collect()))
+    Ok(axum::Json(who.app.runs(limit).await?.iter().map(RunView::from).collect()))
 }
 
 /// One run: its counts, its changes by action and reason (`run.breakdown`), the first 100
@@ -312,13 +305,9 @@ async fn list_runs(
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = uuid::Uuid, Path, description = "Run id")),
     responses((status = 200, body = RunDetailView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn get_run(
-    State(state): State<AppState>,
-    _: ApiAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<RunDetailView>> {
+async fn get_run(ApiAdmin(who): ApiAdmin, Path(id): Path<String>) -> ApiResult<axum::Json<RunDetailView>> {
     let id = parse_id("id", &id)?;
-    Ok(axum::Json(state.app.run_detail(id).await?))
+    Ok(axum::Json(who.app.run_detail(id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -346,14 +335,13 @@ pub struct ChangesQuery {
     responses((status = 200, body = ChangePageView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_run_changes(
-    State(state): State<AppState>,
-    _: ApiAdmin,
+    ApiAdmin(who): ApiAdmin,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> ApiResult<axum::Json<ChangePageView>> {
     let id = parse_id("id", &id)?;
     let query = ChangeQuery { action: q.action, reason: q.reason, q: q.q, limit: q.limit, cursor: q.cursor };
-    Ok(axum::Json(state.app.run_changes(id, &query).await?))
+    Ok(axum::Json(who.app.run_changes(id, &query).await?))
 }
 
 /// Confirms a run held by the deletion threshold: starts a sync that applies it.
@@ -361,12 +349,11 @@ async fn list_run_changes(
     responses((status = 202, body = SyncStarted), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn confirm_run(
-    State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, axum::Json<SyncStarted>)> {
     let id = parse_id("id", &id)?;
-    let run_id = state.app.confirm_held(&who.principal, id, Trigger::Api).await?;
+    let run_id = who.app.confirm_held(&who.principal, id, Trigger::Api).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(SyncStarted { run_id, url: format!("/api/v1/runs/{run_id}") })))
 }
 
@@ -374,13 +361,9 @@ async fn confirm_run(
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = uuid::Uuid, Path, description = "Run id")),
     responses((status = 200, body = RunView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn cancel_run(
-    State(state): State<AppState>,
-    ApiAdmin(who): ApiAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<RunView>> {
+async fn cancel_run(ApiAdmin(who): ApiAdmin, Path(id): Path<String>) -> ApiResult<axum::Json<RunView>> {
     let id = parse_id("id", &id)?;
-    Ok(axum::Json(state.app.cancel_held(&who.principal, id).await?))
+    Ok(axum::Json(who.app.cancel_held(&who.principal, id).await?))
 }
 
 // ---------------------------------------------------------------- users
@@ -436,11 +419,7 @@ impl SourceParam {
 /// Users, oldest first, with seats used and total.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UsersQuery),
     responses((status = 200, body = UserPage), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn list_users(
-    State(state): State<AppState>,
-    _: ApiAdmin,
-    ApiQuery(q): ApiQuery<UsersQuery>,
-) -> ApiResult<axum::Json<UserPage>> {
+async fn list_users(ApiAdmin(who): ApiAdmin, ApiQuery(q): ApiQuery<UsersQuery>) -> ApiResult<axum::Json<UserPage>> {
     let query = UserQuery {
         search: q.q,
         status: q.status.map(StatusParam::status),
@@ -448,46 +427,34 @@ async fn list_users(
         limit: Some(App::limit(q.limit, 100, 1000)?),
         offset: q.offset.unwrap_or(0),
     };
-    let page = state.app.users(query).await?;
+    let page = who.app.users(query).await?;
     Ok(axum::Json(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn get_user(
-    State(state): State<AppState>,
-    _: ApiAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<UserView>> {
+async fn get_user(ApiAdmin(who): ApiAdmin, Path(id): Path<String>) -> ApiResult<axum::Json<UserView>> {
     let id = parse_id("id", &id)?;
-    Ok(axum::Json(state.app.user(id).await?))
+    Ok(axum::Json(who.app.user(id).await?))
 }
 
 /// Enables a user (an administrator's decision).
 #[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "users", params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn enable_user(
-    State(state): State<AppState>,
-    ApiAdmin(who): ApiAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<UserView>> {
+async fn enable_user(ApiAdmin(who): ApiAdmin, Path(id): Path<String>) -> ApiResult<axum::Json<UserView>> {
     let id = parse_id("id", &id)?;
-    Ok(axum::Json(state.app.set_user_status(&who.principal, &id.to_string(), true).await?))
+    Ok(axum::Json(who.app.set_user_status(&who.principal, &id.to_string(), true).await?))
 }
 
 /// Disables a user. An administrator's disable is never undone by the sync.
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", params(("id" = uuid::Uuid, Path, description = "User id")),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn disable_user(
-    State(state): State<AppState>,
-    ApiAdmin(who): ApiAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<UserView>> {
+async fn disable_user(ApiAdmin(who): ApiAdmin, Path(id): Path<String>) -> ApiResult<axum::Json<UserView>> {
     let id = parse_id("id", &id)?;
-    Ok(axum::Json(state.app.set_user_status(&who.principal, &id.to_string(), false).await?))
+    Ok(axum::Json(who.app.set_user_status(&who.principal, &id.to_string(), false).await?))
 }
 
 // ---------------------------------------------------------------- admin
@@ -496,19 +463,18 @@ async fn disable_user(
 #[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(LimitQuery),
     responses((status = 200, body = Vec<AuditView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_audit(
-    State(state): State<AppState>,
-    _: ApiAdmin,
+    ApiAdmin(who): ApiAdmin,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<axum::Json<Vec<AuditView>>> {
     let limit = App::limit(q.limit, 50, 500)?;
-    Ok(axum::Json(state.app.audit_log(limit).await?))
+    Ok(axum::Json(who.app.audit_log(limit).await?))
 }
 
 /// The integrations of Settings → Integrations.
 #[utoipa::path(get, path = "/api/v1/integrations", tag = "admin",
     responses((status = 200, body = Vec<IntegrationView>), (status = 401, body = ErrorBody)))]
-async fn list_integrations(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<Vec<IntegrationView>>> {
-    Ok(axum::Json(state.app.integrations().await?))
+async fn list_integrations(ApiAdmin(who): ApiAdmin) -> ApiResult<axum::Json<Vec<IntegrationView>>> {
+    Ok(axum::Json(who.app.integrations().await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -523,19 +489,18 @@ pub struct IntegrationSwitch {
     responses((status = 200, body = IntegrationView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_integration(
-    State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
     Path(key): Path<String>,
     ApiJson(body): ApiJson<IntegrationSwitch>,
 ) -> ApiResult<axum::Json<IntegrationView>> {
-    Ok(axum::Json(state.app.switch_integration(&who.principal, &key, body.enabled).await?))
+    Ok(axum::Json(who.app.switch_integration(&who.principal, &key, body.enabled).await?))
 }
 
 /// API tokens (never their values).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "admin",
     responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody)))]
-async fn list_tokens(State(state): State<AppState>, _: ApiAdmin) -> ApiResult<axum::Json<Vec<TokenView>>> {
-    Ok(axum::Json(state.app.tokens().await?))
+async fn list_tokens(ApiAdmin(who): ApiAdmin) -> ApiResult<axum::Json<Vec<TokenView>>> {
+    Ok(axum::Json(who.app.tokens().await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -560,12 +525,11 @@ pub struct CreatedToken {
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "admin", request_body = NewToken,
     responses((status = 201, body = CreatedToken), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_token(
-    State(state): State<AppState>,
     ApiAdmin(who): ApiAdmin,
     ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let (token, value) =
-        state.app.create_token(&who.principal, &body.name, body.scope.unwrap_or(TokenScope::Admin)).await?;
+        who.app.create_token(&who.principal, &body.name, body.scope.unwrap_or(TokenScope::Admin)).await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedToken { token, value })))
 }
 
@@ -573,13 +537,9 @@ async fn create_token(
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = uuid::Uuid, Path, description = "Token id")),
     responses((status = 200, body = TokenView), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn revoke_token(
-    State(state): State<AppState>,
-    ApiAdmin(who): ApiAdmin,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<TokenView>> {
+async fn revoke_token(ApiAdmin(who): ApiAdmin, Path(id): Path<String>) -> ApiResult<axum::Json<TokenView>> {
     let id = parse_id("id", &id)?;
-    Ok(axum::Json(state.app.revoke_token(&who.principal, &id.to_string()).await?))
+    Ok(axum::Json(who.app.revoke_token(&who.principal, &id.to_string()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -601,11 +561,7 @@ pub struct EventsQuery {
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
     responses((status = 200, body = EventPage), (status = 401, body = ErrorBody), (status = 410, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
-async fn list_events(
-    State(state): State<AppState>,
-    _: ApiAdmin,
-    ApiQuery(q): ApiQuery<EventsQuery>,
-) -> ApiResult<axum::Json<EventPage>> {
+async fn list_events(ApiAdmin(who): ApiAdmin, ApiQuery(q): ApiQuery<EventsQuery>) -> ApiResult<axum::Json<EventPage>> {
     let limit = App::limit(q.limit, 100, 1000)?;
-    Ok(axum::Json(state.app.events(q.after.unwrap_or(0), limit).await?))
+    Ok(axum::Json(who.app.events(q.after.unwrap_or(0), limit).await?))
 }

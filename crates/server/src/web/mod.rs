@@ -11,6 +11,7 @@ pub mod http;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;
+pub mod platform_api;
 pub mod server;
 pub mod state;
 

@@ -100,8 +100,8 @@ impl Server {
     /// Serves (and runs the scheduler and the retention periods) until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let background = self.state.config.scheduler.then(|| {
-            let app = &self.state.app;
-            [tokio::spawn(app.clone().run_scheduler()), tokio::spawn(app.clone().run_retention())]
+            let platform = &self.state.platform;
+            [tokio::spawn(platform.clone().run_scheduler()), tokio::spawn(platform.clone().run_retention())]
         });
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;

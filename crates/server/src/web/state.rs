@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use safegpt_app::App;
+use safegpt_app::Platform;
 use safegpt_store::Store;
 use time::OffsetDateTime;
 
@@ -32,9 +32,11 @@ impl WebConfig {
 
 #[derive(Clone)]
 pub struct AppState {
-    /// Every operation of an administrator goes through here.
-    pub app: App,
-    /// The store, for what only the web keeps in it: sessions, API token checks, metrics.
+    /// Every operation goes through here: the platform's own, and an organisation's through
+    /// the application [`Platform::scope`] gives the caller.
+    pub platform: Platform,
+    /// The store across organisations, for what only the web keeps in it: sessions and API
+    /// token checks.
     pub store: Arc<Store>,
     pub config: Arc<WebConfig>,
     /// While no administrator exists: the token of the one-time setup link.
@@ -42,10 +44,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(app: App, config: WebConfig) -> AppState {
+    pub fn new(platform: Platform, config: WebConfig) -> AppState {
         AppState {
-            store: Arc::clone(app.store()),
-            app,
+            store: Arc::clone(platform.store()),
+            platform,
             config: Arc::new(config),
             setup_token: Arc::new(Mutex::new(None)),
         }
@@ -53,6 +55,6 @@ impl AppState {
 
     /// The application's clock.
     pub fn now(&self) -> OffsetDateTime {
-        self.app.now()
+        self.platform.now()
     }
 }

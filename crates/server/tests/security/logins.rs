@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use safegpt::web::{AppState, Server, WebConfig};
-use safegpt_app::{App, Operations};
+use safegpt_app::{Operations, Platform};
 use safegpt_store::{Sealer, Store};
 
 use crate::common::{ADMIN, PASSWORD, Site, tenant};
@@ -35,8 +35,10 @@ async fn the_lock_is_shared_by_every_instance_on_the_database() {
     let site = Site::start(tenant(1)).await;
     let sealer = Sealer::load(None, site.app.dir.path()).unwrap();
     let store = Arc::new(Store::open(&site.app.db_url, sealer).await.unwrap());
-    let other =
-        AppState::new(App::new(store, Operations::default()), WebConfig { scheduler: false, ..WebConfig::default() });
+    let other = AppState::new(
+        Platform::new(store, Operations::default()),
+        WebConfig { scheduler: false, ..WebConfig::default() },
+    );
     let server = Server::bind("127.0.0.1:0", other).await.unwrap();
     let other_base = format!("http://{}", server.local_addr());
     tokio::spawn(server.run(std::future::pending()));

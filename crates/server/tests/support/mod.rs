@@ -14,10 +14,10 @@ use std::time::Duration;
 use graph_sim::{SimOptions, SimServer, TenantFile};
 use reqwest::{Method, StatusCode};
 use safegpt::web::{AppState, Server, WebConfig};
-use safegpt_app::{App, Operations, Principal, SyncNow, Trigger};
+use safegpt_app::{App, Operations, Platform, Principal, SyncNow, Trigger};
 use safegpt_core::{Email, SettingsPatch};
 use safegpt_graph::RetryPolicy;
-use safegpt_store::{Sealer, Store};
+use safegpt_store::{AdminRole, Sealer, Store};
 use safegpt_sync::{SliceSize, SyncOutcome};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -154,17 +154,21 @@ impl Builder {
         }
         let operations =
             Operations { retry: self.retry.clone(), full_read_slice: test_slice(), ..Operations::default() };
-        let app = App::new(Arc::clone(&store), operations);
+        let platform = Platform::new(Arc::clone(&store), operations);
+        // The web's own application of the organisation (one runner), for tests that watch it.
+        let app = platform.scope(&Principal::Operator, None).await.unwrap();
         let web = match self.web {
             None => None,
-            Some(config) => Some(serve(app.clone(), config).await),
+            Some(config) => Some(serve(platform, config).await),
         };
         safegpt_graph::install_crypto_provider();
         TestApp { sim, store, app, dir, db_url, retry: self.retry, web }
     }
 }
 
-async fn configure(sim: &SimServer, store: &Store, patch: SettingsPatch) {
+/// Azure User Sync of `store`'s organisation configured for the tenant's first app registration,
+/// active, at graph-sim's endpoints, its secret stored, plus `patch`.
+pub async fn configure(sim: &SimServer, store: &Store, patch: SettingsPatch) {
     let (tenant_id, registration) = {
         let state = sim.sim.lock();
         (state.dir.tenant_id.clone(), state.dir.apps[0].clone())
@@ -182,8 +186,8 @@ async fn configure(sim: &SimServer, store: &Store, patch: SettingsPatch) {
     store.save_settings(&settings, Some(&secret), "test", OffsetDateTime::now_utc()).await.unwrap();
 }
 
-async fn serve(app: App, config: WebConfig) -> Web {
-    let state = AppState::new(app, config);
+async fn serve(platform: Platform, config: WebConfig) -> Web {
+    let state = AppState::new(platform, config);
     let server = Server::bind("127.0.0.1:0", state.clone()).await.unwrap();
     let base = format!("http://{}", server.local_addr());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -193,10 +197,16 @@ async fn serve(app: App, config: WebConfig) -> Web {
     Web { base, state, _shutdown: tx }
 }
 
-/// An administrator with `password`, created as the tests' own actor.
+/// An administrator of the store's organisation with `password`, created as the tests' own actor.
 pub async fn create_admin(store: &Store, email: &str, password: &str) {
+    let role = AdminRole { org: Some(store.org_slug().to_owned()), platform: false };
+    create_admin_as(store, email, password, role).await;
+}
+
+/// An administrator of `role` with `password`, created as the tests' own actor.
+pub async fn create_admin_as(store: &Store, email: &str, password: &str, role: AdminRole) {
     let phc = safegpt_app::hash_password(password).unwrap();
-    store.create_admin(&Email::parse(email).unwrap(), &phc, "test", OffsetDateTime::now_utc()).await.unwrap();
+    store.create_admin(&Email::parse(email).unwrap(), &phc, &role, "test", OffsetDateTime::now_utc()).await.unwrap();
 }
 
 /// A client of a [`TestApp`]'s web server, as a browser or a program meets it. No answer it

@@ -1,7 +1,7 @@
 //! The audit log and API tokens.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use safegpt_app::TokenScope;
@@ -12,7 +12,6 @@ use super::frame::*;
 use crate::web::auth::{Caller, CsrfForm, PageAdmin};
 use crate::web::error::ApiError;
 use crate::web::i18n::Texts;
-use crate::web::state::AppState;
 
 pub(super) struct AuditRow {
     at: String,
@@ -32,13 +31,9 @@ pub(super) struct AuditPage {
     entries: Vec<AuditRow>,
 }
 
-pub(super) async fn audit_page(
-    State(state): State<AppState>,
-    PageAdmin(who): PageAdmin,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn audit_page(PageAdmin(who): PageAdmin, headers: HeaderMap) -> Response {
     let (t, f) = frame(&headers, Some(&who), "/audit", "audit", texts_for(&headers).audit_title);
-    let entries = match state.app.audit_log(500).await {
+    let entries = match who.app.audit_log(500).await {
         Ok(e) => e,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -82,7 +77,6 @@ pub(super) struct TokensPage {
 }
 
 pub(super) async fn render_tokens(
-    state: &AppState,
     headers: &HeaderMap,
     who: &Caller,
     status: StatusCode,
@@ -90,7 +84,7 @@ pub(super) async fn render_tokens(
     error: Option<String>,
 ) -> Response {
     let (t, f) = frame(headers, Some(who), "/settings/tokens", "tokens", texts_for(headers).tokens_title);
-    let tokens = match state.app.tokens().await {
+    let tokens = match who.app.tokens().await {
         Ok(tokens) => tokens,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -108,12 +102,8 @@ pub(super) async fn render_tokens(
     render(status, TokensPage { t, csrf: f.csrf.clone().unwrap_or_default(), f, tokens, created, error })
 }
 
-pub(super) async fn tokens_page(
-    State(state): State<AppState>,
-    PageAdmin(who): PageAdmin,
-    headers: HeaderMap,
-) -> Response {
-    render_tokens(&state, &headers, &who, StatusCode::OK, None, None).await
+pub(super) async fn tokens_page(PageAdmin(who): PageAdmin, headers: HeaderMap) -> Response {
+    render_tokens(&headers, &who, StatusCode::OK, None, None).await
 }
 
 #[derive(Deserialize, Default)]
@@ -123,28 +113,23 @@ pub(super) struct TokenForm {
     scope: String,
 }
 
-pub(super) async fn token_create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    CsrfForm(who, form): CsrfForm<TokenForm>,
-) -> Response {
+pub(super) async fn token_create(headers: HeaderMap, CsrfForm(who, form): CsrfForm<TokenForm>) -> Response {
     let scope = if form.scope.is_empty() { Ok(TokenScope::Admin) } else { TokenScope::parse(&form.scope) };
-    match async { state.app.create_token(&who.principal, &form.name, scope?).await }.await {
-        Ok((_, value)) => render_tokens(&state, &headers, &who, StatusCode::CREATED, Some(value), None).await,
+    match async { who.app.create_token(&who.principal, &form.name, scope?).await }.await {
+        Ok((_, value)) => render_tokens(&headers, &who, StatusCode::CREATED, Some(value), None).await,
         Err(e) => {
             let e = ApiError::from(e);
-            render_tokens(&state, &headers, &who, e.status, None, Some(e.detail.message)).await
+            render_tokens(&headers, &who, e.status, None, Some(e.detail.message)).await
         }
     }
 }
 
 pub(super) async fn token_revoke(
-    State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    match state.app.revoke_token(&who.principal, &id).await {
+    match who.app.revoke_token(&who.principal, &id).await {
         Ok(_) => see_other("/settings/tokens"),
         Err(e) => error_page(&headers, &who, ApiError::from(e), "/settings/tokens"),
     }

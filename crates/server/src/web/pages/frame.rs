@@ -9,7 +9,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::web::auth::Caller;
+use crate::web::auth::{Caller, Identity};
 use crate::web::error::ApiError;
 use crate::web::http::url_encode;
 use crate::web::i18n::{Lang, Texts};
@@ -73,6 +73,11 @@ pub struct Frame {
     pub email: String,
     pub path_encoded: String,
     pub banner: Option<String>,
+    /// A platform operator: the header links to the platform page.
+    pub platform: bool,
+    /// The organisation the pages act in (empty on the platform page of an operator who
+    /// opened none).
+    pub org: String,
 }
 
 pub fn frame(
@@ -90,6 +95,28 @@ pub fn frame(
         email: who.and_then(|p| p.email.clone()).unwrap_or_default(),
         path_encoded: url_encode(path),
         banner: who.and_then(|p| p.banner.clone()),
+        platform: who.is_some_and(|p| matches!(p.principal, safegpt_app::Principal::Admin { platform: true, .. })),
+        org: who.map(|p| p.app.store().org_slug().to_owned()).unwrap_or_default(),
+    };
+    (t, f)
+}
+
+/// The frame of a platform page, for a platform operator.
+pub fn platform_frame(headers: &HeaderMap, who: &Identity, path: &str, title: &str) -> (&'static Texts, Frame) {
+    let t = Lang::from_headers(headers).texts();
+    let org = match &who.principal {
+        safegpt_app::Principal::Admin { org, .. } => org.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let f = Frame {
+        title: title.to_owned(),
+        section: "platform",
+        csrf: who.csrf.clone(),
+        email: who.email.clone().unwrap_or_default(),
+        path_encoded: url_encode(path),
+        banner: None,
+        platform: true,
+        org,
     };
     (t, f)
 }
@@ -113,11 +140,11 @@ pub struct Notice {
 
 #[derive(Template)]
 #[template(path = "message.html")]
-struct MessagePage {
-    t: &'static Texts,
-    f: Frame,
-    message: String,
-    back: String,
+pub struct MessagePage {
+    pub t: &'static Texts,
+    pub f: Frame,
+    pub message: String,
+    pub back: String,
 }
 
 /// A failed action, shown as a page that names the cause (the API's message) and links back.

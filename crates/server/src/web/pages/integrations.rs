@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use safegpt_app::{SettingsChange, Trigger};
@@ -15,7 +15,6 @@ use super::frame::*;
 use crate::web::auth::{Caller, CsrfForm, PageAdmin};
 use crate::web::error::ApiError;
 use crate::web::i18n::Texts;
-use crate::web::state::AppState;
 
 pub(super) struct IntegrationRow {
     key: &'static str,
@@ -36,14 +35,13 @@ pub(super) struct IntegrationsPage {
 }
 
 pub(super) async fn render_integrations(
-    state: &AppState,
     headers: &HeaderMap,
     who: &Caller,
     status: StatusCode,
     notice: Option<Notice>,
 ) -> Response {
     let (t, f) = frame(headers, Some(who), "/settings/integrations", "integrations", texts_for(headers).integrations);
-    let integrations = match state.app.integrations().await.map_err(ApiError::from) {
+    let integrations = match who.app.integrations().await.map_err(ApiError::from) {
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
@@ -66,7 +64,6 @@ pub(super) async fn render_integrations(
 }
 
 pub(super) async fn integrations_page(
-    State(state): State<AppState>,
     PageAdmin(who): PageAdmin,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
@@ -80,7 +77,7 @@ pub(super) async fn integrations_page(
         Some("already_running") => Some(Notice { class: "warn", text: t.notice_already_running.into(), run }),
         _ => None,
     };
-    render_integrations(&state, &headers, &who, StatusCode::OK, notice).await
+    render_integrations(&headers, &who, StatusCode::OK, notice).await
 }
 
 #[derive(Deserialize, Default)]
@@ -90,34 +87,29 @@ pub(super) struct SwitchForm {
 }
 
 pub(super) async fn switch_integration(
-    State(state): State<AppState>,
     headers: HeaderMap,
     Path(key): Path<String>,
     CsrfForm(who, form): CsrfForm<SwitchForm>,
 ) -> Response {
-    match state.app.switch_integration(&who.principal, &key, form.enabled == "true").await.map_err(ApiError::from) {
+    match who.app.switch_integration(&who.principal, &key, form.enabled == "true").await.map_err(ApiError::from) {
         Ok(_) => see_other("/settings/integrations?notice=switched"),
         Err(e) => {
             let notice = Notice { class: "bad", text: e.detail.message.clone(), run: None };
-            render_integrations(&state, &headers, &who, e.status, Some(notice)).await
+            render_integrations(&headers, &who, e.status, Some(notice)).await
         }
     }
 }
 
-pub(super) async fn azure_sync(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
-) -> Response {
-    match state.app.start_sync(&who.principal, Trigger::Manual, false).await.map_err(ApiError::from) {
+pub(super) async fn azure_sync(headers: HeaderMap, CsrfForm(who, NoFields {}): CsrfForm<NoFields>) -> Response {
+    match who.app.start_sync(&who.principal, Trigger::Manual, false).await.map_err(ApiError::from) {
         Ok(run_id) => see_other(&format!("/runs/{run_id}")),
         Err(e) if e.detail.code == "already_running" => {
-            let running = state.app.runner().current_run().map(|id| format!("&run={id}")).unwrap_or_default();
+            let running = who.app.runner().current_run().map(|id| format!("&run={id}")).unwrap_or_default();
             see_other(&format!("/settings/integrations?notice=already_running{running}"))
         }
         Err(e) => {
             let notice = Notice { class: "bad", text: e.detail.message.clone(), run: None };
-            render_integrations(&state, &headers, &who, e.status, Some(notice)).await
+            render_integrations(&headers, &who, e.status, Some(notice)).await
         }
     }
 }
@@ -219,12 +211,8 @@ pub(super) fn azure_page_for(
     AzurePage { t, csrf: f.csrf.clone().unwrap_or_default(), f, v, secret_set, errors, advanced_open }
 }
 
-pub(super) async fn azure_page(
-    State(state): State<AppState>,
-    PageAdmin(who): PageAdmin,
-    headers: HeaderMap,
-) -> Response {
-    let s = match state.app.settings().await.map_err(ApiError::from) {
+pub(super) async fn azure_page(PageAdmin(who): PageAdmin, headers: HeaderMap) -> Response {
+    let s = match who.app.settings().await.map_err(ApiError::from) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -251,11 +239,7 @@ pub(super) async fn azure_page(
     render(StatusCode::OK, azure_page_for(&headers, &who, v, s.client_secret_set, FieldErrors(Vec::new())))
 }
 
-pub(super) async fn azure_save(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    CsrfForm(who, form): CsrfForm<AzureForm>,
-) -> Response {
+pub(super) async fn azure_save(headers: HeaderMap, CsrfForm(who, form): CsrfForm<AzureForm>) -> Response {
     let custom = form.cloud == "custom";
     let patch = SettingsPatch {
         active: Some(form.active.is_some()),
@@ -276,7 +260,7 @@ pub(super) async fn azure_save(
         full_sync_interval: Some(form.full_sync_interval.clone()),
         secret_expires: Some(form.secret_expires.clone()),
     };
-    match state
+    match who
         .app
         .configure(&who.principal, SettingsChange { patch, client_secret: Some(form.client_secret.clone()) })
         .await
@@ -290,7 +274,7 @@ pub(super) async fn azure_save(
             if errors.is_empty() {
                 errors.push((e.detail.field.clone().unwrap_or_default(), e.detail.message.clone()));
             }
-            let secret_set = state.store.settings().await.map(|(_, set)| set).unwrap_or(false);
+            let secret_set = who.app.store().settings().await.map(|(_, set)| set).unwrap_or(false);
             let v = AzureValues {
                 active: form.active.is_some(),
                 tenant_id: form.tenant_id,
@@ -332,14 +316,10 @@ pub(super) struct TestPage {
     error: Option<String>,
 }
 
-pub(super) async fn azure_test(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
-) -> Response {
+pub(super) async fn azure_test(headers: HeaderMap, CsrfForm(who, NoFields {}): CsrfForm<NoFields>) -> Response {
     let (t, f) =
         frame(&headers, Some(&who), "/settings/integrations/azure", "integrations", texts_for(&headers).test_title);
-    match state.app.test_connection(&who.principal).await.map_err(ApiError::from) {
+    match who.app.test_connection(&who.principal).await.map_err(ApiError::from) {
         Ok(result) => {
             let checks =
                 result.checks.into_iter().map(|c| CheckRow { name: c.name, ok: c.ok, message: c.message }).collect();
@@ -361,14 +341,10 @@ pub(super) struct PreviewPage {
     error: Option<String>,
 }
 
-pub(super) async fn azure_preview(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
-) -> Response {
+pub(super) async fn azure_preview(headers: HeaderMap, CsrfForm(who, NoFields {}): CsrfForm<NoFields>) -> Response {
     let (t, f) =
         frame(&headers, Some(&who), "/settings/integrations/azure", "integrations", texts_for(&headers).preview_title);
-    match state.app.preview(&who.principal, Trigger::Manual).await.map_err(ApiError::from) {
+    match who.app.preview(&who.principal, Trigger::Manual).await.map_err(ApiError::from) {
         Ok(detail) => {
             let failed = detail.run.error.as_ref().map(|e| e.message.clone());
             let summary = summary(t, &detail.run.counts);

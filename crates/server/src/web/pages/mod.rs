@@ -32,12 +32,16 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(admin::audit_page))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::token_create))
         .route("/settings/tokens/{id}/revoke", post(admin::token_revoke))
+        .route("/platform", get(platform::platform_page))
+        .route("/platform/orgs", post(platform::create_org))
+        .route("/platform/orgs/{slug}/{action}", post(platform::org_action))
 }
 
 mod admin;
 mod assets;
 mod frame;
 mod integrations;
+mod platform;
 mod runs;
 mod session;
 mod users;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use safegpt_app::views::{ChangeCountView, RunView};
@@ -16,7 +16,6 @@ use crate::web::auth::{Caller, CsrfForm, PageAdmin};
 use crate::web::error::ApiError;
 use crate::web::http::url_encode;
 use crate::web::i18n::Texts;
-use crate::web::state::AppState;
 use safegpt_store::ReadMode;
 
 pub(super) struct RunRow {
@@ -66,13 +65,9 @@ pub(super) struct RunsPage {
     runs: Vec<RunRow>,
 }
 
-pub(super) async fn runs_page(
-    State(state): State<AppState>,
-    PageAdmin(who): PageAdmin,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn runs_page(PageAdmin(who): PageAdmin, headers: HeaderMap) -> Response {
     let (t, f) = frame(&headers, Some(&who), "/runs", "runs", texts_for(&headers).runs_title);
-    match state.app.runs(200).await {
+    match who.app.runs(200).await {
         Ok(runs) => render(
             StatusCode::OK,
             RunsPage { t, f, runs: runs.iter().map(|r| run_row(t, &RunView::from(r))).collect() },
@@ -164,7 +159,6 @@ fn breakdown_rows(t: &Texts, id: Uuid, breakdown: &[ChangeCountView]) -> Vec<Bre
 }
 
 pub(super) async fn render_run(
-    state: &AppState,
     headers: &HeaderMap,
     who: &Caller,
     id: Uuid,
@@ -180,7 +174,7 @@ pub(super) async fn render_run(
         limit: None,
         cursor: Some(query.cursor.clone()),
     };
-    let detail = match state.app.run_detail_filtered(id, &filter).await {
+    let detail = match who.app.run_detail_filtered(id, &filter).await {
         Ok(d) => d,
         Err(e) => {
             // A filter typed wrong is fixed on the run's own page.
@@ -240,26 +234,24 @@ pub(super) async fn render_run(
 }
 
 pub(super) async fn run_page(
-    State(state): State<AppState>,
     PageAdmin(who): PageAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<RunQuery>,
 ) -> Response {
     match parse_id("id", &id).map_err(ApiError::from) {
-        Ok(id) => render_run(&state, &headers, &who, id, &query, None, StatusCode::OK).await,
+        Ok(id) => render_run(&headers, &who, id, &query, None, StatusCode::OK).await,
         Err(e) => error_page(&headers, &who, e, "/runs"),
     }
 }
 
 pub(super) async fn run_confirm(
-    State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let result = match parse_id("id", &id).map_err(ApiError::from) {
-        Ok(id) => state
+        Ok(id) => who
             .app
             .confirm_held(&who.principal, id, Trigger::Manual)
             .await
@@ -271,9 +263,9 @@ pub(super) async fn run_confirm(
         Ok((_, follow_up)) => see_other(&format!("/runs/{follow_up}")),
         Err(e) => match Uuid::parse_str(&id) {
             Ok(id) => {
-                let run = state.app.runner().current_run();
+                let run = who.app.runner().current_run();
                 let notice = Notice { class: "bad", text: e.detail.message.clone(), run };
-                render_run(&state, &headers, &who, id, &RunQuery::default(), Some(notice), e.status).await
+                render_run(&headers, &who, id, &RunQuery::default(), Some(notice), e.status).await
             }
             Err(_) => error_page(&headers, &who, e, "/runs"),
         },
@@ -281,7 +273,6 @@ pub(super) async fn run_confirm(
 }
 
 pub(super) async fn run_cancel(
-    State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     CsrfForm(who, NoFields {}): CsrfForm<NoFields>,
@@ -290,11 +281,11 @@ pub(super) async fn run_cancel(
         Ok(id) => id,
         Err(e) => return error_page(&headers, &who, e, "/runs"),
     };
-    match state.app.cancel_held(&who.principal, id).await.map_err(ApiError::from) {
+    match who.app.cancel_held(&who.principal, id).await.map_err(ApiError::from) {
         Ok(_) => see_other(&format!("/runs/{id}")),
         Err(e) => {
             let notice = Notice { class: "bad", text: e.detail.message.clone(), run: None };
-            render_run(&state, &headers, &who, id, &RunQuery::default(), Some(notice), e.status).await
+            render_run(&headers, &who, id, &RunQuery::default(), Some(notice), e.status).await
         }
     }
 }

@@ -10,7 +10,7 @@ use safegpt_app::{AppError, Login};
 use serde::Deserialize;
 
 use super::frame::*;
-use crate::web::auth::{CsrfForm, SESSION_COOKIE};
+use crate::web::auth::{SESSION_COOKIE, SessionForm};
 use crate::web::error::ApiError;
 use crate::web::http::{constant_time_eq, cookie_value};
 use crate::web::i18n::{LANG_COOKIE, Lang, Texts};
@@ -62,7 +62,7 @@ pub(super) async fn login(
         let (t, f) = frame(&headers, None, "/login", "", t.log_in);
         render(status, LoginPage { t, f, error: Some(error), next: form.next.clone(), email: form.email.clone() })
     };
-    let admin = match state.app.log_in(&form.email, &form.password, peer.ip()).await {
+    let admin = match state.platform.log_in(&form.email, &form.password, peer.ip()).await {
         Ok(Login::Admin(admin)) => admin,
         Ok(Login::Failed) => return page(StatusCode::UNAUTHORIZED, t.login_failed.to_owned()),
         Ok(Login::Throttled(wait)) => {
@@ -70,11 +70,13 @@ pub(super) async fn login(
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let cookie = match state.store.create_session(admin.id, state.now(), state.config.session_lifetime).await {
+    let cookie = match state.store.create_session(&admin, state.now(), state.config.session_lifetime).await {
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let mut response = see_other(local_path(&form.next));
+    // A platform operator of no organisation starts on the platform page.
+    let next = if admin.org.is_none() { "/platform" } else { local_path(&form.next) };
+    let mut response = see_other(next);
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &cookie));
     response
 }
@@ -82,7 +84,7 @@ pub(super) async fn login(
 pub(super) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    CsrfForm(_, NoFields {}): CsrfForm<NoFields>,
+    SessionForm(_, NoFields {}): SessionForm<NoFields>,
 ) -> Response {
     if let Some(cookie) = cookie_value(&headers, SESSION_COOKIE)
         && let Err(e) = state.store.delete_session(cookie).await
@@ -146,13 +148,13 @@ pub(super) async fn setup(State(state): State<AppState>, headers: HeaderMap, For
             SetupPage { t, f, valid: true, error: Some(error), token: form.token, email: form.email },
         )
     };
-    let admin = match state.app.create_first_admin(&form.email, &form.password).await {
+    let admin = match state.platform.create_first_admin(&form.email, &form.password).await {
         Ok(a) => a,
         Err(e @ AppError::Internal(_)) => return ApiError::from(e).into_response(),
         Err(e) => return fail(t, f, e.to_string(), form),
     };
     state.setup_token.lock().expect("setup lock").take();
-    let cookie = match state.store.create_session(admin.id, state.now(), state.config.session_lifetime).await {
+    let cookie = match state.store.create_session(&admin, state.now(), state.config.session_lifetime).await {
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };

@@ -1,7 +1,7 @@
 //! The user directory: search, filters, seats, enable and disable.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use safegpt_app::{UserQuery, parse_id};
@@ -14,7 +14,6 @@ use crate::web::auth::{CsrfForm, PageAdmin};
 use crate::web::error::ApiError;
 use crate::web::http::url_encode;
 use crate::web::i18n::Texts;
-use crate::web::state::AppState;
 
 pub(super) struct UserRow {
     id: Uuid,
@@ -64,12 +63,7 @@ pub(super) struct UsersQuery {
 
 const USERS_PER_PAGE: u32 = 100;
 
-pub(super) async fn users_page(
-    State(state): State<AppState>,
-    PageAdmin(who): PageAdmin,
-    headers: HeaderMap,
-    Query(q): Query<UsersQuery>,
-) -> Response {
+pub(super) async fn users_page(PageAdmin(who): PageAdmin, headers: HeaderMap, Query(q): Query<UsersQuery>) -> Response {
     let path = format!(
         "/users?q={}&status={}&source={}&offset={}",
         url_encode(&q.q),
@@ -82,7 +76,7 @@ pub(super) async fn users_page(
     let source = Source::parse(&q.source);
     let search = (!q.q.trim().is_empty()).then(|| q.q.clone());
     let query = UserQuery { search, status, source, limit: Some(USERS_PER_PAGE), offset: q.offset };
-    let page = match state.app.users(query).await.map_err(ApiError::from) {
+    let page = match who.app.users(query).await.map_err(ApiError::from) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -149,7 +143,6 @@ pub(super) struct BackForm {
 }
 
 pub(super) async fn user_action(
-    State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
     CsrfForm(who, form): CsrfForm<BackForm>,
@@ -160,7 +153,7 @@ pub(super) async fn user_action(
         _ => return error_page(&headers, &who, ApiError::not_found("no such action; use enable or disable"), "/users"),
     };
     let result = match parse_id("id", &id).map_err(ApiError::from) {
-        Ok(id) => state.app.set_user_status(&who.principal, &id.to_string(), enable).await.map_err(ApiError::from),
+        Ok(id) => who.app.set_user_status(&who.principal, &id.to_string(), enable).await.map_err(ApiError::from),
         Err(e) => Err(e),
     };
     match result {
