@@ -529,10 +529,14 @@ pub struct EventView {
     /// The cursor: strictly increasing.
     pub seq: i64,
     pub at: String,
-    /// `user.created`, `user.updated`, `user.enabled`, `user.disabled` or `user.removed`.
+    /// `user.created`, `user.updated`, `user.enabled`, `user.disabled`, `user.removed`, or
+    /// a run's end: `sync.succeeded`, `sync.failed`, `sync.held`.
     pub kind: String,
-    pub user_id: String,
-    /// `{"user_id", "azure_object_id", "email", "status", "changed": [field…], "reason"}`.
+    /// The user of a `user.*` event; `null` for a `sync.*` event.
+    pub user_id: Option<String>,
+    /// `user.*`: `{"user_id", "azure_object_id", "email", "status", "changed": [field…], "reason"}`;
+    /// `sync.*`: `{"run_id", "status", "created", "updated", "enabled", "disabled", "removed",
+    /// "error": {"kind", "message"} or null}` (a held run's counts are what it would do).
     pub payload: serde_json::Value,
 }
 
@@ -542,7 +546,7 @@ impl From<&Event> for EventView {
             seq: e.seq,
             at: e.at.clone(),
             kind: e.kind.clone(),
-            user_id: e.user_id.clone(),
+            user_id: (!e.user_id.is_empty()).then(|| e.user_id.clone()),
             payload: e.payload.clone(),
         }
     }

@@ -138,8 +138,22 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 
 /// An e-mail address of a local account or an administrator, parsed once at the edge: the
 /// store and the application only ever hold valid ones.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+impl TryFrom<String> for Email {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Email, String> {
+        Email::parse(&raw)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
 
 impl Email {
     /// Trims `raw`; the error names the cause (the caller names the field).

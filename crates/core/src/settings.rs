@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientId, GroupId, TenantId};
+use crate::ids::{ClientId, Email, GroupId, TenantId};
 
 pub const DEFAULT_REMOVE_AFTER_DAYS: u32 = 14;
 pub const MAX_REMOVE_AFTER_DAYS: u32 = 3650;
@@ -87,7 +87,14 @@ pub struct Settings {
     /// When the client secret expires (`YYYY-MM-DD`), for warnings ahead of it.
     #[serde(default)]
     pub secret_expires: Option<String>,
+    /// Who gets this organisation's e-mail alerts (held runs, failing syncs, an expiring
+    /// secret, a missing permission, a failing webhook); empty: nobody.
+    #[serde(default)]
+    pub notify: Vec<Email>,
 }
+
+/// More addresses than this is a distribution list's job.
+pub const MAX_NOTIFY_ADDRESSES: usize = 20;
 
 fn default_interval() -> u32 {
     DEFAULT_INTERVAL_SECS
@@ -195,6 +202,7 @@ impl Default for Settings {
             sync_interval_secs: DEFAULT_INTERVAL_SECS,
             full_sync_interval_secs: DEFAULT_FULL_INTERVAL_SECS,
             secret_expires: None,
+            notify: Vec::new(),
         }
     }
 }
@@ -225,6 +233,9 @@ pub struct SettingsPatch {
     pub full_sync_interval: Option<String>,
     /// `YYYY-MM-DD`; empty clears it.
     pub secret_expires: Option<String>,
+    /// The alert addresses, replacing the list; `Some(vec![])` clears it. Entries may hold
+    /// several addresses separated by commas, spaces, semicolons or lines.
+    pub notify: Option<Vec<String>>,
 }
 
 impl SettingsPatch {
@@ -301,6 +312,12 @@ impl Settings {
             set(text(&patch.full_sync_interval), &mut next.full_sync_interval_secs, full_sync_interval),
         );
         field("secret_expires", set(text(&patch.secret_expires), &mut next.secret_expires, optional(expiry_date)));
+        if let Some(raw) = &patch.notify {
+            match parse_addresses(raw) {
+                Ok(addresses) => next.notify = addresses,
+                Err(bad) => bad.into_iter().for_each(|message| field("notify", Err(message))),
+            }
+        }
         if errors.is_empty() { Ok(next) } else { Err(InvalidSettings(errors)) }
     }
 
@@ -343,6 +360,26 @@ fn set<T>(raw: Option<&str>, slot: &mut T, parse: impl FnOnce(&str) -> Result<T,
 /// Empty text clears an optional setting.
 fn optional<T>(parse: impl FnOnce(&str) -> Result<T, String>) -> impl FnOnce(&str) -> Result<Option<T>, String> {
     move |raw| if raw.is_empty() { Ok(None) } else { parse(raw).map(Some) }
+}
+
+/// Addresses separated by commas, spaces, semicolons or lines; duplicates dropped.
+fn parse_addresses(raw: &[String]) -> Result<Vec<Email>, Vec<String>> {
+    let mut addresses: Vec<Email> = Vec::new();
+    let mut bad = Vec::new();
+    for entry in raw.iter().flat_map(|r| r.split([',', ';', ' ', '\n', '\r', '\t'])).filter(|e| !e.is_empty()) {
+        match Email::parse(entry) {
+            Ok(email) if !addresses.contains(&email) => addresses.push(email),
+            Ok(_) => {}
+            Err(message) => bad.push(message),
+        }
+    }
+    if addresses.len() > MAX_NOTIFY_ADDRESSES {
+        bad.push(format!(
+            "{} addresses given, at most {MAX_NOTIFY_ADDRESSES}: send to a distribution list instead",
+            addresses.len()
+        ));
+    }
+    if bad.is_empty() { Ok(addresses) } else { Err(bad) }
 }
 
 /// Groups separated by commas, spaces, semicolons or lines; duplicates dropped. Returns the

@@ -12,6 +12,7 @@ mod held_runs;
 mod lease;
 mod login_throttle;
 mod mirror;
+mod notify;
 mod orgs;
 mod retention;
 mod run_changes;
@@ -38,6 +39,7 @@ pub use health::OrgHealth;
 pub use lease::{DirectoryStats, Fence, LeaseHolder};
 pub use login_throttle::LoginAttempt;
 pub use mirror::{Advance, DirectoryTotals, MirrorWrite, SyncCursor};
+pub use notify::{AlertState, AttemptRecord, NewNotification, Notification, WebhookAttempt, WebhookEndpoint};
 pub use orgs::{Org, OrgChange};
 pub use retention::{Batch, Kept};
 pub use run_changes::{ChangeCount, ChangeFilter, ChangePage, RunChange};
@@ -57,6 +59,7 @@ pub enum Entity {
     Run,
     ApiToken,
     Org,
+    Webhook,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,7 @@ fn not_found_message(entity: Entity, key: &str) -> String {
         Entity::Run => format!("no sync run with id '{key}'"),
         Entity::ApiToken => format!("no API token '{key}'"),
         Entity::Org => format!("no organisation '{key}'; `safegpt orgs list` shows them"),
+        Entity::Webhook => format!("no webhook endpoint '{key}'; `safegpt webhooks list` shows them"),
     }
 }
 

@@ -317,6 +317,17 @@ pub(crate) fn event_payload(user: &LocalUser, changed: &[&str], reason: Option<&
     })
 }
 
+/// The event a run ending with `status` puts in the outbox: dry runs and interrupted runs
+/// decided nothing; confirmed, cancelled and superseded are later decisions on a held run.
+fn sync_event_kind(status: RunStatus) -> Option<&'static str> {
+    match status {
+        RunStatus::Succeeded => Some("sync.succeeded"),
+        RunStatus::Failed => Some("sync.failed"),
+        RunStatus::Held => Some("sync.held"),
+        _ => None,
+    }
+}
+
 const EVENT_INSERT: &str = "INSERT INTO events (org_id, at, kind, user_id, payload) VALUES";
 const AUDIT_INSERT: &str = "INSERT INTO audit_log (org_id, at, actor, action, target, details) VALUES";
 
@@ -349,8 +360,12 @@ impl Store {
         Ok(id)
     }
 
+    /// Ends a run: its record and, for a run that decided something (succeeded, failed or
+    /// held), its `sync.*` event in the outbox, in the caller's transaction (one that took
+    /// the outbox lock: [`Store::begin_event_write`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish(
+        &self,
         tx: &mut Transaction<'_, Any>,
         run_id: Uuid,
         status: RunStatus,
@@ -391,7 +406,32 @@ impl Store {
         .bind(breakdown)
         .execute(&mut **tx)
         .await?;
+        if let Some(kind) = sync_event_kind(status) {
+            self.insert_sync_event(tx, run_id, kind, counts, error, now).await?;
+        }
         Ok(())
+    }
+
+    /// A run's `sync.*` event: who follows the outbox learns of runs as of users. Its
+    /// `user_id` column is empty (the feed gives `null`).
+    async fn insert_sync_event(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        run_id: Uuid,
+        kind: &str,
+        counts: Counts,
+        error: Option<&RunError>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let payload = json!({
+            "run_id": run_id,
+            "status": kind.trim_start_matches("sync."),
+            "created": counts.created, "updated": counts.updated, "enabled": counts.enabled,
+            "disabled": counts.disabled, "removed": counts.removed,
+            "error": error.map(|e| json!({"kind": e.kind, "message": e.message})),
+        });
+        let row = vec![self.org.as_str().into(), ts(now).into(), kind.into(), "".into(), payload.to_string().into()];
+        insert_rows(tx, self.backend, EVENT_INSERT, "", 5, vec![row]).await
     }
 
     /// Applies a plan in one transaction: users, one event and one audit row per change, the
@@ -518,8 +558,8 @@ impl Store {
 
     /// Ends a run as failed: nothing was applied.
     pub async fn fail_run(&self, run_id: Uuid, error: &RunError, totals: RunTotals, now: OffsetDateTime) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        Self::finish(&mut tx, run_id, RunStatus::Failed, Counts::default(), &[], totals, Some(error), now).await?;
+        let mut tx = self.begin_event_write().await?;
+        self.finish(&mut tx, run_id, RunStatus::Failed, Counts::default(), &[], totals, Some(error), now).await?;
         self.insert_audit(
             &mut tx,
             now,
@@ -536,7 +576,7 @@ impl Store {
     /// Ends a run that stopped on an error of the engine itself (not one of Entra's, which
     /// [`Store::fail_run`] records with the read totals): only while it is still `running`.
     pub async fn abandon_run(&self, run_id: Uuid, error: &RunError, now: OffsetDateTime) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_event_write().await?;
         let done = sqlx::query(
             "UPDATE sync_runs SET status = 'failed', finished_at = $2, error_kind = $3, error_message = $4
              WHERE id = $1 AND status = 'running'",
@@ -550,6 +590,7 @@ impl Store {
         if done.rows_affected() == 1 {
             let details = json!({"kind": error.kind, "message": error.message});
             self.insert_audit(&mut tx, now, &format!("sync:{run_id}"), "sync.failed", None, &details).await?;
+            self.insert_sync_event(&mut tx, run_id, "sync.failed", Counts::default(), Some(error), now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -622,7 +663,9 @@ impl Store {
             .into_iter()
             .map(|(seq, at, kind, user_id, payload)| {
                 let mut payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
-                if let Value::Object(fields) = &mut payload {
+                if let Value::Object(fields) = &mut payload
+                    && !user_id.is_empty()
+                {
                     fields.entry("user_id").or_insert_with(|| Value::String(user_id.clone()));
                 }
                 Event { seq, at, kind, user_id, payload }

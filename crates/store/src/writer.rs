@@ -196,7 +196,7 @@ impl PlanWriter<'_> {
                                  "disabled": counts.disabled, "removed": counts.removed});
             store.insert_audit(&mut tx, now, &actor, "sync.applied", Some(&run), &details).await?;
         }
-        Store::finish(&mut tx, run_id, RunStatus::Succeeded, counts, &breakdown.counts(), totals, None, now).await?;
+        store.finish(&mut tx, run_id, RunStatus::Succeeded, counts, &breakdown.counts(), totals, None, now).await?;
         // What older held runs showed is out of date now: none can be confirmed any more.
         sqlx::query(
             "UPDATE sync_runs SET status = 'superseded', resolved_by = $3, resolved_at = $4, follow_up_run = $2
@@ -222,7 +222,7 @@ impl PlanWriter<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         let PlanWriter { store, mut tx, run_id, breakdown, .. } = self;
-        Store::finish(&mut tx, run_id, status, counts, &breakdown.counts(), totals, error, now).await?;
+        store.finish(&mut tx, run_id, status, counts, &breakdown.counts(), totals, error, now).await?;
         if status == RunStatus::Held {
             let details = json!({"would_disable": counts.disabled, "message": error.map(|e| e.message.clone())});
             store.insert_audit(&mut tx, now, &format!("sync:{run_id}"), "sync.held", None, &details).await?;
