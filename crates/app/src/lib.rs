@@ -9,8 +9,10 @@
 
 mod access;
 mod admin;
+mod courier;
 mod directory;
 mod error;
+mod notify;
 mod platform;
 mod retention;
 mod runs;
@@ -27,8 +29,12 @@ use time::OffsetDateTime;
 
 pub use access::{Login, TokenScope};
 pub use admin::{check_new_password, hash_password, verify_password};
+pub use courier::{Courier, CourierTurn, message_id};
 pub use directory::UserQuery;
 pub use error::{AppError, AppResult};
+pub use notify::{
+    NotificationView, NotifySettings, WebhookAttemptView, WebhookCreatedView, WebhookView, parse_event_types,
+};
 pub use platform::{LANGUAGES, LastRunView, NewOrg, OrgHealthView, OrgView, Platform, SeatsView};
 pub use retention::{Pruned, Retention};
 pub use runs::{ChangeQuery, SyncNow};
@@ -103,6 +109,8 @@ pub struct Operations {
     /// Scheduled syncs this process runs at once, over every organisation
     /// (`SAFEGPT_MAX_CONCURRENT_SYNCS`).
     pub max_concurrent_syncs: usize,
+    /// E-mail and webhooks.
+    pub notify: NotifySettings,
 }
 
 /// The default of [`Operations::max_concurrent_syncs`].
@@ -116,6 +124,7 @@ impl Default for Operations {
             retention: Retention::default(),
             full_read_slice: SliceSize::default(),
             max_concurrent_syncs: MAX_CONCURRENT_SYNCS,
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -130,6 +139,7 @@ pub struct App {
     runner: Arc<Runner>,
     retry: RetryPolicy,
     retention: Retention,
+    notify: Arc<NotifySettings>,
     clock: Clock,
 }
 
@@ -144,6 +154,7 @@ impl App {
             ),
             retry: operations.retry,
             retention: operations.retention,
+            notify: Arc::new(operations.notify),
             store,
             clock: Arc::new(OffsetDateTime::now_utc),
         }

@@ -19,9 +19,9 @@ pub const LANGUAGES: [&str; 2] = ["en", "nl"];
 
 #[derive(Clone)]
 pub struct Platform {
-    store: Arc<Store>,
-    operations: Operations,
-    clock: Clock,
+    pub(crate) store: Arc<Store>,
+    pub(crate) operations: Operations,
+    pub(crate) clock: Clock,
     /// One application (and so one runner, with its single flight and live progress) per
     /// organisation, made on first use.
     apps: Arc<Mutex<HashMap<String, App>>>,

@@ -118,6 +118,8 @@ pub struct SettingsView {
     pub secret_expires: Option<String>,
     /// Set from 30 days before the secret expires.
     pub secret_warning: Option<SecretWarningView>,
+    /// Who gets the e-mail alerts; empty: nobody.
+    pub notify: Vec<String>,
     /// When the scheduler starts the next sync (while active).
     #[serde(with = "time::serde::rfc3339::option")]
     pub next_run_at: Option<OffsetDateTime>,
@@ -172,6 +174,7 @@ impl SettingsView {
                 step: w.step,
                 message: w.describe(),
             }),
+            notify: s.notify.iter().map(|e| e.as_str().to_owned()).collect(),
             next_run_at: next_run_at.filter(|_| s.active),
         }
     }

@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use safegpt_app::{Operations, Retention};
+use safegpt_app::{NotifySettings, Operations, Retention};
 use safegpt_graph::RetryPolicy;
+use safegpt_notify::SmtpSettings;
 use safegpt_sync::{LeaseSettings, SliceSize};
 use serde::Deserialize;
 
@@ -93,7 +94,23 @@ pub fn operations() -> Result<Operations, String> {
         retention: retention()?,
         full_read_slice: full_read_slice()?,
         max_concurrent_syncs: max_concurrent_syncs()?,
+        notify: notify_settings()?,
     })
+}
+
+/// `SAFEGPT_SMTP_URL` and `SAFEGPT_SMTP_FROM` (e-mail alerts; unset: queued, not sent) and
+/// `SAFEGPT_WEBHOOK_ALLOW_PRIVATE` (webhook endpoints on private addresses).
+fn notify_settings() -> Result<NotifySettings, String> {
+    let smtp = match setting("SAFEGPT_SMTP_URL").filter(|u| !u.trim().is_empty()) {
+        Some(url) => Some(SmtpSettings::parse(&url, setting("SAFEGPT_SMTP_FROM").as_deref())?),
+        None => None,
+    };
+    let allow_private_webhooks = match setting("SAFEGPT_WEBHOOK_ALLOW_PRIVATE").as_deref().map(str::trim) {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => return Err(format!("SAFEGPT_WEBHOOK_ALLOW_PRIVATE: '{other}' is not true or false")),
+    };
+    Ok(NotifySettings { smtp, allow_private_webhooks, ..NotifySettings::default() })
 }
 
 /// `SAFEGPT_MAX_CONCURRENT_SYNCS` (default 4): scheduled syncs one `safegpt serve` runs at

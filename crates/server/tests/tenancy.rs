@@ -47,6 +47,10 @@ impl Platform {
         let default_token = store.create_api_token("default-ci", "admin", "test", now).await.unwrap().1;
         let acme_token = acme.create_api_token("acme-ci", "admin", "test", now).await.unwrap().1;
         let platform_token = store.create_platform_token("platform-ops", "admin", "test", now).await.unwrap().1;
+        let secret = secrecy::SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let id = uuid::Uuid::now_v7().to_string();
+        let events = ["user.created".to_owned()];
+        store.create_webhook(&id, "https://hooks.default.example/in", &events, &secret, "test", now).await.unwrap();
         let web = WebClient::new(deployment.base().to_owned(), deployment.secret());
         let platform = Platform { web, deployment, default_token, acme_token, platform_token };
         platform.web.sync(&platform.default_token).await;
@@ -68,6 +72,9 @@ async fn footprint(store: &Store) -> Vec<String> {
     for t in store.api_tokens().await.unwrap() {
         marks.extend([t.id.to_string(), t.name]);
     }
+    for w in store.webhooks().await.unwrap() {
+        marks.extend([w.id, w.url]);
+    }
     assert!(marks.len() > 10, "the organisation has rows to look for: {marks:?}");
     marks
 }
@@ -85,15 +92,18 @@ async fn state_of(store: &Store) -> Value {
         store.api_tokens().await.unwrap().iter().map(|t| format!("{} {:?}", t.id, t.revoked_at)).collect();
     let runs: Vec<String> = store.runs(100).await.unwrap().iter().map(|r| format!("{} {:?}", r.id, r.status)).collect();
     let settings = serde_json::to_value(store.settings().await.unwrap().0).unwrap();
-    json!({"users": users, "tokens": tokens, "runs": runs, "settings": settings})
+    let webhooks: Vec<String> = store.webhooks().await.unwrap().iter().map(|w| format!("{} {}", w.id, w.url)).collect();
+    json!({"users": users, "tokens": tokens, "runs": runs, "settings": settings, "webhooks": webhooks})
 }
 
 /// A path of the OpenAPI document with its parameters filled with `victim`'s ids.
-fn aimed_at(path: &str, run: &str, user: &str, token: &str) -> String {
+fn aimed_at(path: &str, run: &str, user: &str, token: &str, webhook: &str) -> String {
     let id = if path.starts_with("/api/v1/runs") {
         run
     } else if path.starts_with("/api/v1/users") {
         user
+    } else if path.starts_with("/api/v1/webhooks") {
+        webhook
     } else {
         token
     };
@@ -109,6 +119,7 @@ async fn no_route_of_the_api_reaches_another_organisation() {
     let run = default.runs(1).await.unwrap()[0].id.to_string();
     let user = default.users(Default::default()).await.unwrap()[0].id.to_string();
     let token = default.api_tokens().await.unwrap()[0].id.to_string();
+    let webhook = default.webhooks().await.unwrap()[0].id.clone();
 
     let (status, doc) = p.web.call(&p.acme_token, Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -116,7 +127,7 @@ async fn no_route_of_the_api_reaches_another_organisation() {
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let target = aimed_at(path, &run, &user, &token);
+            let target = aimed_at(path, &run, &user, &token, &webhook);
             let body = (method != Method::GET).then(|| json!({}));
             let (status, answer) = p.web.call(&p.acme_token, method.clone(), &target, body).await;
             tried += 1;
@@ -134,7 +145,7 @@ async fn no_route_of_the_api_reaches_another_organisation() {
             }
         }
     }
-    assert!(tried >= 26, "every route was tried: {tried}");
+    assert!(tried >= 33, "every route was tried: {tried}");
     // Whatever acme's token wrote (settings, syncs, tokens, switches), it wrote to acme.
     let acme_run = p.org("acme").runs(1).await.unwrap()[0].clone();
     if acme_run.status == safegpt_store::RunStatus::Running {
@@ -191,7 +202,15 @@ async fn administrators_see_their_organisation_and_operators_open_one_on_the_rec
 
     // Acme's administrator: acme's pages only.
     let (acme_cookie, acme_csrf) = web.log_in(ACME_ADMIN, PASSWORD).await;
-    for path in ["/users", "/runs", "/audit", "/settings/tokens", "/settings/integrations"] {
+    for path in [
+        "/users",
+        "/runs",
+        "/audit",
+        "/settings/tokens",
+        "/settings/integrations",
+        "/settings/webhooks",
+        "/settings/notifications",
+    ] {
         let (status, html) = page(&acme_cookie, path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(default_marks.iter().all(|m| !html.contains(m.as_str())), "{path} shows default's rows");

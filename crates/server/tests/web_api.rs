@@ -90,7 +90,7 @@ impl Site {
 }
 
 /// Every route of the API, as the OpenAPI document must list it.
-const ROUTES: [(&str, &str); 26] = [
+const ROUTES: [(&str, &str); 33] = [
     ("get", "/api/v1/settings"),
     ("put", "/api/v1/settings"),
     ("post", "/api/v1/settings/test"),
@@ -117,6 +117,13 @@ const ROUTES: [(&str, &str); 26] = [
     ("post", "/api/v1/platform/orgs/{slug}/disable"),
     ("post", "/api/v1/platform/orgs/{slug}/enable"),
     ("post", "/api/v1/platform/orgs/{slug}/sync"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{id}"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("get", "/api/v1/webhooks/{id}/deliveries"),
+    ("post", "/api/v1/webhooks/{id}/test"),
+    ("get", "/api/v1/notifications"),
 ];
 
 fn concrete(path: &str) -> String {
@@ -628,7 +635,7 @@ async fn retention_tells_a_follower_what_it_missed_and_keeps_a_runs_counts() {
     let later = OffsetDateTime::now_utc() + time::Duration::days(200);
     let org = app.state.platform.scope(&safegpt_app::Principal::Operator, None).await.unwrap();
     let pruned = org.apply_retention(later).await.unwrap();
-    assert_eq!((pruned.events, pruned.run_changes), (created, created), "{pruned:?}");
+    assert_eq!((pruned.events, pruned.run_changes), (created + 1, created), "users and the run's end: {pruned:?}");
     assert_eq!(org.apply_retention(later).await.unwrap().events, 0, "nothing twice");
 
     let (status, gone) = app.get(&format!("/api/v1/events?after={behind}")).await;
@@ -656,7 +663,7 @@ async fn retention_tells_a_follower_what_it_missed_and_keeps_a_runs_counts() {
     let applied: Vec<&Value> =
         audit.as_array().unwrap().iter().filter(|a| a["action"] == "retention.applied").collect();
     assert_eq!(applied.len(), 1, "one row per pass that removed something: {audit}");
-    assert_eq!(applied[0]["details"]["removed"]["events"].as_u64(), Some(created));
+    assert_eq!(applied[0]["details"]["removed"]["events"].as_u64(), Some(created + 1));
     assert_eq!(applied[0]["details"]["kept_days"]["events"].as_u64(), Some(30));
 }
 
@@ -683,6 +690,13 @@ async fn events_follow_the_directory_in_order_and_metrics_describe_it() {
         assert_eq!(cursor, events.last().unwrap()["seq"].as_i64().unwrap());
         seen.extend(events);
     }
+    // The run's users, then its end.
+    let end = seen.pop().unwrap();
+    assert_eq!((end["kind"].as_str(), &end["user_id"]), (Some("sync.succeeded"), &Value::Null), "{end}");
+    assert_eq!(
+        (end["payload"]["status"].as_str(), end["payload"]["created"].as_u64()),
+        (Some("succeeded"), Some(created))
+    );
     assert_eq!(seen.len() as u64, created);
     assert!(seen.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()), "in order");
     assert!(seen.iter().all(|e| e["kind"] == "user.created" && e["payload"]["user_id"] == e["user_id"]));

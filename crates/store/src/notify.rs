@@ -617,3 +617,18 @@ impl Store {
         Ok(true)
     }
 }
+
+impl Store {
+    /// The enabled organisations with events their alerts have not read (or that have no
+    /// alert state yet). Platform-wide.
+    pub async fn orgs_with_unread_alert_events(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT o.id FROM orgs o LEFT JOIN alert_state a ON a.org_id = o.id
+             WHERE o.disabled_at IS NULL
+               AND (a.org_id IS NULL OR EXISTS (SELECT 1 FROM events e WHERE e.org_id = o.id AND e.seq > a.event_cursor))",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(org,)| org).collect())
+    }
+}

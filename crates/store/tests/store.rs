@@ -149,7 +149,16 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     assert_eq!(changes.len(), 2);
     assert_eq!(changes[0].action, "create");
     let events = store.events(0, 100).await.unwrap();
-    assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["user.created", "user.created"]);
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["user.created", "user.created", "sync.succeeded"],
+        "the users' events, then the run's end in the same transaction"
+    );
+    let end = &events[2];
+    assert_eq!(
+        (end.user_id.as_str(), &end.payload["run_id"], &end.payload["created"]),
+        ("", &serde_json::json!(run), &serde_json::json!(2))
+    );
 
     // User 2 leaves: disabled; 14 days later: removed, and the event says so.
     let run = store.start_run("cli", false, NOW).await.unwrap();
@@ -176,7 +185,7 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
         Err(StoreError::NotFound { entity: safegpt_store::Entity::User, .. })
     ));
     let kinds: Vec<String> = store.events(2, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, ["user.disabled", "user.removed"]);
+    assert_eq!(kinds, ["sync.succeeded", "user.disabled", "sync.succeeded", "user.removed", "sync.succeeded"]);
     // The audit log keeps who was removed, when and why; the run's row points to its changes.
     let audit = store.audit_log(2).await.unwrap();
     assert_eq!(audit[0].action, "sync.applied");
@@ -186,7 +195,9 @@ async fn a_plan_is_applied_with_events_audit_and_run_record() {
     assert_eq!(audit[1].target.as_deref(), Some("u2@contoso.com"));
     assert_eq!(audit[1].details["reason"], "disabled by the sync and out of scope for 14 day(s) or more");
     let events = store.events(0, 100).await.unwrap();
-    assert!(events.iter().all(|e| e.payload["user_id"] == e.user_id.as_str()), "each event names its user");
+    let (users, runs): (Vec<_>, Vec<_>) = events.iter().partition(|e| e.kind.starts_with("user."));
+    assert!(users.iter().all(|e| e.payload["user_id"] == e.user_id.as_str()), "each user event names its user");
+    assert!(runs.iter().all(|e| e.user_id.is_empty() && e.payload.get("user_id").is_none()), "a run's end names none");
 }
 
 #[tokio::test]
@@ -370,7 +381,8 @@ async fn large_plans_are_applied_in_batches_with_every_row_in_order() {
     let changes = all_changes(&store, run).await;
     assert_eq!(record.counts.created, 4500);
     assert_eq!(changes.iter().map(|c| c.seq).collect::<Vec<_>>(), (0..4500).collect::<Vec<i64>>());
-    let events = store.events(0, 10_000).await.unwrap();
+    let mut events = store.events(0, 10_000).await.unwrap();
+    assert_eq!(events.pop().map(|e| e.kind), Some("sync.succeeded".into()), "the run's end comes last");
     assert_eq!(events.len(), 4500);
     let ids: Vec<String> = plan.changes.iter().map(|c| c.user_id.to_string()).collect();
     assert_eq!(events.iter().map(|e| e.user_id.clone()).collect::<Vec<_>>(), ids, "events follow the plan's order");
@@ -523,11 +535,13 @@ async fn retention_removes_old_change_lists_events_and_audit_in_batches_and_keep
             break;
         }
     }
-    assert_eq!(removed, 5, "the old run's five events, not the skewed one after the recent ones");
+    // The old run: five users and its end; the recent run: two and its end; then, skewed,
+    // the held run's end and a run of one user and its end.
+    assert_eq!(removed, 6, "the old run's six events, not the skewed ones after the recent ones");
     let kept: Vec<i64> = store.events(0, 100).await.unwrap().into_iter().map(|e| e.seq).collect();
-    assert_eq!((kept.len(), events_before.len()), (3, 8));
-    assert_eq!(store.events_removed_through().await.unwrap(), events_before[4].seq, "the newest removed");
-    assert!(kept.iter().all(|seq| *seq > events_before[4].seq), "a prefix went: {kept:?}");
+    assert_eq!((kept.len(), events_before.len()), (6, 12));
+    assert_eq!(store.events_removed_through().await.unwrap(), events_before[5].seq, "the newest removed");
+    assert!(kept.iter().all(|seq| *seq > events_before[5].seq), "a prefix went: {kept:?}");
     let audit_before = store.audit_log(100).await.unwrap().len();
     while store.prune_batch(Kept::AuditLog, cut, 1000, NOW).await.unwrap().more {}
     let audit = store.audit_log(100).await.unwrap();
@@ -634,7 +648,8 @@ async fn a_follower_misses_no_event_while_a_sync_and_an_administrator_write_at_o
         }
         all.extend(page.into_iter().map(|e| e.seq));
     }
-    assert_eq!(all.len(), 1 + 4999 + toggles);
+    // Each run's users and its end, and the administrator's toggles.
+    assert_eq!(all.len(), (1 + 1) + (4999 + 1) + toggles);
     assert_eq!(seen, all, "every event once, in order: none committed behind the follower's cursor");
 }
 

@@ -52,6 +52,50 @@ pub enum Command {
     /// The organisations of this deployment, each with its own Azure User Sync.
     #[command(subcommand)]
     Orgs(OrgsCommand),
+    /// Webhook endpoints: every user change and run, signed the Standard Webhooks way.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+    /// The e-mail alerts of the organisation, queued, sent or given up on.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum WebhooksCommand {
+    /// Register an endpoint; prints its id and its signing secret (whsec_…), once.
+    Create {
+        /// https://… (http only for 127.0.0.1 or localhost).
+        #[arg(long)]
+        url: String,
+        /// Event types to send, comma-separated (default: all of user.created, user.updated,
+        /// user.enabled, user.disabled, user.removed, sync.succeeded, sync.failed, sync.held).
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the endpoints with their delivery state (never their secrets).
+    List(JsonFlag),
+    /// Delete an endpoint and its delivery log.
+    Delete { id: String },
+    /// The delivery log of an endpoint, newest first.
+    Deliveries {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a `webhook.test` message to the endpoint now and print how it went.
+    Test {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum NotificationsCommand {
+    /// The newest e-mail alerts.
+    List(JsonFlag),
 }
 
 #[derive(Subcommand)]
@@ -247,6 +291,13 @@ pub struct ConfigureArgs {
     /// an empty value clears it.
     #[arg(long, value_name = "YYYY-MM-DD", allow_hyphen_values = true)]
     pub secret_expires: Option<String>,
+    /// An address for the e-mail alerts (held runs, failing syncs, an expiring secret, a
+    /// missing permission, a failing webhook). Repeat for several; replaces the list.
+    #[arg(long = "notify", value_name = "ADDRESS", conflicts_with = "no_notify")]
+    pub notify: Vec<String>,
+    /// Send the e-mail alerts to nobody (clears the list).
+    #[arg(long)]
+    pub no_notify: bool,
 }
 
 #[derive(Args)]

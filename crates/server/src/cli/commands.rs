@@ -23,9 +23,9 @@ use super::args::{
 use super::exit::{self, Failure, INACTIVE};
 
 /// Whoever runs `safegpt` at the server's console.
-const OPERATOR: Principal = Principal::Operator;
+pub(super) const OPERATOR: Principal = Principal::Operator;
 
-fn print_json(value: &impl serde::Serialize) {
+pub(super) fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).expect("views serialize"));
 }
 
@@ -86,6 +86,8 @@ async fn dispatch(platform: &Platform, cli: Cli) -> Result<u8, Failure> {
         Command::Runs(RunsCommand::List(f)) => runs_list(app, f.json).await,
         Command::Runs(RunsCommand::Show { id, json }) => run_show(app, &id, json).await,
         Command::Audit(f) => audit(app, f.json).await,
+        Command::Webhooks(cmd) => super::notify::webhooks(app, cmd).await,
+        Command::Notifications(cmd) => super::notify::notifications(app, cmd).await,
     }
 }
 
@@ -232,6 +234,13 @@ fn settings_patch(args: ConfigureArgs) -> SettingsPatch {
         interval: args.interval,
         full_sync_interval: args.full_sync_interval,
         secret_expires: args.secret_expires,
+        notify: if args.no_notify {
+            Some(Vec::new())
+        } else if args.notify.is_empty() {
+            None
+        } else {
+            Some(args.notify)
+        },
     }
 }
 

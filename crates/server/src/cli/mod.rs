@@ -6,6 +6,7 @@ pub mod args;
 pub mod commands;
 pub mod demo;
 pub mod exit;
+pub mod notify;
 pub mod serve;
 
 pub use args::{Cli, Command};

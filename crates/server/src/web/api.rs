@@ -60,7 +60,8 @@ impl Modify for SecuritySchemes {
         (name = "users", description = "The user directory"),
         (name = "admin", description = "Integrations, audit log and API tokens"),
         (name = "events", description = "The directory's changes, in order, for services that follow it"),
-        (name = "platform", description = "Every organisation of the deployment: for platform operators and platform tokens")
+        (name = "platform", description = "Every organisation of the deployment: for platform operators and platform tokens"),
+        (name = "notifications", description = "Webhook endpoints with their delivery logs, and the e-mail alerts")
     )
 )]
 struct ApiDoc;
@@ -87,6 +88,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
         .routes(routes!(list_events))
         .merge(super::platform_api::router())
+        .merge(super::notify_api::router())
 }
 
 /// Guards the OpenAPI document and the API browser.
@@ -193,6 +195,8 @@ pub struct SettingsUpdate {
     pub full_sync_interval: Option<String>,
     /// When the client secret expires, `YYYY-MM-DD`; `""` clears it.
     pub secret_expires: Option<String>,
+    /// Addresses for the e-mail alerts, replacing the list; `[]` sends to nobody.
+    pub notify: Option<Vec<String>>,
 }
 
 impl SettingsUpdate {
@@ -216,6 +220,7 @@ impl SettingsUpdate {
             interval: self.interval.clone(),
             full_sync_interval: self.full_sync_interval.clone(),
             secret_expires: self.secret_expires.clone(),
+            notify: self.notify.clone(),
         };
         SettingsChange { patch, client_secret: self.client_secret }
     }

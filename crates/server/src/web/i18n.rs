@@ -62,6 +62,8 @@ impl Lang {
 }
 
 pub struct Texts {
+    /// The webhook and notification pages.
+    pub n: &'static super::i18n_notify::NotifyTexts,
     pub nav_platform: &'static str,
     pub platform_title: &'static str,
     pub platform_intro: &'static str,
@@ -166,6 +168,8 @@ pub struct Texts {
     pub full_sync_interval_hint: &'static str,
     pub secret_expires: &'static str,
     pub secret_expires_hint: &'static str,
+    pub notify: &'static str,
+    pub notify_hint: &'static str,
     pub next_sync: &'static str,
     pub test_connection: &'static str,
     pub preview: &'static str,
@@ -367,6 +371,7 @@ impl Texts {
 }
 
 pub static EN: Texts = Texts {
+    n: &super::i18n_notify::EN,
     nav_platform: "Platform",
     platform_title: "Organisations",
     platform_intro: "Every organisation of this deployment and the health of its Azure User Sync. Open one to act as its administrator: that is recorded in its audit log.",
@@ -468,6 +473,8 @@ pub static EN: Texts = Texts {
     full_sync_interval_hint: "Runs read only what changed in Entra; this often they read every user and group as a safety net, e.g. 1d (at most 6d).",
     secret_expires: "Client secret expires on",
     secret_expires_hint: "The \"Expires\" date of the secret in Entra. SafeGPT warns 30, 14, 7 and 1 day(s) ahead.",
+    notify: "Notification addresses",
+    notify_hint: "E-mail addresses, one per line, told when a run is held, the sync fails or recovers, the secret expires, a permission is missing or a webhook fails.",
     next_sync: "Next sync",
     test_connection: "Test connection",
     preview: "Preview",
@@ -567,6 +574,7 @@ pub static EN: Texts = Texts {
 };
 
 pub static NL: Texts = Texts {
+    n: &super::i18n_notify::NL,
     nav_platform: "Platform",
     platform_title: "Organisaties",
     platform_intro: "Alle organisaties van deze installatie en de gezondheid van hun Azure User Sync. Open er een om als beheerder op te treden: dat wordt in het auditlogboek vastgelegd.",
@@ -669,6 +677,8 @@ pub static NL: Texts = Texts {
     full_sync_interval_hint: "Een synchronisatie leest alleen wat in Entra veranderde; zo vaak leest ze als vangnet alle gebruikers en groepen, bijvoorbeeld 1d (hoogstens 6d).",
     secret_expires: "Client secret verloopt op",
     secret_expires_hint: "De datum \"Expires\" van het secret in Entra. SafeGPT waarschuwt 30, 14, 7 en 1 dag(en) vooraf.",
+    notify: "Meldingsadressen",
+    notify_hint: "E-mailadressen, één per regel, die bericht krijgen als een run wordt tegengehouden, de synchronisatie mislukt of herstelt, het secret verloopt, een machtiging ontbreekt of een webhook faalt.",
     next_sync: "Volgende synchronisatie",
     test_connection: "Verbinding testen",
     preview: "Voorbeeld",

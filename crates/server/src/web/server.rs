@@ -77,6 +77,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How often the courier delivers webhooks and sends e-mails.
+const COURIER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A bound server; `local_addr` is known before it runs (port 0 in tests).
 pub struct Server {
     listener: TcpListener,
@@ -99,9 +102,19 @@ impl Server {
 
     /// Serves (and runs the scheduler and the retention periods) until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let background = self.state.config.scheduler.then(|| {
+        let courier = match self.state.config.scheduler {
+            true => {
+                Some(self.state.platform.courier(self.state.config.public_url.clone()).map_err(std::io::Error::other)?)
+            }
+            false => None,
+        };
+        let background = courier.map(|courier| {
             let platform = &self.state.platform;
-            [tokio::spawn(platform.clone().run_scheduler()), tokio::spawn(platform.clone().run_retention())]
+            [
+                tokio::spawn(platform.clone().run_scheduler()),
+                tokio::spawn(platform.clone().run_retention()),
+                tokio::spawn(courier.run(COURIER_TICK)),
+            ]
         });
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;

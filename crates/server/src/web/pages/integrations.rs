@@ -139,6 +139,8 @@ pub(super) struct AzureForm {
     #[serde(default)]
     full_sync_interval: String,
     secret_expires: String,
+    /// Left out (a form of before the alerts): the list is kept.
+    notify: Option<String>,
 }
 
 /// What the form shows (never the secret).
@@ -160,6 +162,7 @@ pub(super) struct AzureValues {
     interval: String,
     full_sync_interval: String,
     secret_expires: String,
+    notify: String,
 }
 
 pub struct FieldErrors(Vec<(String, String)>);
@@ -186,7 +189,8 @@ pub(super) struct AzurePage {
     advanced_open: bool,
 }
 
-const ADVANCED_FIELDS: [&str; 10] = [
+const ADVANCED_FIELDS: [&str; 11] = [
+    "notify",
     "include_guests",
     "seats",
     "threshold_count",
@@ -235,6 +239,7 @@ pub(super) async fn azure_page(PageAdmin(who): PageAdmin, headers: HeaderMap) ->
         interval: s.interval,
         full_sync_interval: s.full_sync_interval,
         secret_expires: s.secret_expires.unwrap_or_default(),
+        notify: s.notify.join("\n"),
     };
     render(StatusCode::OK, azure_page_for(&headers, &who, v, s.client_secret_set, FieldErrors(Vec::new())))
 }
@@ -259,6 +264,7 @@ pub(super) async fn azure_save(headers: HeaderMap, CsrfForm(who, form): CsrfForm
         interval: Some(form.interval.clone()),
         full_sync_interval: Some(form.full_sync_interval.clone()),
         secret_expires: Some(form.secret_expires.clone()),
+        notify: form.notify.clone().map(|n| vec![n]),
     };
     match who
         .app
@@ -293,6 +299,7 @@ pub(super) async fn azure_save(headers: HeaderMap, CsrfForm(who, form): CsrfForm
                 interval: form.interval,
                 full_sync_interval: form.full_sync_interval,
                 secret_expires: form.secret_expires,
+                notify: form.notify.unwrap_or_default(),
             };
             render(StatusCode::UNPROCESSABLE_ENTITY, azure_page_for(&headers, &who, v, secret_set, FieldErrors(errors)))
         }

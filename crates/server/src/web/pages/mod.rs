@@ -32,6 +32,10 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(admin::audit_page))
         .route("/settings/tokens", get(admin::tokens_page).post(admin::token_create))
         .route("/settings/tokens/{id}/revoke", post(admin::token_revoke))
+        .route("/settings/webhooks", get(notify::webhooks_page).post(notify::webhook_create))
+        .route("/settings/webhooks/{id}", get(notify::webhook_page))
+        .route("/settings/webhooks/{id}/{action}", post(notify::webhook_action))
+        .route("/settings/notifications", get(notify::notifications_page))
         .route("/platform", get(platform::platform_page))
         .route("/platform/orgs", post(platform::create_org))
         .route("/platform/orgs/{slug}/{action}", post(platform::org_action))
@@ -41,6 +45,7 @@ mod admin;
 mod assets;
 mod frame;
 mod integrations;
+mod notify;
 mod platform;
 mod runs;
 mod session;
