@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs every test: formatting, lints, the Rust test suite
-# (unit, property and integration tests against graph-sim on 127.0.0.1), the conformance
+# (unit, property and integration tests against graph-sim on 127.0.0.1, and the alert and
+# webhook tests against aiosmtpd and a receiver verifying with the Standard Webhooks library), the conformance
 # test of Microsoft's Python SDK against graph-sim, and the browser tests of the admin UI in
 # Debian's Chromium. `.ci/run` calls exactly this.
 set -euo pipefail
@@ -35,6 +36,14 @@ if [ ! -x "$FUZZ_VENV/bin/python" ]; then
     python3 -m venv "$FUZZ_VENV"
 fi
 "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/fuzz/requirements.txt
+
+step "Python venv with aiosmtpd and the Standard Webhooks library (alert and webhook tests)"
+NOTIFY_VENV=.venv-notify
+if [ ! -x "$NOTIFY_VENV/bin/python" ]; then
+    python3 -m venv "$NOTIFY_VENV"
+fi
+"$NOTIFY_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/notify/requirements.txt
+export SAFEGPT_TEST_NOTIFY_PYTHON="$PWD/$NOTIFY_VENV/bin/python"
 
 step "PostgreSQL: start the cluster, a role for the tests"
 if ! pg_lsclusters -h 2>/dev/null | grep -q online; then

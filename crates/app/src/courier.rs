@@ -21,9 +21,6 @@ use crate::notify::NotifySettings;
 use crate::views::EventView;
 use crate::{AppError, AppResult, Clock, Platform};
 
-/// How long a claim on an endpoint or an e-mail lasts without being renewed: well over one
-/// request's timeout, so a live instance never loses it mid-send.
-const CLAIM: Duration = Duration::from_secs(120);
 /// How long one endpoint is served in a turn before others get their turn.
 const ENDPOINT_SHARE: Duration = Duration::from_secs(20);
 /// Endpoints served at once.
@@ -213,7 +210,7 @@ impl Courier {
         let store = self.inner.store.for_org(&org.slug);
         let instance = &self.inner.instance;
         let now = self.now();
-        if !store.claim_webhook(id, instance, now, now + CLAIM).await? {
+        if !store.claim_webhook(id, instance, now, now + self.inner.settings.claim).await? {
             return Ok(0);
         }
         let result = self.deliver_claimed(&store, org, id).await;
@@ -254,7 +251,7 @@ impl Courier {
                 }
                 let now = self.now();
                 // Renewed before each send, so the claim outlasts the request.
-                if !store.claim_webhook(id, instance, now, now + CLAIM).await? {
+                if !store.claim_webhook(id, instance, now, now + self.inner.settings.claim).await? {
                     return Ok(delivered);
                 }
                 let message_id = message_id(&org.slug, event.seq);
@@ -324,7 +321,7 @@ impl Courier {
         let instance = self.inner.instance.as_str();
         let now = self.now();
         let mut sent = 0;
-        for mail in self.inner.store.claim_notifications(instance, now, now + CLAIM, 20).await? {
+        for mail in self.inner.store.claim_notifications(instance, now, now + self.inner.settings.claim, 20).await? {
             let result = mailer.send(&mail.recipients, &mail.subject, &mail.body).await;
             let now = self.now();
             match result {

@@ -21,6 +21,10 @@ pub struct NotifySettings {
     pub mail_retry: RetrySchedule,
     /// How long one webhook request may take.
     pub webhook_timeout: std::time::Duration,
+    /// How long a courier's claim on an endpoint or an e-mail lasts unrenewed: what an
+    /// instance that died mid-delivery holds up before another takes over. Well over one
+    /// request's timeout, so that a live instance never loses it mid-send.
+    pub claim: std::time::Duration,
 }
 
 impl Default for NotifySettings {
@@ -36,6 +40,7 @@ impl Default for NotifySettings {
                 failing_every: secs(3600),
             },
             webhook_timeout: secs(15),
+            claim: secs(120),
         }
     }
 }
