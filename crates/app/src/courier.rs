@@ -132,8 +132,8 @@ impl Courier {
         let store = self.inner.store.for_org(&org.slug);
         let now = self.now();
         let before = store.alert_state().await?;
-        let events = store.events(before.event_cursor, PAGE).await?;
-        let cursor = events.last().map_or(before.event_cursor, |e| e.seq);
+        let (events, top) = store.events_of_kinds(before.event_cursor, &RUN_ENDS, PAGE).await?;
+        let cursor = next_cursor(&events, top, before.event_cursor);
         let seen: Vec<SyncEventSeen> = events.iter().filter_map(sync_event_seen).collect();
         let (settings, _) = store.settings().await?;
         let secret_warning = if settings.active { settings.secret_warning(now.date()) } else { None };
@@ -231,24 +231,10 @@ impl Courier {
         let mut head_attempts = endpoint.head_attempts;
         let mut head_first_failed = endpoint.head_first_failed_at;
         let mut delivered = 0;
+        let wanted: Vec<&str> = endpoint.events.iter().map(String::as_str).collect();
         while started.elapsed() < ENDPOINT_SHARE {
-            let events = store.events(cursor, PAGE).await?;
-            if events.is_empty() {
-                break;
-            }
-            // The last of a run of events the endpoint does not want: the cursor moves past
-            // them before the next message is sent, or at the end of the page.
-            let mut unwanted_through: Option<i64> = None;
+            let (events, top) = store.events_of_kinds(cursor, &wanted, PAGE).await?;
             for event in &events {
-                if !endpoint.events.contains(&event.kind) {
-                    unwanted_through = Some(event.seq);
-                    continue;
-                }
-                if let Some(seq) = unwanted_through.take()
-                    && !store.webhook_advanced(id, instance, seq, None, self.now()).await?
-                {
-                    return Ok(delivered);
-                }
                 let now = self.now();
                 // Renewed before each send, so the claim outlasts the request.
                 if !store.claim_webhook(id, instance, now, now + self.inner.settings.claim).await? {
@@ -289,11 +275,16 @@ impl Courier {
                 }
                 return Ok(delivered);
             }
-            if let Some(seq) = unwanted_through {
-                if !store.webhook_advanced(id, instance, seq, None, self.now()).await? {
+            // Past what the endpoint does not want, up to what this read saw.
+            let next = next_cursor(&events, top, cursor);
+            if next > cursor {
+                if !store.webhook_advanced(id, instance, next, None, self.now()).await? {
                     return Ok(delivered);
                 }
-                cursor = seq;
+                cursor = next;
+            }
+            if events.len() < PAGE as usize {
+                break;
             }
         }
         Ok(delivered)
@@ -342,6 +333,15 @@ impl Courier {
         }
         Ok(sent)
     }
+}
+
+/// The events the alerts read: the ends of runs.
+const RUN_ENDS: [&str; 3] = ["sync.succeeded", "sync.failed", "sync.held"];
+
+/// Where a reader of `events` (read after `cursor`, the newest of any kind seen `top`) goes
+/// on from: past everything seen when the page was not full, else after its last event.
+fn next_cursor(events: &[Event], top: i64, cursor: i64) -> i64 {
+    if events.len() < PAGE as usize { top.max(cursor) } else { events.last().map_or(cursor, |e| e.seq) }
 }
 
 /// The `webhook-id` of an event's message: the same for every attempt.

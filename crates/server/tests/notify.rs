@@ -271,13 +271,14 @@ async fn webhook_filters_and_address_rules_hold() {
 
 #[tokio::test]
 async fn two_instances_deliver_every_event_once() {
-    let deployment = deployment(40, SettingsPatch::default()).await;
+    // More events than one read of the courier takes (200).
+    let deployment = deployment(450, SettingsPatch::default()).await;
     let receiver = Helper::start("webhook_receiver.py", &[]).await;
     let one = Platform::new(Arc::clone(&deployment.store), quick(None, Duration::from_secs(3600)));
     let two = Platform::new(Arc::clone(&deployment.store), quick(None, Duration::from_secs(3600)));
     let app = default_org(&one).await;
     let created = app.create_webhook(&Principal::Operator, &receiver.url("/"), None).await.unwrap();
-    receiver.control(json!({"secret": created.secret, "delay_ms": 20})).await;
+    receiver.control(json!({"secret": created.secret, "delay_ms": 2})).await;
     deployment.sync(OffsetDateTime::now_utc()).await;
     let expected = seqs_after(&app, created.webhook.delivered_seq).await;
     let (a, b) = (one.courier(None).unwrap(), two.courier(None).unwrap());

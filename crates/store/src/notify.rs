@@ -632,3 +632,35 @@ impl Store {
         Ok(rows.into_iter().map(|(org,)| org).collect())
     }
 }
+
+impl Store {
+    /// This organisation's events of `kinds` after `after`, oldest first, at most `limit`, and
+    /// the newest event of any kind the same read saw: a reader that got fewer than `limit`
+    /// may move its cursor there, having missed none of `kinds`. One statement, so one
+    /// snapshot on PostgreSQL (and within an organisation sequence order is commit order:
+    /// [`Store::begin_event_write`]).
+    pub async fn events_of_kinds(&self, after: i64, kinds: &[&str], limit: u32) -> Result<(Vec<crate::Event>, i64)> {
+        let placeholders: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 4)).collect();
+        let in_kinds = if kinds.is_empty() { "NULL".to_owned() } else { placeholders.join(", ") };
+        let sql = format!(
+            "WITH top AS (SELECT COALESCE(MAX(seq), $2) AS top FROM events WHERE org_id = $1)
+             SELECT e.seq, e.at, e.kind, e.user_id, e.payload, top.top FROM top
+             LEFT JOIN events e ON e.org_id = $1 AND e.seq > $2 AND e.seq <= top.top AND e.kind IN ({in_kinds})
+             ORDER BY e.seq LIMIT $3"
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(after).bind(i64::from(limit));
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        type Row = (Option<i64>, Option<String>, Option<String>, Option<String>, Option<String>, i64);
+        let rows: Vec<Row> = query.fetch_all(&self.pool).await?;
+        let top = rows.first().map_or(after, |r| r.5).max(after);
+        let events = rows
+            .into_iter()
+            .filter_map(|(seq, at, kind, user_id, payload, _)| {
+                Some(crate::runs::event_from_row(seq?, at?, kind?, user_id?, payload?))
+            })
+            .collect();
+        Ok((events, top))
+    }
+}

@@ -317,6 +317,17 @@ pub(crate) fn event_payload(user: &LocalUser, changed: &[&str], reason: Option<&
     })
 }
 
+/// An event as read: a user event's payload gets its `user_id` back (stored in its column).
+pub(crate) fn event_from_row(seq: i64, at: String, kind: String, user_id: String, payload: String) -> Event {
+    let mut payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut payload
+        && !user_id.is_empty()
+    {
+        fields.entry("user_id").or_insert_with(|| Value::String(user_id.clone()));
+    }
+    Event { seq, at, kind, user_id, payload }
+}
+
 /// The event a run ending with `status` puts in the outbox: dry runs and interrupted runs
 /// decided nothing; confirmed, cancelled and superseded are later decisions on a held run.
 fn sync_event_kind(status: RunStatus) -> Option<&'static str> {
@@ -661,15 +672,7 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(seq, at, kind, user_id, payload)| {
-                let mut payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
-                if let Value::Object(fields) = &mut payload
-                    && !user_id.is_empty()
-                {
-                    fields.entry("user_id").or_insert_with(|| Value::String(user_id.clone()));
-                }
-                Event { seq, at, kind, user_id, payload }
-            })
+            .map(|(seq, at, kind, user_id, payload)| event_from_row(seq, at, kind, user_id, payload))
             .collect())
     }
 }

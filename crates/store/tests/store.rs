@@ -758,3 +758,26 @@ async fn local_accounts_created_at_once_take_an_address_and_a_seat_once() {
     assert_eq!(users.len(), 5);
     assert!(users.iter().filter(|u| u.profile.email == "same@example.org").count() <= 1);
 }
+
+#[tokio::test]
+async fn events_of_some_kinds_come_with_how_far_the_read_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&database(&dir).await).await;
+    let (none, top) = store.events_of_kinds(0, &["sync.succeeded"], 10).await.unwrap();
+    assert_eq!((none.len(), top), (0, 0), "nothing yet: the cursor stays");
+    synced(&store, (1..=5).map(remote).collect(), NOW).await;
+    let all: Vec<i64> = store.events(0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+    let (ends, top) = store.events_of_kinds(0, &["sync.succeeded", "sync.failed"], 10).await.unwrap();
+    assert_eq!(ends.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["sync.succeeded"]);
+    assert_eq!(top, *all.last().unwrap());
+    let (page, _) = store.events_of_kinds(all[0], &["user.created"], 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), all[1..3], "after the cursor, in order, a page");
+    assert!(page.iter().all(|e| e.payload["user_id"] == e.user_id.as_str()));
+    let (nothing, top) = store.events_of_kinds(0, &[], 10).await.unwrap();
+    assert_eq!((nothing.len(), top), (0, *all.last().unwrap()));
+    // Another organisation's events are neither returned nor counted.
+    let other = store.for_org("acme");
+    store.create_org("acme", "Acme", "en", "test", NOW).await.unwrap();
+    let (theirs, top) = other.events_of_kinds(0, &["user.created"], 10).await.unwrap();
+    assert_eq!((theirs.len(), top), (0, 0));
+}
