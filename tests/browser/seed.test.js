@@ -275,6 +275,58 @@ test("the pages speak Dutch to a Dutch browser, and the switch changes it", asyn
   await context.close();
 });
 
+test("webhooks: an endpoint's secret shown once, Send test and its delivery log; the alert addresses", async () => {
+  // A receiver on 127.0.0.1 that accepts every message (the Rust tests verify signatures
+  // with the Standard Webhooks library; here it is the page that is tested).
+  const http = require("node:http");
+  const received = [];
+  const receiver = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => { body += chunk; });
+    req.on("end", () => { received.push({ id: req.headers["webhook-id"], body }); res.writeHead(204).end(); });
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const hook = `http://127.0.0.1:${receiver.address().port}/safegpt`;
+  const page = await browser.newPage({ locale: "en-GB" });
+  await logIn(page);
+  await page.getByRole("link", { name: "Webhooks" }).click();
+  await page.waitForURL(/\/settings\/webhooks$/);
+  await page.getByLabel("Endpoint URL").fill(hook);
+  await page.getByLabel("user.disabled").check();
+  await page.getByLabel("sync.held").check();
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  const secret = (await page.locator("#new-secret").textContent()).trim();
+  assert.match(secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);
+  await shot(page, "12-webhook-created");
+  const row = page.locator("#webhooks tbody tr", { hasText: hook });
+  assert.match(await row.textContent(), /user\.disabled, sync\.held/);
+  await row.getByRole("button", { name: "Send test" }).click();
+  await page.locator("#test-result").waitFor();
+  assert.match(await page.locator("#test-result").textContent(), /delivered \(HTTP 204\)/);
+  assert.ok(!(await page.content()).includes(secret), "the secret is not shown again");
+  assert.equal(received.length, 1);
+  assert.equal(JSON.parse(received[0].body).type, "webhook.test");
+  await page.locator("#webhooks tbody tr", { hasText: hook }).getByRole("link", { name: "Delivery log" }).click();
+  await page.locator("#deliveries tbody tr").first().waitFor();
+  assert.match(await page.locator("#deliveries tbody tr").first().textContent(), new RegExp(received[0].id));
+  await shot(page, "13-webhook-deliveries");
+
+  // The alert addresses live in the form's Advanced part.
+  await page.goto(env.base + "/settings/integrations/azure");
+  await page.locator("details.advanced").evaluate((details) => { details.open = true; });
+  await page.getByLabel("Notification addresses").fill("ops@example.org\nnot an address");
+  await page.getByRole("button", { name: "Update Settings" }).click();
+  await page.locator("#notify-error").waitFor();
+  await page.getByLabel("Notification addresses").fill("ops@example.org\nit@example.org");
+  await page.getByRole("button", { name: "Update Settings" }).click();
+  await page.waitForURL(/notice=saved/);
+  await page.getByRole("link", { name: "Notifications" }).click();
+  await page.waitForURL(/\/settings\/notifications$/);
+  assert.match(await page.locator("body").textContent(), /SAFEGPT_SMTP_URL/);
+  await page.close();
+  receiver.close();
+});
+
 test("a platform operator sees every organisation's health, creates one and opens one on the record", async () => {
   const page = await browser.newPage({ locale: "en-GB" });
   await page.goto(env.base + "/login");

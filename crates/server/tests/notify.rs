@@ -521,3 +521,103 @@ async fn the_cli_manages_webhooks_and_lists_notifications() {
     let secret_in_db = std::fs::read(deployment.dir.path().join("safegpt.db")).unwrap_or_default();
     assert!(!String::from_utf8_lossy(&secret_in_db).contains(&secret), "the signing secret is sealed at rest");
 }
+
+#[tokio::test]
+async fn the_api_and_the_pages_manage_webhooks_and_show_alerts() {
+    use reqwest::{Method, StatusCode};
+    let tenant = generate(&GenerateSpec { users: 4, groups: 1, seed: 9, ..GenerateSpec::default() });
+    let config = safegpt::web::WebConfig { scheduler: false, ..safegpt::web::WebConfig::default() };
+    let deployment = TestApp::builder(tenant).configured(SettingsPatch::default()).web(config).start().await;
+    let receiver = Helper::start("webhook_receiver.py", &[]).await;
+    let now = OffsetDateTime::now_utc();
+    let admin = deployment.store.create_api_token("ci", "admin", "test", now).await.unwrap().1;
+    let reader = deployment.store.create_api_token("dashboards", "read", "test", now).await.unwrap().1;
+    let web = support::WebClient::new(deployment.base().to_owned(), deployment.secret());
+
+    // Settings: the alert addresses, validated, in the API's settings.
+    let (status, bad) =
+        web.call(&admin, Method::PUT, "/api/v1/settings", Some(json!({"notify": ["ops@acme.example", "nope"]}))).await;
+    assert_eq!((status, bad["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("notify")), "{bad}");
+    let (status, saved) =
+        web.call(&admin, Method::PUT, "/api/v1/settings", Some(json!({"notify": ["ops@acme.example"]}))).await;
+    assert_eq!((status, &saved["notify"]), (StatusCode::OK, &json!(["ops@acme.example"])), "{saved}");
+
+    // Webhooks over the API: created with the secret once; a read token may not.
+    let body = json!({"url": receiver.url("/api-hook"), "events": ["sync.succeeded"]});
+    let (status, refused) = web.call(&reader, Method::POST, "/api/v1/webhooks", Some(body.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, created) = web.call(&admin, Method::POST, "/api/v1/webhooks", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (id, secret) = (created["webhook"]["id"].as_str().unwrap(), created["secret"].as_str().unwrap());
+    let (status, bad) =
+        web.call(&admin, Method::POST, "/api/v1/webhooks", Some(json!({"url": "http://hooks.example.org/x"}))).await;
+    assert_eq!((status, bad["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("url")), "{bad}");
+    let (status, list) = web.call(&admin, Method::GET, "/api/v1/webhooks", None).await;
+    assert_eq!((status, list.as_array().unwrap().len()), (StatusCode::OK, 1));
+    assert!(!list.to_string().contains(secret), "never listed with its secret");
+    receiver.control(json!({"secret": secret})).await;
+    let (status, test) = web.call(&admin, Method::POST, &format!("/api/v1/webhooks/{id}/test"), None).await;
+    assert_eq!((status, test["outcome"].as_str()), (StatusCode::OK, Some("delivered")), "{test}");
+    let (status, log) = web.call(&admin, Method::GET, &format!("/api/v1/webhooks/{id}/deliveries?limit=5"), None).await;
+    assert_eq!((status, log[0]["event_type"].as_str()), (StatusCode::OK, Some("webhook.test")), "{log}");
+    let (status, alerts) = web.call(&reader, Method::GET, "/api/v1/notifications", None).await;
+    assert_eq!((status, alerts), (StatusCode::OK, json!([])));
+
+    // The pages: the secret shown once, Send test, the delivery log, the alerts.
+    let (cookie, csrf) = {
+        support::create_admin(&deployment.store, "admin@acme.example", "correct horse battery").await;
+        web.log_in("admin@acme.example", "correct horse battery").await
+    };
+    let get = |path: &str| {
+        let request = web.client.get(web.url(path)).header("cookie", cookie.clone());
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        let request = web.client.post(web.url(path)).header("cookie", cookie.clone()).form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, html) = get("/settings/webhooks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&receiver.url("/api-hook")) && !html.contains(secret), "listed without its secret");
+    let form = vec![
+        ("csrf", csrf.clone()),
+        ("url", receiver.url("/page-hook")),
+        ("event:user.created", "on".to_owned()),
+        ("event:sync.held", "on".to_owned()),
+    ];
+    let (status, html) = post("/settings/webhooks", form).await;
+    assert_eq!(status, StatusCode::CREATED, "{html}");
+    let shown = html.split("id=\"new-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(shown.starts_with("whsec_"), "{shown}");
+    let (_, again) = get("/settings/webhooks").await;
+    assert!(!again.contains(&shown), "the secret is shown once");
+    let page_hook = app_webhooks(&deployment).await.into_iter().find(|w| w.url.ends_with("/page-hook")).unwrap();
+    assert_eq!(page_hook.events, ["user.created", "sync.held"]);
+    receiver.control(json!({"secret": shown})).await;
+    let (status, html) = post(&format!("/settings/webhooks/{}/test", page_hook.id), vec![("csrf", csrf.clone())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"test-result\"") && html.contains("delivered"), "{html}");
+    let (status, html) = get(&format!("/settings/webhooks/{}", page_hook.id)).await;
+    assert!(status == StatusCode::OK && html.contains("webhook.test") && html.contains("msg_test_"), "{html}");
+    let (status, _) = post(&format!("/settings/webhooks/{}/test", page_hook.id), vec![]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token, no test");
+    let (status, html) = get("/settings/notifications").await;
+    assert!(status == StatusCode::OK && html.contains("SAFEGPT_SMTP_URL"), "says e-mail is not configured: {html}");
+    let (status, _) = post(&format!("/settings/webhooks/{}/delete", page_hook.id), vec![("csrf", csrf.clone())]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(app_webhooks(&deployment).await.len(), 1);
+    let (status, _) = web.call(&admin, Method::DELETE, &format!("/api/v1/webhooks/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = web.call(&admin, Method::GET, &format!("/api/v1/webhooks/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn app_webhooks(deployment: &TestApp) -> Vec<safegpt_app::WebhookView> {
+    deployment.app.webhooks(&Principal::Operator).await.unwrap()
+}
