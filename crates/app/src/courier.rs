@@ -25,6 +25,8 @@ use crate::{AppError, AppResult, Clock, Platform};
 const ENDPOINT_SHARE: Duration = Duration::from_secs(20);
 /// Endpoints served at once.
 const PARALLEL_ENDPOINTS: usize = 16;
+/// E-mails one turn sends at most.
+const MAILS_PER_TURN: usize = 20;
 /// The events read at a time.
 const PAGE: u32 = 200;
 /// The secret's expiry is checked for every organisation this often (runs' events are read
@@ -269,8 +271,9 @@ impl Courier {
                 };
                 let first_failed = head_first_failed.unwrap_or(now);
                 let (next, failing) = self.inner.settings.webhook_retry.after(attempt_number, first_failed, now);
-                store.webhook_attempt_failed(id, instance, attempt, first_failed, next, failing, now).await?;
-                if failing && endpoint.state != "failing" {
+                let recorded =
+                    store.webhook_attempt_failed(id, instance, attempt, first_failed, next, failing, now).await?;
+                if recorded && failing && endpoint.state != "failing" {
                     self.alert_webhook_failing(store, org, &endpoint.url, error).await?;
                 }
                 return Ok(delivered);
@@ -310,9 +313,16 @@ impl Courier {
     async fn send_mails(&self) -> AppResult<usize> {
         let Some(mailer) = &self.inner.mailer else { return Ok(0) };
         let instance = self.inner.instance.as_str();
-        let now = self.now();
         let mut sent = 0;
-        for mail in self.inner.store.claim_notifications(instance, now, now + self.inner.settings.claim, 20).await? {
+        // One at a time, each claimed just before it is sent: a slow server never keeps a
+        // batch claimed past its expiry, for another instance to send again.
+        for _ in 0..MAILS_PER_TURN {
+            let now = self.now();
+            let Some(mail) =
+                self.inner.store.claim_notifications(instance, now, now + self.inner.settings.claim, 1).await?.pop()
+            else {
+                break;
+            };
             let result = mailer.send(&mail.recipients, &mail.subject, &mail.body).await;
             let now = self.now();
             match result {

@@ -1,5 +1,6 @@
 //! E-mail over SMTP, as the operator configures it: `SAFEGPT_SMTP_URL` is
-//! `smtp://USER:PASSWORD@HOST:PORT` (STARTTLS when the server offers it), `smtps://…` (TLS
+//! `smtp://USER:PASSWORD@HOST:PORT` (STARTTLS when the server offers it; with a password,
+//! required: the password is never sent in clear), `smtps://…` (TLS
 //! from the first byte) or `smtp+plain://…` (no TLS: only to a server on loopback, for test
 //! servers), and `SAFEGPT_SMTP_FROM` the sender.
 
@@ -92,7 +93,11 @@ impl Mailer {
     pub fn new(settings: &SmtpSettings, timeout: Duration) -> Result<Mailer, String> {
         safegpt_graph::install_crypto_provider();
         let tls = || TlsParameters::new(settings.host.clone()).map_err(|e| format!("SAFEGPT_SMTP_URL: {e}"));
+        let password = settings.user.is_some() && settings.password.is_some();
         let tls = match settings.security {
+            // A password never goes in clear: someone on the path could strip the server's
+            // STARTTLS offer. Without one, STARTTLS is used when offered.
+            Security::StartTlsWhenOffered if password => Tls::Required(tls()?),
             Security::StartTlsWhenOffered => Tls::Opportunistic(tls()?),
             Security::Tls => Tls::Wrapper(tls()?),
             Security::Plain => Tls::None,

@@ -47,6 +47,11 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, String> {
     Ok(url)
 }
 
+/// A URL whose host is an address that is not public.
+pub fn is_private_literal(url: &Url) -> bool {
+    literal_ip(url).is_some_and(|ip| !is_public(ip))
+}
+
 fn literal_ip(url: &Url) -> Option<IpAddr> {
     match url.host()? {
         Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
@@ -83,18 +88,35 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0))
         }
         IpAddr::V6(v6) => {
+            // Addresses that carry an IPv4 address are as public as it is: mapped, compatible
+            // (`::a.b.c.d`), NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
+            let s = v6.segments();
+            let embedded =
+                |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_public(embedded(s[6], s[7]));
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return is_public(embedded(s[1], s[2]));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0)
         }
     }
 }
@@ -164,6 +186,12 @@ mod tests {
             assert!(check_url(private, false).unwrap_err().contains("SAFEGPT_WEBHOOK_ALLOW_PRIVATE"), "{private}");
             assert!(check_url(private, true).is_ok(), "{private}");
         }
+        for private in
+            ["::10.0.0.1", "64:ff9b::a00:1", "2002:a00:1::", "fec0::1", "198.18.0.1", "192.0.0.8", "240.0.0.1"]
+        {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        assert!(is_public("64:ff9b::5db8:d822".parse().unwrap()), "NAT64 of a public address");
         assert!(is_public("93.184.216.34".parse().unwrap()));
         assert!(is_public("2606:2800:220:1::".parse().unwrap()));
         assert!(!is_public("127.0.0.2".parse().unwrap()));

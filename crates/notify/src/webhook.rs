@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::policy::{check_url, resolver};
+use crate::policy::{check_url, is_loopback_host, is_private_literal, resolver};
 use crate::signing::sign;
 
 /// How one attempt ended.
@@ -38,6 +38,8 @@ impl WebhookClient {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("SafeGPT-Directory-Webhooks/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the names itself, past the address rules.
+            .no_proxy()
             .dns_resolver(resolver(allow_private))
             .build()
             .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;
@@ -60,6 +62,9 @@ impl WebhookClient {
             Ok(url) => url,
             Err(e) => return failed(format!("endpoint refused: {e}")),
         };
+        // What a loopback or private service answers is not shown to whoever registered the
+        // endpoint (an organisation's administrator must not read the server's neighbours).
+        let show_answers = url.scheme() == "https" && !is_loopback_host(&url) && !is_private_literal(&url);
         let timestamp = now.unix_timestamp();
         let signature = match sign(secret, message_id, timestamp, body) {
             Ok(s) => s,
@@ -84,10 +89,12 @@ impl WebhookClient {
         let error = if status.is_redirection() {
             let to = response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("?").to_owned();
             format!("HTTP {} redirect to {to}: redirects are not followed; register the final URL", status.as_u16())
-        } else {
+        } else if show_answers {
             let text = response.text().await.unwrap_or_default();
             let text: String = text.chars().take(ERROR_BODY_CHARS).collect();
             format!("HTTP {}: {}", status.as_u16(), text.trim())
+        } else {
+            format!("HTTP {}", status.as_u16())
         };
         Sent::Failed { status: Some(status.as_u16()), error }
     }

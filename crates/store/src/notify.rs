@@ -199,7 +199,7 @@ impl Store {
 
     /// This organisation's endpoints, oldest first.
     pub async fn webhooks(&self) -> Result<Vec<WebhookEndpoint>> {
-        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 ORDER BY created_at, id");
+        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 ORDER BY id");
         let rows: Vec<EndpointRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&self.org).fetch_all(&self.pool).await?;
         rows.into_iter().map(endpoint_from_row).collect()
@@ -299,7 +299,8 @@ impl Store {
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET claimed_by = $3, claimed_until = $4
-             WHERE org_id = $1 AND id = $2 AND (claimed_until IS NULL OR claimed_until <= $5 OR claimed_by = $3)",
+             WHERE org_id = $1 AND id = $2 AND (claimed_until IS NULL OR claimed_until <= $5 OR claimed_by = $3)
+               AND (next_attempt_at IS NULL OR next_attempt_at <= $5)",
         )
         .bind(&self.org)
         .bind(id)
@@ -470,9 +471,8 @@ impl Store {
 
     /// This organisation's e-mails, newest first.
     pub async fn notifications(&self, limit: u32) -> Result<Vec<Notification>> {
-        let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
-        );
+        let sql =
+            format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE org_id = $1 ORDER BY id DESC LIMIT $2");
         let rows: Vec<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(&self.org)
             .bind(i64::from(limit))

@@ -434,6 +434,14 @@ impl Store {
         error: Option<&RunError>,
         now: OffsetDateTime,
     ) -> Result<()> {
+        // A dry run (a preview) decides nothing, even when it fails.
+        let (dry_run,): (i64,) = sqlx::query_as("SELECT dry_run FROM sync_runs WHERE id = $1")
+            .bind(run_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+        if dry_run != 0 {
+            return Ok(());
+        }
         let payload = json!({
             "run_id": run_id,
             "status": kind.trim_start_matches("sync."),

@@ -775,6 +775,14 @@ async fn events_of_some_kinds_come_with_how_far_the_read_saw() {
     assert!(page.iter().all(|e| e.payload["user_id"] == e.user_id.as_str()));
     let (nothing, top) = store.events_of_kinds(0, &[], 10).await.unwrap();
     assert_eq!((nothing.len(), top), (0, *all.last().unwrap()));
+    // A failed preview (a dry run) decided nothing: no run end in the outbox.
+    let preview = store.start_run("cli", true, NOW).await.unwrap();
+    let error = safegpt_store::RunError { kind: "service_error".into(), message: "down".into(), detail: None };
+    store.fail_run(preview, &error, RunTotals::default(), NOW).await.unwrap();
+    let real = store.start_run("cli", false, NOW).await.unwrap();
+    store.fail_run(real, &error, RunTotals::default(), NOW).await.unwrap();
+    let (failed, _) = store.events_of_kinds(0, &["sync.failed"], 10).await.unwrap();
+    assert_eq!(failed.iter().map(|e| e.payload["run_id"].clone()).collect::<Vec<_>>(), [serde_json::json!(real)]);
     // Another organisation's events are neither returned nor counted.
     let other = store.for_org("acme");
     store.create_org("acme", "Acme", "en", "test", NOW).await.unwrap();
