@@ -33,6 +33,8 @@ pub struct Pruned {
     pub run_changes: u64,
     pub audit: u64,
     pub events: u64,
+    /// Webhook delivery attempts and e-mails (kept as long as the audit log).
+    pub deliveries: u64,
     /// The pass stopped early because a sync started here; the next pass goes on.
     pub yielded: bool,
 }
@@ -50,12 +52,19 @@ impl App {
         let mut pruned = Pruned::default();
         let outcome = self.prune_all(now, &mut pruned).await;
         // What went stays on record even when a later batch failed.
-        if pruned.run_changes + pruned.audit + pruned.events > 0 {
-            info!(run_changes = pruned.run_changes, audit = pruned.audit, events = pruned.events, "retention applied");
+        if pruned.run_changes + pruned.audit + pruned.events + pruned.deliveries > 0 {
+            info!(
+                run_changes = pruned.run_changes,
+                audit = pruned.audit,
+                events = pruned.events,
+                deliveries = pruned.deliveries,
+                "retention applied"
+            );
             // What went, and under which periods, stays where an administrator looks.
             let kept_days = |days: Option<u32>| days.map_or(json!("for ever"), |d| json!(d));
             let details = json!({
-                "removed": {"run_changes": pruned.run_changes, "audit": pruned.audit, "events": pruned.events},
+                "removed": {"run_changes": pruned.run_changes, "audit": pruned.audit, "events": pruned.events,
+                            "deliveries": pruned.deliveries},
                 "kept_days": {
                     "run_changes": kept_days(self.retention.run_changes_days),
                     "audit": kept_days(self.retention.audit_days),
@@ -72,6 +81,7 @@ impl App {
             (Kept::RunChanges, self.retention.run_changes_days),
             (Kept::AuditLog, self.retention.audit_days),
             (Kept::Events, self.retention.events_days),
+            (Kept::Deliveries, self.retention.audit_days),
         ];
         for (kept, days) in periods {
             let Some(days) = days else { continue };
@@ -86,6 +96,7 @@ impl App {
                     Kept::RunChanges => pruned.run_changes += batch.removed,
                     Kept::AuditLog => pruned.audit += batch.removed,
                     Kept::Events => pruned.events += batch.removed,
+                    Kept::Deliveries => pruned.deliveries += batch.removed,
                 }
                 if !batch.more {
                     break;

@@ -431,6 +431,15 @@ async fn each_alert_arrives_by_smtp_once_in_the_organisations_language() {
     assert_eq!(sink.mails().len(), 3);
     assert!(subjects(&sink)[2].ends_with("the sync works again"), "{:?}", subjects(&sink));
 
+    // A new failure is news again: the first-failure e-mail, with Graph's message.
+    let down = json!({"rules": [{"path": "/v1.0/users", "count": 1000, "status": 500}]});
+    deployment.sim.sim.lock().set_faults(serde_json::from_value(down).unwrap());
+    sync(now()).await;
+    turns_until(&courier, || async { sink.mails().len() == 4 }).await;
+    assert!(subjects(&sink)[3].ends_with("the sync failed"), "{:?}", subjects(&sink));
+    assert!(sink.mails()[3]["body"].as_str().unwrap().contains("nobody was disabled or removed"));
+    deployment.sim.sim.lock().set_faults(Default::default());
+
     // Held by the deletion threshold: the counts and the link to decide.
     {
         let mut sim = deployment.sim.sim.lock();
@@ -441,8 +450,8 @@ async fn each_alert_arrives_by_smtp_once_in_the_organisations_language() {
     }
     let held = sync(now()).await;
     assert_eq!(held.status.as_str(), "held");
-    turns_until(&courier, || async { sink.mails().len() == 4 }).await;
-    let body = sink.mails()[3]["body"].as_str().unwrap().to_owned();
+    turns_until(&courier, || async { sink.mails().len() == 5 }).await;
+    let body = sink.mails()[4]["body"].as_str().unwrap().to_owned();
     assert!(held.counts.disabled >= 2, "{:?}", held.counts);
     assert!(
         body.contains(&format!("disable {} ", held.counts.disabled))
@@ -457,10 +466,10 @@ async fn each_alert_arrives_by_smtp_once_in_the_organisations_language() {
     let patch = SettingsPatch { secret_expires: Some(expires), ..Default::default() };
     app.configure(&Principal::Operator, safegpt_app::SettingsChange { patch, client_secret: None }).await.unwrap();
     let fresh = platform.courier(None).unwrap();
-    turns_until(&fresh, || async { sink.mails().len() == 5 }).await;
+    turns_until(&fresh, || async { sink.mails().len() == 6 }).await;
     fresh.turn().await.unwrap();
-    assert_eq!(sink.mails().len(), 5, "each step once");
-    let mail = &sink.mails()[4];
+    assert_eq!(sink.mails().len(), 6, "each step once");
+    let mail = &sink.mails()[5];
     assert!(mail["subject"].as_str().unwrap().contains("het clientgeheim verloopt over 10 dag(en)"), "{mail}");
     assert!(mail["body"].as_str().unwrap().contains("meldingsadressen"), "{mail}");
 }

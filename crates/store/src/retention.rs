@@ -16,6 +16,8 @@ pub enum Kept {
     /// The outbox, from its oldest end: a service that follows it must read within the
     /// retention period, or learn that it missed events ([`Store::events_removed_through`]).
     Events,
+    /// The webhook delivery log and the e-mails sent or given up on (pending ones stay).
+    Deliveries,
 }
 
 /// What one batch did.
@@ -41,6 +43,7 @@ impl Store {
         let removed = match kept {
             Kept::RunChanges => return self.prune_run_changes(&before, batch, now).await,
             Kept::Events => self.prune_events(&before, batch).await?,
+            Kept::Deliveries => self.prune_deliveries(&before, batch).await?,
             // Ids grow with time, so the oldest rows are found first, without an index on `at`.
             Kept::AuditLog => sqlx::query(
                 "DELETE FROM audit_log WHERE id IN
@@ -154,6 +157,35 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(removed)
+    }
+
+    /// Removes up to `batch` delivery attempts, then e-mails, older than `before`.
+    async fn prune_deliveries(&self, before: &str, batch: i64) -> Result<u64> {
+        let attempts = sqlx::query(
+            "DELETE FROM webhook_attempts WHERE id IN
+                 (SELECT id FROM webhook_attempts WHERE org_id = $1 AND at < $2 ORDER BY id LIMIT $3)",
+        )
+        .bind(&self.org)
+        .bind(before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if attempts >= batch as u64 {
+            return Ok(attempts);
+        }
+        let mails = sqlx::query(
+            "DELETE FROM notifications WHERE id IN
+                 (SELECT id FROM notifications WHERE org_id = $1 AND created_at < $2 AND status <> 'pending'
+                  ORDER BY id LIMIT $3)",
+        )
+        .bind(&self.org)
+        .bind(before)
+        .bind(batch - attempts as i64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(attempts + mails)
     }
 
     /// The newest event the retention period removed (0: none): a follower whose cursor is

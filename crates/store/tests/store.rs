@@ -789,3 +789,43 @@ async fn events_of_some_kinds_come_with_how_far_the_read_saw() {
     let (theirs, top) = other.events_of_kinds(0, &["user.created"], 10).await.unwrap();
     assert_eq!((theirs.len(), top), (0, 0));
 }
+
+#[tokio::test]
+async fn retention_removes_old_deliveries_and_sent_mails_but_not_pending_ones() {
+    use safegpt_store::{AttemptRecord, NewNotification};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&database(&dir).await).await;
+    let long_ago = NOW - Duration::days(200);
+    let secret = secrecy::SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let events = ["user.created".to_owned()];
+    store.create_webhook("w1", "https://hooks.example.org/in", &events, &secret, "t", long_ago).await.unwrap();
+    for (at, message) in [(long_ago, "old"), (NOW, "new")] {
+        let attempt = AttemptRecord {
+            message_id: message,
+            event_type: "webhook.test",
+            seq: None,
+            attempt: 1,
+            status_code: Some(200),
+            error: None,
+        };
+        store.record_webhook_attempt("w1", attempt, at).await.unwrap();
+    }
+    let mail = |subject: &str| NewNotification {
+        kind: "failing".into(),
+        recipients: vec!["ops@contoso.com".into()],
+        subject: subject.into(),
+        body: "b".into(),
+    };
+    store.queue_notification(&mail("sent long ago"), long_ago).await.unwrap();
+    let sent = store.claim_notifications("i1", long_ago, long_ago + Duration::minutes(2), 1).await.unwrap();
+    store.notification_attempted(&sent[0].id, "i1", None, None, long_ago).await.unwrap();
+    store.queue_notification(&mail("never sent"), long_ago).await.unwrap();
+    store.queue_notification(&mail("sent now"), NOW).await.unwrap();
+
+    let batch = store.prune_batch(Kept::Deliveries, NOW - Duration::days(180), 1000, NOW).await.unwrap();
+    assert_eq!(batch.removed, 2, "the old attempt and the old sent e-mail");
+    let log = store.webhook_attempts("w1", 10).await.unwrap();
+    assert_eq!(log.iter().map(|a| a.message_id.as_str()).collect::<Vec<_>>(), ["new"]);
+    let mails = store.notifications(10).await.unwrap();
+    assert_eq!(mails.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(), ["sent now", "never sent"]);
+}
