@@ -591,6 +591,8 @@ async fn the_api_and_the_pages_manage_webhooks_and_show_alerts() {
     assert_eq!((status, log[0]["event_type"].as_str()), (StatusCode::OK, Some("webhook.test")), "{log}");
     let (status, alerts) = web.call(&reader, Method::GET, "/api/v1/notifications", None).await;
     assert_eq!((status, alerts), (StatusCode::OK, json!([])));
+    let metrics = web.client.get(web.url("/metrics")).bearer_auth(&reader).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("safegpt_webhook_endpoints{state=\"active\"} 1"), "{metrics}");
 
     // The pages: the secret shown once, Send test, the delivery log, the alerts.
     let (cookie, csrf) = {

@@ -664,3 +664,23 @@ impl Store {
         Ok((events, top))
     }
 }
+
+impl Store {
+    /// For `/metrics`: this organisation's webhook endpoints by state and e-mails by status.
+    pub async fn notify_stats(&self) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>)> {
+        let count = |rows: Vec<(String, i64)>| rows.into_iter().map(|(k, n)| (k, n.max(0) as u64)).collect();
+        let endpoints: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM webhook_endpoints WHERE org_id = $1 GROUP BY state ORDER BY state",
+        )
+        .bind(&self.org)
+        .fetch_all(&self.pool)
+        .await?;
+        let mails: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM notifications WHERE org_id = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(&self.org)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((count(endpoints), count(mails)))
+    }
+}

@@ -59,15 +59,21 @@ struct OrgMetrics {
     settings: Settings,
     seats_used: u64,
     next_run_at: Option<OffsetDateTime>,
+    /// Webhook endpoints by state, e-mails by status.
+    webhooks: Vec<(String, u64)>,
+    mails: Vec<(String, u64)>,
 }
 
 async fn org_metrics(store: &Store) -> Result<OrgMetrics, ApiError> {
+    let (webhooks, mails) = store.notify_stats().await?;
     Ok(OrgMetrics {
         slug: store.org_slug().to_owned(),
         stats: store.directory_stats().await?,
         settings: store.settings().await?.0,
         seats_used: store.seats_used().await?,
         next_run_at: store.next_run_at().await?,
+        webhooks,
+        mails,
     })
 }
 
@@ -187,6 +193,22 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Resul
     }
     for (org, at) in scheduled {
         out.sample("safegpt_next_sync_timestamp_seconds", &labels(org, &[]), at.unix_timestamp() as f64);
+    }
+    out.family(
+        "safegpt_webhook_endpoints",
+        "gauge",
+        "Webhook endpoints by state (failing: a message failed for a day).",
+    );
+    for org in &orgs {
+        for (state, n) in &org.webhooks {
+            out.sample("safegpt_webhook_endpoints", &labels(org, &[("state", state.clone())]), *n as f64);
+        }
+    }
+    out.family("safegpt_notifications", "gauge", "E-mail alerts by status (pending: not sent yet; failed: given up).");
+    for org in &orgs {
+        for (status, n) in &org.mails {
+            out.sample("safegpt_notifications", &labels(org, &[("status", status.clone())]), *n as f64);
+        }
     }
     let mut response = out.0.into_response();
     response
