@@ -11,7 +11,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use safegpt_notify::{AlertInput, Alerts, Language, Mailer, Sent, SyncEventSeen, WebhookClient, alerts::Memory};
+use safegpt_core::Email;
+use safegpt_notify::alerts::{Mail, Memory};
+use safegpt_notify::{AlertInput, Alerts, Language, Mailer, SyncEventSeen, WebhookClient};
 use safegpt_store::{AlertState, AttemptRecord, Event, NewNotification, Org, Store};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -162,21 +164,8 @@ impl Courier {
         if after == before {
             return Ok(0);
         }
-        let recipients: Vec<String> = settings.notify.iter().map(|e| e.as_str().to_owned()).collect();
         // With no address the rules still move on: nothing is mailed later about the past.
-        let queued: Vec<NewNotification> = if recipients.is_empty() {
-            Vec::new()
-        } else {
-            mails
-                .into_iter()
-                .map(|m| NewNotification {
-                    kind: m.kind.to_owned(),
-                    recipients: recipients.clone(),
-                    subject: m.subject,
-                    body: m.body,
-                })
-                .collect()
-        };
+        let queued = addressed(mails, &settings.notify);
         // Another instance moved them first: it queued what this pass would have.
         let moved = store.advance_alerts(&before, &after, &queued, now).await?;
         Ok(if moved { queued.len() } else { 0 })
@@ -246,20 +235,17 @@ impl Courier {
                 let body = message_body(event);
                 let sent = self.inner.client.send(&endpoint.url, &secret, &message_id, now, &body).await;
                 let attempt_number = head_attempts + 1;
-                let (status_code, error) = match &sent {
-                    Sent::Delivered { status } => (Some(*status), None),
-                    Sent::Failed { status, error } => (*status, Some(error.clone())),
-                };
+                let (status_code, error) = sent.status_and_error();
                 let attempt = AttemptRecord {
                     message_id: &message_id,
                     event_type: &event.kind,
                     seq: Some(event.seq),
                     attempt: attempt_number,
                     status_code,
-                    error: error.as_deref(),
+                    error,
                 };
                 let now = self.now();
-                let Some(error) = error.as_deref() else {
+                let Some(error) = error else {
                     if !store.webhook_advanced(id, instance, event.seq, Some(attempt), now).await? {
                         return Ok(delivered);
                     }
@@ -295,17 +281,10 @@ impl Courier {
 
     async fn alert_webhook_failing(&self, store: &Store, org: &Org, url: &str, error: &str) -> AppResult<()> {
         let (settings, _) = store.settings().await?;
-        if settings.notify.is_empty() {
-            return Ok(());
-        }
         let mail = Alerts::webhook_failing(Language::of(&org.language), &org.name, url, error);
-        let notification = NewNotification {
-            kind: mail.kind.to_owned(),
-            recipients: settings.notify.iter().map(|e| e.as_str().to_owned()).collect(),
-            subject: mail.subject,
-            body: mail.body,
-        };
-        store.queue_notification(&notification, self.now()).await?;
+        for notification in addressed(vec![mail], &settings.notify) {
+            store.queue_notification(&notification, self.now()).await?;
+        }
         Ok(())
     }
 
@@ -352,6 +331,23 @@ const RUN_ENDS: [&str; 3] = ["sync.succeeded", "sync.failed", "sync.held"];
 /// on from: past everything seen when the page was not full, else after its last event.
 fn next_cursor(events: &[Event], top: i64, cursor: i64) -> i64 {
     if events.len() < PAGE as usize { top.max(cursor) } else { events.last().map_or(cursor, |e| e.seq) }
+}
+
+/// The rules' e-mails to the organisation's notification addresses (none without any).
+fn addressed(mails: Vec<Mail>, addresses: &[Email]) -> Vec<NewNotification> {
+    if addresses.is_empty() {
+        return Vec::new();
+    }
+    let recipients: Vec<String> = addresses.iter().map(|e| e.as_str().to_owned()).collect();
+    mails
+        .into_iter()
+        .map(|m| NewNotification {
+            kind: m.kind.to_owned(),
+            recipients: recipients.clone(),
+            subject: m.subject,
+            body: m.body,
+        })
+        .collect()
 }
 
 /// The `webhook-id` of an event's message: the same for every attempt.

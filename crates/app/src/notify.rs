@@ -1,7 +1,7 @@
 //! An organisation's webhook endpoints and e-mail alerts, as administrators manage and read
 //! them. What is sent, and when, is the courier's ([`crate::courier`]).
 
-use safegpt_notify::{EVENT_TYPES, RetrySchedule, Sent, SmtpSettings, WebhookClient, check_url, new_secret};
+use safegpt_notify::{EVENT_TYPES, RetrySchedule, SmtpSettings, WebhookClient, check_url, new_secret};
 use safegpt_store::{AttemptRecord, Notification, WebhookAttempt, WebhookEndpoint};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -236,10 +236,7 @@ impl App {
         let client = WebhookClient::new(self.notify.allow_private_webhooks, self.notify.webhook_timeout)
             .map_err(AppError::Internal)?;
         let sent = client.send(&endpoint.url, &secret, &message_id, now, body.to_string().as_bytes()).await;
-        let (status_code, error) = match &sent {
-            Sent::Delivered { status } => (Some(*status), None),
-            Sent::Failed { status, error } => (*status, Some(error.as_str())),
-        };
+        let (status_code, error) = sent.status_and_error();
         let attempt = AttemptRecord {
             message_id: &message_id,
             event_type: "webhook.test",
@@ -248,17 +245,8 @@ impl App {
             status_code,
             error,
         };
-        self.store.record_webhook_attempt(&endpoint.id, attempt, now).await?;
-        Ok(WebhookAttemptView {
-            message_id: message_id.clone(),
-            event_type: "webhook.test".into(),
-            seq: None,
-            attempt: 1,
-            at: now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            status_code,
-            outcome: if error.is_none() { "delivered" } else { "failed" }.into(),
-            error: error.map(str::to_owned),
-        })
+        let recorded = self.store.record_webhook_attempt(&endpoint.id, attempt, now).await?;
+        Ok(WebhookAttemptView::from(&recorded))
     }
 
     /// This organisation's e-mail alerts, newest first.

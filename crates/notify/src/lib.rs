@@ -14,6 +14,17 @@ pub use policy::check_url;
 pub use signing::{new_secret, sign};
 pub use webhook::{RetrySchedule, Sent, WebhookClient};
 
+/// `head`, then each cause of `error` (reqwest's and lettre's own texts name only the outer one).
+pub(crate) fn with_causes(mut head: String, error: &dyn std::error::Error) -> String {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        head.push_str(": ");
+        head.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    head
+}
+
 /// Every event type a webhook can receive, as `--events` and the API name them.
 pub const EVENT_TYPES: [&str; 8] = [
     "user.created",

@@ -120,16 +120,7 @@ impl Mailer {
             message = message.to(mailbox);
         }
         let message = message.body(body.to_owned()).map_err(|e| format!("cannot build the e-mail: {e}"))?;
-        self.transport.send(message).await.map(|_| ()).map_err(|e| {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        })
+        self.transport.send(message).await.map(|_| ()).map_err(|e| crate::with_causes(e.to_string(), &e))
     }
 }
 

@@ -19,6 +19,16 @@ pub enum Sent {
     Failed { status: Option<u16>, error: String },
 }
 
+impl Sent {
+    /// The endpoint's HTTP status, if it answered, and the error, if it failed.
+    pub fn status_and_error(&self) -> (Option<u16>, Option<&str>) {
+        match self {
+            Sent::Delivered { status } => (Some(*status), None),
+            Sent::Failed { status, error } => (*status, Some(error)),
+        }
+    }
+}
+
 /// The HTTP client of webhook deliveries: no redirects, a timeout, and the address policy
 /// applied where names are resolved.
 #[derive(Debug, Clone)]
@@ -100,16 +110,10 @@ impl WebhookClient {
     }
 }
 
-/// The error with its causes (reqwest's own text names only the outer one).
+/// The error with its causes.
 fn describe(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() { "no answer in time".to_owned() } else { e.to_string() };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    let head = if e.is_timeout() { "no answer in time".to_owned() } else { e.to_string() };
+    crate::with_causes(head, e)
 }
 
 /// When a failed message is tried again: after each failure the next delay of `delays` (the

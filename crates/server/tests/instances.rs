@@ -25,6 +25,25 @@ fn command(deployment: &TestApp, args: &[&str]) -> tokio::process::Command {
     c
 }
 
+/// `azure configure` for the tenant's app at graph-sim `url`, active, the secret on stdin.
+fn configure_args<'a>(tenant_id: &'a str, client_id: &'a str, url: &'a str) -> Vec<&'a str> {
+    vec![
+        "azure",
+        "configure",
+        "--active",
+        "true",
+        "--tenant-id",
+        tenant_id,
+        "--client-id",
+        client_id,
+        "--client-secret-stdin",
+        "--login-url",
+        url,
+        "--graph-url",
+        url,
+    ]
+}
+
 async fn run(deployment: &TestApp, args: &[&str], stdin: &str) -> String {
     let mut child = command(deployment, args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).await.unwrap();
@@ -89,28 +108,9 @@ async fn two_instances_share_one_database_with_one_sync_at_a_time_and_no_secret_
     let logs = tempfile::tempdir().unwrap();
     let db = deployment.db_url.clone();
     let url = sim.base_url.clone();
-    run(
-        &deployment,
-        &[
-            "azure",
-            "configure",
-            "--active",
-            "true",
-            "--tenant-id",
-            &tenant_id,
-            "--client-id",
-            &app.client_id,
-            "--client-secret-stdin",
-            "--login-url",
-            &url,
-            "--graph-url",
-            &url,
-            "--interval",
-            "10m",
-        ],
-        &secret,
-    )
-    .await;
+    let mut configure = configure_args(&tenant_id, &app.client_id, &url);
+    configure.extend(["--interval", "10m"]);
+    run(&deployment, &configure, &secret).await;
     run(&deployment, &["admin", "create", "--email", "ops@example.org", "--password-stdin"], "a long password!").await;
     let token = run(&deployment, &["tokens", "create", "--name", "ops"], "").await.trim().to_owned();
 
@@ -204,21 +204,7 @@ async fn a_process_stopped_past_its_lease_applies_nothing_when_it_wakes_after_an
     let deployment = TestApp::builder(tenant).start().await;
     let sim = &deployment.sim;
     let url = sim.base_url.clone();
-    let configure = [
-        "azure",
-        "configure",
-        "--active",
-        "true",
-        "--tenant-id",
-        &tenant_id,
-        "--client-id",
-        &app.client_id,
-        "--client-secret-stdin",
-        "--login-url",
-        &url,
-        "--graph-url",
-        &url,
-    ];
+    let configure = configure_args(&tenant_id, &app.client_id, &url);
     run(&deployment, &configure, &app.secrets[0].value).await;
     let ttl = [("SAFEGPT_LEASE_TTL_SECS", "2")];
     let sync = |args: &[&str]| {

@@ -396,18 +396,28 @@ impl Store {
         Ok(true)
     }
 
-    /// Records an attempt outside the outbox's order (a test message).
+    /// Records an attempt outside the outbox's order (a test message); returns it as the
+    /// delivery log shows it.
     pub async fn record_webhook_attempt(
         &self,
         id: &str,
         attempt: AttemptRecord<'_>,
         now: OffsetDateTime,
-    ) -> Result<()> {
+    ) -> Result<WebhookAttempt> {
         let outcome = if attempt.error.is_none() { "delivered" } else { "failed" };
         let mut tx = self.begin_write().await?;
         self.insert_attempt(&mut tx, id, &attempt, outcome, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(WebhookAttempt {
+            message_id: attempt.message_id.to_owned(),
+            event_type: attempt.event_type.to_owned(),
+            seq: attempt.seq,
+            attempt: attempt.attempt,
+            at: ts(now),
+            status_code: attempt.status_code,
+            outcome: outcome.to_owned(),
+            error: attempt.error.map(str::to_owned),
+        })
     }
 
     async fn insert_attempt(

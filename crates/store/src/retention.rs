@@ -44,17 +44,7 @@ impl Store {
             Kept::RunChanges => return self.prune_run_changes(&before, batch, now).await,
             Kept::Events => self.prune_events(&before, batch).await?,
             Kept::Deliveries => self.prune_deliveries(&before, batch).await?,
-            // Ids grow with time, so the oldest rows are found first, without an index on `at`.
-            Kept::AuditLog => sqlx::query(
-                "DELETE FROM audit_log WHERE id IN
-                     (SELECT id FROM audit_log WHERE org_id = $1 AND at < $2 ORDER BY id LIMIT $3)",
-            )
-            .bind(&self.org)
-            .bind(before)
-            .bind(batch)
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
+            Kept::AuditLog => self.delete_oldest("audit_log", &before, batch).await?,
         };
         Ok(Batch { removed, more: removed >= batch as u64 })
     }
@@ -159,18 +149,20 @@ impl Store {
         Ok(removed)
     }
 
+    /// Removes up to `batch` rows of `table` (a log with `id`, `org_id` and `at`) older than
+    /// `before`. Ids grow with time, so the oldest rows are found first, without an index on `at`.
+    async fn delete_oldest(&self, table: &'static str, before: &str, batch: i64) -> Result<u64> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE org_id = $1 AND at < $2 ORDER BY id LIMIT $3)"
+        );
+        let done =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.org).bind(before).bind(batch).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     /// Removes up to `batch` delivery attempts, then e-mails, older than `before`.
     async fn prune_deliveries(&self, before: &str, batch: i64) -> Result<u64> {
-        let attempts = sqlx::query(
-            "DELETE FROM webhook_attempts WHERE id IN
-                 (SELECT id FROM webhook_attempts WHERE org_id = $1 AND at < $2 ORDER BY id LIMIT $3)",
-        )
-        .bind(&self.org)
-        .bind(before)
-        .bind(batch)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let attempts = self.delete_oldest("webhook_attempts", before, batch).await?;
         if attempts >= batch as u64 {
             return Ok(attempts);
         }
